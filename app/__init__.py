@@ -1,0 +1,1 @@
+"""AMSR Gap-Fill Explorer: the Panel app (served with ``panel serve app``)."""

@@ -1,0 +1,1 @@
+"""Composition root of the ``gapfill`` command line (each package registers its commands)."""

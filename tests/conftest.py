@@ -1,0 +1,35 @@
+"""Shared fixtures: where the real sample data is, and small canonical datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from data_catalog import schema
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    """``GAPFILL_DATA_ROOT`` or ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("GAPFILL_DATA_ROOT", REPO.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = shared_data_root()
+    if not (root / "README.md").exists():
+        pytest.skip(f"real sample data not found at {root} (set GAPFILL_DATA_ROOT)")
+    return root
+
+
+@pytest.fixture
+def mock_ds():
+    return schema.mock_grid_dataset()
+
+
+@pytest.fixture
+def mock_station_data(mock_ds):
+    return schema.mock_stations(mock_ds)
