@@ -13,7 +13,13 @@ import logging
 import sys
 
 # Packages whose ``cli.register`` adds subcommands, in help order.
-COMMAND_MODULES = ("data_catalog.cli", "model.cli", "validation.cli")
+COMMAND_MODULES = (
+    "data_catalog.cli",
+    "data_catalog.demo_cli",
+    "model.cli",
+    "model.series_cli",
+    "validation.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
