@@ -26,7 +26,7 @@ demo: $(DEMO)
 serve: install demo
 	$(VENV)/bin/panel serve app --address $(HOST) --port $(PORT) --allow-websocket-origin $(HOST):$(PORT) --num-threads 2
 
-test: install
+test: install demo
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
