@@ -1,0 +1,196 @@
+"""Configuration dataclasses of the model, training and transfer, loadable from YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from data_catalog.errors import FormatError, MissingFileError
+
+MODEL_DIR = Path(__file__).resolve().parent
+CONFIG_DIR = MODEL_DIR / "configs"
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of :class:`model.network.ConvLSTMNet`.
+
+    Attributes
+    ----------
+    filters : list of int
+        Filters of each ConvLSTM2D layer (the number of layers is its length).
+    kernel_size : int
+        Odd kernel of the ConvLSTM layers.
+    head_filters : int
+        Filters of the hidden Conv2D layer of the head (0: one 1x1 output convolution).
+    head_kernel : int
+        Kernel of that hidden head layer.
+    recurrent_activation : str
+        ``"sigmoid"`` or ``"hard_sigmoid"``.
+    unit_forget_bias : bool
+        Initialise the forget-gate bias to one (Keras default).
+    """
+
+    filters: list[int] = field(default_factory=lambda: [16, 16])
+    kernel_size: int = 3
+    head_filters: int = 16
+    head_kernel: int = 3
+    recurrent_activation: str = "sigmoid"
+    unit_forget_bias: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Training of the base (AMSR2) model.
+
+    Attributes
+    ----------
+    sensor : str
+        ``"amsr2"`` or ``"amsre"``: which radiometer's days are the targets.
+    world : str or None
+        Path of the canonical dataset (zarr); None: ``data_catalog.demo.default_demo_path()``.
+    region : list of float or None
+        ``[W, S, E, N]`` subset of the world to train on; None: all of it.
+    train_years, val_years, test_years : list of int
+        ``[first, last]`` inclusive year ranges of the time split (the test years are
+        never read by training; ``gapfill evaluate`` scores them).
+    seq_len : int
+        Days per training sequence (scored days).
+    burn_in_max : int
+        Up to this many days before each sequence are run without gradient to warm the
+        state, so the model also works when streamed with a carried state.
+    patch : int
+        Square patch size in cells.
+    batch_size : int
+        Sequences per optimisation step.
+    lr, weight_decay : float
+        AdamW learning rate and weight decay.
+    epochs, steps_per_epoch : int
+        At most ``epochs`` x ``steps_per_epoch`` steps.
+    val_batches : int
+        Fixed validation batches scored after every epoch (same samples every time).
+    patience : int
+        Early stopping: epochs without validation improvement before stopping.
+    max_minutes : float
+        Wall-time cap of training (the best checkpoint so far is kept).
+    hide_prob : float
+        Probability that a day of a sequence gets a real gap pattern of another day laid
+        over its observed pixels (hidden from the input, scored in the loss).
+    hide_day_prob : float
+        Probability that a day is hidden completely (no AMSR at all that day).
+    hide_window_prob : float
+        Probability that a whole sequence has no AMSR (the 2011/2012 gap year).
+    drop_ascat_prob : float
+        Probability that a sequence has no ASCAT (AMSR-E years before 2007).
+    hidden_weight, observed_weight : float
+        Loss weights of hidden pixels and of still-visible observed pixels.
+    lookback : int
+        Default days of history :func:`model.inference.predict` runs through.
+    seed : int
+        Seed of numpy and torch (sampling, initialisation, hiding).
+    num_threads : int
+        ``torch.set_num_threads`` during training.
+    out : str
+        Checkpoint path to write.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sensor: str = "amsr2"
+    world: str | None = None
+    region: list[float] | None = None
+    train_years: list[int] = field(default_factory=lambda: [2013, 2020])
+    val_years: list[int] = field(default_factory=lambda: [2021, 2021])
+    test_years: list[int] = field(default_factory=lambda: [2022, 2022])
+    seq_len: int = 12
+    burn_in_max: int = 16
+    patch: int = 32
+    batch_size: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    epochs: int = 30
+    steps_per_epoch: int = 40
+    val_batches: int = 8
+    patience: int = 5
+    max_minutes: float = 8.0
+    hide_prob: float = 0.5
+    hide_day_prob: float = 0.08
+    hide_window_prob: float = 0.05
+    drop_ascat_prob: float = 0.1
+    hidden_weight: float = 1.0
+    observed_weight: float = 0.2
+    lookback: int = 32
+    seed: int = 42
+    num_threads: int = 2
+    out: str = "model/checkpoints/amsr2.pt"
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        """Read a config file; unknown keys raise :class:`FormatError` naming them."""
+        return cls.from_dict(_read_yaml(path), path)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], path: str | Path | None = None):
+        d = dict(d or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise FormatError(f"unknown config keys {unknown}; expected some of {sorted(names)}",
+                              path)
+        if "model" in d:
+            m = d["model"] or {}
+            mnames = {f.name for f in dataclasses.fields(ModelConfig)}
+            bad = sorted(set(m) - mnames)
+            if bad:
+                raise FormatError(f"unknown model keys {bad}; expected some of {sorted(mnames)}",
+                                  path)
+            d["model"] = ModelConfig(**m)
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML/JSON-able)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TransferConfig(TrainConfig):
+    """Transfer learning AMSR2 -> AMSR-E (fields of :class:`TrainConfig` plus these).
+
+    Attributes
+    ----------
+    freeze_convlstm : bool
+        Keep the ConvLSTM layers of the parent fixed; only the Conv2D head is tuned.
+    matching : str
+        ``"meanstd"``: per-pixel mean/std matching of AMSR-E to the enhanced-AMSR2
+        climatology (estimated from gap-free fields of both); ``"none"`` to disable.
+    reference_years : list of int
+        ``[first, last]`` AMSR2 years whose enhanced (gap-filled) field is the reference.
+    """
+
+    sensor: str = "amsre"
+    train_years: list[int] = field(default_factory=lambda: [2003, 2008])
+    val_years: list[int] = field(default_factory=lambda: [2009, 2009])
+    test_years: list[int] = field(default_factory=lambda: [2010, 2010])
+    epochs: int = 10
+    lr: float = 2e-3
+    max_minutes: float = 3.0
+    freeze_convlstm: bool = True
+    matching: str = "meanstd"
+    reference_years: list[int] = field(default_factory=lambda: [2013, 2020])
+    out: str = "model/checkpoints/amsre.pt"
+
+
+def _read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise MissingFileError("config file not found", p)
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise FormatError(f"not valid YAML ({exc})", p) from exc
+    if d is not None and not isinstance(d, dict):
+        raise FormatError("expected a mapping of config keys", p)
+    return d or {}

@@ -1,0 +1,126 @@
+"""The pure network: Keras ConvLSTM2D semantics, state passing, receptive field."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.network import (
+    ConvLSTM2D,
+    ConvLSTMNet,
+    NaiveConvLSTM2D,
+    to_channels_last_5d,
+)
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+def _x(b=2, t=5, c=3, h=8, w=9, seed=0, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, t, c, h, w, generator=g).to(device)
+
+
+def test_shapes_like_keras():
+    torch.manual_seed(0)
+    layer = ConvLSTM2D(3, 4, 3, return_sequences=True)
+    out, (h, c) = layer(_x())
+    assert out.shape == (2, 5, 4, 8, 9)  # Keras: (batch, time, rows, cols, filters) -> NCHW
+    assert h.shape == c.shape == (2, 4, 8, 9)
+    torch.testing.assert_close(out[:, -1], h)
+    last = ConvLSTM2D(3, 4, 3, return_sequences=False)
+    y, _ = last(_x())
+    assert y.shape == (2, 4, 8, 9)
+
+
+def test_unit_forget_bias_and_gate_order():
+    layer = ConvLSTM2D(3, 4, 3)
+    b = layer.input_conv.bias.detach()
+    assert torch.equal(b[4:8], torch.ones(4))  # gate order i, f, c, o: f is the 2nd block
+    assert torch.equal(b[:4], torch.zeros(4)) and torch.equal(b[8:], torch.zeros(8))
+    assert layer.recurrent_conv.bias is None  # Keras: bias on the input kernel only
+    no = ConvLSTM2D(3, 4, 3, unit_forget_bias=False)
+    assert torch.equal(no.input_conv.bias.detach(), torch.zeros(16))
+    w = layer.recurrent_conv.weight.detach().reshape(16, -1)
+    torch.testing.assert_close(w @ w.T, torch.eye(16), atol=1e-5, rtol=0)  # orthogonal
+
+
+def test_gate_equations_by_hand():
+    """One step against the Keras equations written out with the layer's own weights."""
+    torch.manual_seed(1)
+    layer = ConvLSTM2D(2, 3, 3)
+    x = _x(b=1, t=1, c=2, h=5, w=5)
+    h0 = torch.randn(1, 3, 5, 5)
+    c0 = torch.randn(1, 3, 5, 5)
+    _, (h1, c1) = layer(x, (h0, c0))
+    z = torch.nn.functional.conv2d(x[:, 0], layer.input_conv.weight, layer.input_conv.bias,
+                                   padding=1)
+    z = z + torch.nn.functional.conv2d(h0, layer.recurrent_conv.weight, padding=1)
+    i, f, g, o = z[:, 0:3], z[:, 3:6], z[:, 6:9], z[:, 9:12]
+    c_ref = torch.sigmoid(f) * c0 + torch.sigmoid(i) * torch.tanh(g)
+    h_ref = torch.sigmoid(o) * torch.tanh(c_ref)
+    torch.testing.assert_close(c1, c_ref)
+    torch.testing.assert_close(h1, h_ref)
+
+
+def test_hard_sigmoid_option():
+    layer = ConvLSTM2D(2, 3, 3, recurrent_activation="hard_sigmoid")
+    out, _ = layer(_x(c=2))
+    assert torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="recurrent_activation"):
+        ConvLSTM2D(2, 3, 3, recurrent_activation="relu")
+    with pytest.raises(ValueError, match="odd"):
+        ConvLSTM2D(2, 3, 4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_streaming_two_halves_equals_one_pass(device):
+    torch.manual_seed(2)
+    net = ConvLSTMNet(3, [4, 5], 3, head_filters=6).to(device)
+    x = _x(t=8, device=device)
+    full, sf = net(x)
+    a, s = net(x[:, :3])
+    b, s2 = net(x[:, 3:], s)
+    torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-5, rtol=1e-5)
+    for (h1, c1), (h2, c2) in zip(sf, s2, strict=True):
+        torch.testing.assert_close(h1, h2, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(c1, c2, atol=1e-5, rtol=1e-5)
+
+
+def test_naive_reference_is_the_same_layer():
+    torch.manual_seed(3)
+    layer = ConvLSTM2D(3, 4, 3)
+    naive = NaiveConvLSTM2D.from_layer(layer)
+    x = _x()
+    a, (ha, ca) = layer(x)
+    b, (hb, cb) = naive(x)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ca, cb, atol=1e-5, rtol=1e-5)
+
+
+def test_channels_last_gives_the_same_result():
+    torch.manual_seed(4)
+    net = ConvLSTMNet(3, [4, 4], 3).to(memory_format=torch.channels_last)
+    x = _x()
+    ref, _ = net(x)
+    y, _ = net(to_channels_last_5d(x))
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_receptive_field_is_local():
+    """An input change at day 0 moves the output only within steps x radius pixels."""
+    torch.manual_seed(5)
+    net = ConvLSTMNet(3, [4, 4], 3, head_filters=4, head_kernel=3)
+    x = _x(b=1, t=3, h=24, w=24)
+    y0, _ = net(x)
+    x2 = x.clone()
+    x2[0, 0, :, 12, 12] += 5.0
+    y1, _ = net(x2)
+    diff = (y1 - y0).abs()[0]
+    for t in range(3):
+        r = net.receptive_radius(t + 1)
+        assert r == (t + 1) * 2 + 1
+        changed = torch.nonzero(diff[t] > 0)
+        assert len(changed) > 0
+        assert (changed - 12).abs().max() <= r
+        assert diff[t, 12, 12] > 0
