@@ -1,0 +1,218 @@
+"""Training data: periods of the canonical world in memory and the patch sampler.
+
+The sampler implements "train to fill, not to copy": on the scored days it hides observed
+AMSR pixels from the input with real gap patterns of other days (and sometimes whole
+days or whole sequences, as in the 2011/2012 gap year), and drops ASCAT from some
+sequences (as before 2007).  Targets are valid observations only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from data_catalog import schema
+from data_catalog.errors import EmptySelectionError, MissingFileError
+from model.config import TrainConfig
+from model.tensors import NormStats, amsr_valid_mask, channels_from_arrays, doy_of
+
+log = logging.getLogger(__name__)
+
+NATURAL_GAPS = (schema.RFI, schema.DENSE_VEGETATION, schema.FROZEN, schema.NO_OVERPASS,
+                schema.INVALID)
+
+
+def default_world_path() -> Path:
+    try:
+        from data_catalog.demo import default_demo_path
+    except ImportError:  # demo module not there yet
+        import os
+
+        return Path(os.environ.get("GAPFILL_DEMO",
+                                   Path(__file__).resolve().parents[1] / "data/demo/world.zarr"))
+    return Path(default_demo_path())
+
+
+def open_world(world: str | Path | xr.Dataset | None = None) -> xr.Dataset:
+    """The canonical world: a Dataset as is, else the demo world store at ``world``."""
+    if isinstance(world, xr.Dataset):
+        return world
+    path = Path(world) if world is not None else default_world_path()
+    if not path.exists():
+        raise MissingFileError("world dataset not found (build it with `gapfill demo-data`)",
+                               path)
+    try:
+        from data_catalog.demo import open_demo_world
+    except ImportError:
+        return xr.open_zarr(path)
+    return open_demo_world(path)
+
+
+def subset_region(ds: xr.Dataset, region: list[float] | tuple | None) -> xr.Dataset:
+    """Cells whose centres lie in ``(W, S, E, N)``; None keeps everything."""
+    if region is None:
+        return ds
+    w, s, e, n = (float(v) for v in region)
+    lat, lon = ds[schema.LAT].values, ds[schema.LON].values
+    sub = ds.isel({schema.LAT: np.flatnonzero((lat >= s) & (lat <= n)),
+                   schema.LON: np.flatnonzero((lon >= w) & (lon <= e))})
+    if sub.sizes[schema.LAT] == 0 or sub.sizes[schema.LON] == 0:
+        raise EmptySelectionError(f"region {region} holds no grid cells")
+    return sub
+
+
+@dataclass
+class PeriodData:
+    """Arrays of one time period in memory (physical units).
+
+    ``amsr`` may already be matched to a reference climatology (transfer learning).
+    """
+
+    time: pd.DatetimeIndex
+    lat: np.ndarray
+    lon: np.ndarray
+    amsr: np.ndarray        # (T, H, W) float32, NaN where not observed
+    valid: np.ndarray       # (T, H, W) bool
+    ascat: np.ndarray       # (T, H, W) float32, NaN where missing
+    natural_gap: np.ndarray  # (T, H, W) bool, gap categories 1..5
+    land: np.ndarray        # (H, W) bool
+    truth: np.ndarray | None = None
+
+    @property
+    def doy(self) -> np.ndarray:
+        return doy_of(self.time)
+
+    def fingerprint(self) -> str:
+        """sha256 of the period's grid, times and AMSR/ASCAT/gap values."""
+        h = hashlib.sha256()
+        for a in (self.time.values.astype("datetime64[s]").astype(np.int64), self.lat, self.lon, np.nan_to_num(self.amsr, nan=-1),
+                  self.valid, np.nan_to_num(self.ascat, nan=-1), self.natural_gap):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+
+def load_period(ds: xr.Dataset, years: list[int] | tuple[int, int], *,
+                region=None, sensor: int | None = None) -> PeriodData:
+    """Load years ``[first, last]`` (inclusive) of ``ds`` into memory.
+
+    Days of another radiometer than ``sensor`` (when given) count as unobserved.
+    """
+    sub = subset_region(ds, region)
+    sub = sub.sel({schema.TIME: slice(f"{int(years[0])}-01-01", f"{int(years[1])}-12-31")})
+    if sub.sizes[schema.TIME] == 0:
+        raise EmptySelectionError(f"no days in years {list(years)}", variable=schema.TIME)
+    names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.TRUTH_SM,
+                         schema.LAND) if v in sub]
+    sub = sub[names].load()
+    amsr = np.asarray(sub[schema.AMSR_SM].values, np.float32)
+    gm = sub[schema.GAP_MASK].values if schema.GAP_MASK in sub else None
+    valid = amsr_valid_mask(amsr, gm)
+    if sensor is not None and schema.SENSOR in sub.coords:
+        valid &= (sub[schema.SENSOR].values == sensor)[:, None, None]
+    natural = (np.isin(gm, NATURAL_GAPS) if gm is not None
+               else ~np.isfinite(amsr))
+    ascat = (np.asarray(sub[schema.ASCAT_SM].values, np.float32) if schema.ASCAT_SM in sub
+             else np.full(amsr.shape, np.nan, np.float32))
+    land = (np.asarray(sub[schema.LAND].values, bool) if schema.LAND in sub
+            else np.ones(amsr.shape[1:], bool))
+    truth = (np.asarray(sub[schema.TRUTH_SM].values, np.float32) if schema.TRUTH_SM in sub
+             else None)
+    return PeriodData(pd.DatetimeIndex(sub[schema.TIME].values), sub[schema.LAT].values,
+                      sub[schema.LON].values, amsr, valid, ascat, natural, land, truth)
+
+
+class Sampler:
+    """Random training sequences with hidden pixels.
+
+    Parameters
+    ----------
+    data : PeriodData
+    stats : NormStats
+    cfg : TrainConfig
+        ``seq_len``, ``burn_in_max``, ``patch``, ``batch_size`` and the hiding probabilities.
+    """
+
+    def __init__(self, data: PeriodData, stats: NormStats, cfg: TrainConfig):
+        self.d = data
+        self.stats = stats
+        self.cfg = cfg
+        t, h, w = data.amsr.shape
+        self.p = min(cfg.patch, h, w)
+        if t < cfg.seq_len:
+            raise EmptySelectionError(f"period of {t} days is shorter than seq_len "
+                                      f"{cfg.seq_len}")
+        self.doy = data.doy
+
+    def sample(self, rng: np.random.Generator, burn_in: int | None = None
+               ) -> dict[str, torch.Tensor]:
+        """One batch: ``x`` (B, K+S, C, P, P), ``target`` and ``weight`` (B, S, P, P).
+
+        The first ``K = burn_in`` days are warm-up (never hidden, not scored).
+        """
+        cfg, d, p = self.cfg, self.d, self.p
+        t_all, h, w = d.amsr.shape
+        s = cfg.seq_len
+        k = int(rng.integers(0, cfg.burn_in_max + 1)) if burn_in is None else burn_in
+        k = max(0, min(k, t_all - s))
+        xs, ts, ws = [], [], []
+        for _ in range(cfg.batch_size):
+            t0 = int(rng.integers(k, t_all - s + 1))
+            i0 = int(rng.integers(0, h - p + 1))
+            j0 = int(rng.integers(0, w - p + 1))
+            sl = (slice(t0 - k, t0 + s), slice(i0, i0 + p), slice(j0, j0 + p))
+            a, v, asc = d.amsr[sl], d.valid[sl], d.ascat[sl].copy()
+            vin = v.copy()
+            hidden = np.zeros_like(v)
+            for day in range(k, k + s):
+                r = rng.random()
+                if r < cfg.hide_day_prob:
+                    hid = v[day]
+                elif r < cfg.hide_day_prob + cfg.hide_prob:
+                    od = int(rng.integers(0, t_all))
+                    oi = int(rng.integers(0, h - p + 1))
+                    oj = int(rng.integers(0, w - p + 1))
+                    hid = v[day] & d.natural_gap[od, oi:oi + p, oj:oj + p]
+                else:
+                    continue
+                vin[day] &= ~hid
+                hidden[day] |= hid
+            if rng.random() < cfg.hide_window_prob:  # no AMSR at all (the gap year)
+                hidden[k:] |= vin[k:]
+                vin[:] = False
+            if rng.random() < cfg.drop_ascat_prob:  # no ASCAT (AMSR-E before 2007)
+                asc[:] = np.nan
+            x = channels_from_arrays(a, vin, asc, self.doy[t0 - k:t0 + s], self.stats)
+            tgt = np.where(v, (a - self.stats.amsr_mean) / self.stats.amsr_std, 0.0)
+            wgt = hidden * cfg.hidden_weight + (vin & v) * cfg.observed_weight
+            xs.append(x)
+            ts.append(tgt[k:])
+            ws.append(wgt[k:])
+        return {"x": torch.from_numpy(np.stack(xs)),
+                "target": torch.from_numpy(np.stack(ts).astype(np.float32)),
+                "weight": torch.from_numpy(np.stack(ws).astype(np.float32)),
+                "burn_in": torch.tensor(k)}
+
+
+def norm_stats_of(data: PeriodData) -> NormStats:
+    from model.tensors import compute_norm_stats
+
+    return compute_norm_stats(data.amsr, data.valid, data.ascat)
+
+
+def period_bounds(data: PeriodData) -> list[str]:
+    return [str(data.time[0].date()), str(data.time[-1].date())]
+
+
+def region_of(data: PeriodData) -> list[float]:
+    """``[W, S, E, N]`` cell-edge bounds of the period's grid."""
+    rl = float(np.median(np.diff(data.lat))) if data.lat.size > 1 else 0.25
+    rn = float(np.median(np.diff(data.lon))) if data.lon.size > 1 else 0.25
+    return [float(data.lon[0] - rn / 2), float(data.lat[0] - rl / 2),
+            float(data.lon[-1] + rn / 2), float(data.lat[-1] + rl / 2)]

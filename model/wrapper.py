@@ -1,0 +1,287 @@
+"""The model wrapper: owns the contract between canonical data and the pure network.
+
+:class:`GapFiller` holds the network, the normalisation statistics (buffers), the optional
+per-pixel sensor matching of a transferred model (buffers) and the checkpoint metadata;
+it checks its inputs and runs inference under :func:`torch.inference_mode`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from data_catalog import schema
+from data_catalog.errors import DataError, FormatError, MissingFileError
+from model.config import ModelConfig
+from model.network import ConvLSTMNet, State, to_channels_last_5d
+from model.tensors import CHANNELS, N_CHANNELS, NormStats, dataset_arrays, channels_from_arrays
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "amsr-gapfill-convlstm/1"
+SENSOR_NAMES = {schema.SENSOR_AMSRE: "amsre", schema.SENSOR_AMSR2: "amsr2"}
+_MATCH_BUFFERS = ("match_src_mean", "match_src_std", "match_ref_mean", "match_ref_std",
+                  "match_lat", "match_lon")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit of the checkout (``+dirty`` if model/ changed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("amsr-gapfill-explorer")
+    except PackageNotFoundError:  # pragma: no cover - not installed
+        v = "0+unknown"
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo,
+                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "model"], cwd=repo,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return f"{v}+g{sha}{'.dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return v
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class GapFiller(nn.Module):
+    """A trained ConvLSTM gap filler with its contract.
+
+    Parameters
+    ----------
+    model_config : ModelConfig
+        Architecture.
+    norm : NormStats
+        Normalisation of inputs and of the output.
+    metadata : dict, optional
+        JSON-able provenance: config, norm stats, training period/region, data
+        fingerprint, code version, parent checkpoint, sensor.
+
+    Notes
+    -----
+    A transferred (AMSR-E) model carries per-pixel mean/std maps (``match_*`` buffers) that
+    map its sensor's AMSR values to the enhanced-AMSR2 reference before they enter the
+    network; its output is in the reference (AMSR2) climatology, so the record has no step
+    at the 2011/2012 seam.  :meth:`to_reference` / :meth:`from_reference` apply the map.
+    """
+
+    def __init__(self, model_config: ModelConfig, norm: NormStats,
+                 metadata: dict[str, Any] | None = None):
+        super().__init__()
+        self.model_config = model_config
+        self.net = ConvLSTMNet(N_CHANNELS, model_config.filters, model_config.kernel_size,
+                               model_config.head_filters, model_config.head_kernel,
+                               recurrent_activation=model_config.recurrent_activation,
+                               unit_forget_bias=model_config.unit_forget_bias)
+        self.register_buffer("norm", norm.as_tensor())
+        for name in _MATCH_BUFFERS:
+            self.register_buffer(name, torch.zeros(0))
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.metadata.setdefault("model", _asdict(model_config))
+        self.metadata["norm"] = norm.to_dict()
+        self.metadata.setdefault("channels", list(CHANNELS))
+        self.amp_dtype: torch.dtype | None = None
+        """Autocast dtype for :meth:`stream` (set by :func:`model.inference` on CUDA)."""
+        self.channels_last = False
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def stats(self) -> NormStats:
+        return NormStats.from_tensor(self.norm)
+
+    @property
+    def device(self) -> torch.device:
+        return self.norm.device
+
+    @property
+    def sensor(self) -> str:
+        return str(self.metadata.get("sensor", "amsr2"))
+
+    @property
+    def has_matching(self) -> bool:
+        return self.match_src_mean.numel() > 0
+
+    def receptive_radius(self, steps: int) -> int:
+        return self.net.receptive_radius(steps)
+
+    # ------------------------------------------------------------------ matching
+    def set_matching(self, src_mean: np.ndarray, src_std: np.ndarray, ref_mean: np.ndarray,
+                     ref_std: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+        """Install per-pixel mean/std matching maps ``(H, W)`` on the grid ``lat``, ``lon``."""
+        dev = self.device
+        for name, v in zip(_MATCH_BUFFERS, (src_mean, src_std, ref_mean, ref_std, lat, lon),
+                           strict=True):
+            setattr(self, name, torch.tensor(np.array(v, dtype=np.float32), dtype=torch.float32,
+                                                device=dev))
+
+    def _match_maps(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Matching maps for a grid: nearest cell of the training grid, domain mean outside."""
+        maps = [getattr(self, n).cpu().numpy().astype(np.float64) for n in _MATCH_BUFFERS[:4]]
+        glat = self.match_lat.cpu().numpy()
+        glon = self.match_lon.cpu().numpy()
+        res = float(np.median(np.diff(glat))) if glat.size > 1 else 0.25
+        ii = np.abs(lat[:, None] - glat[None, :]).argmin(1)
+        jj = np.abs(lon[:, None] - glon[None, :]).argmin(1)
+        inside = ((np.abs(glat[ii] - lat) <= res / 2 + 1e-6)[:, None]
+                  & (np.abs(glon[jj] - lon) <= res / 2 + 1e-6)[None, :])
+        out = []
+        for m in maps:
+            fallback = np.nanmean(m)
+            v = m[np.ix_(ii, jj)]
+            v = np.where(inside & np.isfinite(v), v, fallback)
+            out.append(v)
+        return tuple(out)
+
+    def to_reference(self, amsr: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Map this sensor's AMSR values ``(..., H, W)`` to the reference climatology."""
+        if not self.has_matching:
+            return amsr
+        sm, ss, rm, rs = self._match_maps(np.asarray(lat), np.asarray(lon))
+        return ((amsr - sm) / ss * rs + rm).astype(np.float32)
+
+    def from_reference(self, sm: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_reference` (model output back to the sensor's own units)."""
+        if not self.has_matching:
+            return sm
+        smean, ss, rm, rs = self._match_maps(np.asarray(lat), np.asarray(lon))
+        return ((sm - rm) / rs * ss + smean).astype(np.float32)
+
+    # ------------------------------------------------------------------ data -> tensor
+    def prepare(self, ds: xr.Dataset) -> torch.Tensor:
+        """Canonical slice (consecutive days, one region) -> ``(1, T, C, H, W)`` on the device.
+
+        Applies this checkpoint's per-sensor matching to ``amsr_sm`` first.
+        """
+        arr = dataset_arrays(ds)
+        amsr = self.to_reference(arr["amsr"], ds[schema.LAT].values, ds[schema.LON].values)
+        x = channels_from_arrays(amsr, arr["valid"], arr["ascat"], arr["doy"], self.stats)
+        return torch.from_numpy(x)[None].to(self.device)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise :class:`DataError` unless ``x`` is ``(B, T, C, H, W)`` floating point."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 5:
+            raise DataError(f"expected a (B, T, {N_CHANNELS}, H, W) tensor, got "
+                            f"{getattr(x, 'shape', type(x))}")
+        if x.shape[2] != N_CHANNELS:
+            raise DataError(f"expected {N_CHANNELS} channels {CHANNELS}, got {x.shape[2]}")
+        if not x.is_floating_point():
+            raise DataError(f"expected a floating point tensor, got {x.dtype}")
+        if min(x.shape[3:]) < 1 or x.shape[1] < 1:
+            raise DataError(f"empty input {tuple(x.shape)}")
+
+    # ------------------------------------------------------------------ running
+    def forward(self, x: torch.Tensor, state: list[State] | None = None
+                ) -> tuple[torch.Tensor, list[State]]:
+        """Normalised output ``(B, T, H, W)`` (training path, with autograd)."""
+        return self.net(x, state)
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.norm[1] + self.norm[0]
+
+    def stream(self, x: torch.Tensor, state: list[State] | None = None
+               ) -> tuple[torch.Tensor, list[State]]:
+        """Soil moisture for every day of ``x``, carrying the recurrent state.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(B, T, C, H, W)`` from :meth:`prepare` (moved to the model's device).
+        state : list of (h, c), optional
+            The state returned by the previous call, to continue a long series.
+
+        Returns
+        -------
+        sm, state
+            ``(B, T, H, W)`` float32 in m3 m-3 (in the reference climatology for a matched
+            model) and the final state.
+        """
+        self.check_input(x)
+        x = x.to(self.device, torch.float32)
+        with torch.inference_mode():
+            if self.channels_last:
+                x = to_channels_last_5d(x)
+            if self.amp_dtype is not None:
+                with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype):
+                    y, state = self.net(x, state)
+            else:
+                y, state = self.net(x, state)
+            sm = self.denormalize(y.float()).clamp_(0.0, 1.0)
+        return sm, state
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> str:
+        """Write the checkpoint; returns its sha256."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = dict(self.metadata)
+        meta.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        meta.setdefault("code_version", code_version())
+        meta["torch_version"] = str(torch.__version__)
+        meta = _plain(meta)
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        torch.save({"format": CHECKPOINT_FORMAT, "metadata": meta, "state_dict": state}, path)
+        self.metadata = meta
+        return file_sha256(path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> GapFiller:
+        """Read a checkpoint written by :meth:`save` onto ``device``."""
+        path = Path(path)
+        if not path.exists():
+            raise MissingFileError("checkpoint not found", path)
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise FormatError(f"not a readable torch checkpoint ({exc})", path) from exc
+        if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+            raise FormatError(f"not a {CHECKPOINT_FORMAT} checkpoint", path)
+        meta = blob["metadata"]
+        mc = ModelConfig(**meta["model"])
+        obj = cls(mc, NormStats.from_dict(meta["norm"]), meta)
+        sd = blob["state_dict"]
+        for name in _MATCH_BUFFERS:  # size the optional matching buffers before loading
+            if name in sd:
+                setattr(obj, name, torch.zeros_like(sd[name]))
+        obj.load_state_dict(sd)
+        obj.metadata["checkpoint_path"] = str(path)
+        obj.metadata["checkpoint_sha256"] = file_sha256(path)
+        obj.eval()
+        return obj.to(torch.device(device))
+
+
+def _plain(obj: Any) -> Any:
+    """A JSON round trip: metadata must load with ``torch.load(weights_only=True)``."""
+    import json
+
+    def default(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    return json.loads(json.dumps(obj, default=default))
+
+
+def _asdict(cfg: ModelConfig) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(cfg)
