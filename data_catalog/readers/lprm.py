@@ -1,0 +1,174 @@
+"""NASA LPRM AMSR-E / AMSR2 Level 3 daily soil moisture (GES DISC netCDF4).
+
+The native files (``LPRM-AMSR2_L3_D_SOILM3_V001_YYYYMMDDhhmmss.nc4``,
+``LPRM-AMSR_E_L3_D_SOILM3_V002_...``) store ``soil_moisture_c1/c2/x`` in volumetric
+percent as ``(Longitude, Latitude)`` with latitude running north to south. This reader
+returns the canonical gridded form: ``amsr_sm`` in m3 m-3 as ``(time, lat, lon)``,
+latitude ascending, a ``gap_mask`` and the ``sensor`` coordinate.
+
+Gap categories are derived from what the file itself records:
+
+* ``observed`` where the band has a retrieval;
+* ``no_overpass`` where ``scantime`` is missing (no overpass of this orbit direction that
+  day: the swath gaps; without a land mask also the oceans);
+* ``frozen_ground`` where there was an overpass but no retrieval and ``mask`` bit 256 is
+  set; ``dense_vegetation`` for bits 16/32/64. The file carries no ``flag_meanings``:
+  these bit meanings were read off the 2015-04-01 AMSR2 file (bit 256 covers Antarctica,
+  Greenland and Siberia in spring where skin temperature is near 273 K; bits 16-64 sit
+  where the optical depth is about 1), so treat them as best effort;
+* ``invalid_retrieval`` for any other overpass without a retrieval;
+* ``not_land`` where a land mask (``land_grid``: a CCI/C3S ``grid.nc`` on the same 0.25
+  degree grid) says water.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from data_catalog import schema
+from data_catalog.errors import FormatError, OutOfRangeError
+from data_catalog.readers import _netcdf as nc
+
+log = logging.getLogger(__name__)
+
+BANDS = {"c1": "soil_moisture_c1", "c2": "soil_moisture_c2", "x": "soil_moisture_x"}
+FROZEN_BIT = 256
+VEGETATION_BITS = 16 | 32 | 64
+SCANTIME_EPOCH = pd.Timestamp("1993-01-01")
+
+
+def sensor_from_name(path: Path, attrs: dict | None = None) -> int:
+    """Schema radiometer from the LPRM file name (``AMSR2`` / ``AMSR_E``) or attributes."""
+    text = path.name.upper() + " " + " ".join(str(v) for v in (attrs or {}).values()).upper()
+    if "AMSR2" in text:
+        return schema.SENSOR_AMSR2
+    if re.search(r"AMSR[-_]?E", text):
+        return schema.SENSOR_AMSRE
+    return schema.SENSOR_NONE
+
+
+def date_from_name(path: Path) -> pd.Timestamp | None:
+    """Day of an LPRM file from the ``_YYYYMMDD[hhmmss]`` stamp in its name."""
+    m = re.search(r"_(\d{8})(\d{6})?\.nc4?$", path.name) or re.search(r"(\d{8})", path.name)
+    if not m:
+        return None
+    try:
+        return pd.Timestamp(m.group(1))
+    except ValueError:
+        return None
+
+
+def read_lprm(path: str | Path, *, band: str = "c1",
+              region: Iterable[float] | None = None,
+              land_grid: str | Path | None = None) -> xr.Dataset:
+    """Read one LPRM AMSR-E/AMSR2 L3 daily file into the canonical gridded form.
+
+    Parameters
+    ----------
+    path
+        The ``.nc4`` file.
+    band
+        ``"c1"`` (6.9 GHz), ``"c2"`` (7.3 GHz) or ``"x"`` (10.7 GHz).
+    region
+        Optional ``(west, south, east, north)`` box in degrees.
+    land_grid
+        Optional CCI/C3S ``grid.nc`` whose ``subset_flag`` gives the land mask; water
+        cells then become ``not_land`` and a ``land`` variable is added.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``amsr_sm`` (m3 m-3, float32), ``gap_mask`` (int8 CF flags), optional ``land``;
+        coordinates ``time`` (one day), ``lat`` ascending, ``lon`` in [-180, 180),
+        ``sensor(time)``.
+
+    Raises
+    ------
+    MissingFileError, FormatError, MissingVariableError, UnitsError,
+    EmptySelectionError, OutOfRangeError
+    """
+    path = Path(path)
+    key = str(band).lower()
+    if key not in BANDS:
+        raise OutOfRangeError(f"unknown band {band!r}; choose one of {', '.join(BANDS)}", path)
+    box = nc.check_region(region)
+    var = BANDS[key]
+    with nc.open_netcdf(path) as ds:
+        attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
+        lat = np.asarray(nc.require_variable(ds, "Latitude", path)[:], np.float64)
+        lon = nc.wrap_lon(np.asarray(nc.require_variable(ds, "Longitude", path)[:]))
+        v = nc.require_variable(ds, var, path)
+        dims = v.dimensions
+        if set(dims) != {"Longitude", "Latitude"}:
+            raise FormatError(f"dimensions {dims}, expected (Longitude, Latitude)", path, var)
+        factor = nc.canonical_units(getattr(v, "units", None), schema.UNITS[schema.AMSR_SM],
+                                    path, var)
+
+        def grid(name: str, raw: bool = False) -> np.ndarray:
+            x = nc.require_variable(ds, name, path)
+            a = nc.read_raw(x) if raw else nc.read_float(x)
+            return a.T if x.dimensions[0] == "Longitude" else a
+
+        sm = grid(var) * factor
+        sm[(sm < 0) | (sm > 1)] = np.nan  # outside the physical range is not a retrieval
+        mask = grid("mask", raw=True).astype(np.int64) if "mask" in ds.variables \
+            else np.zeros(sm.shape, np.int64)
+        scan = grid("scantime") if "scantime" in ds.variables else np.ones(sm.shape)
+
+    # canonical orientation: lat ascending, lon ascending in [-180, 180)
+    ilat = np.argsort(lat)
+    ilon = np.argsort(lon)
+    lat, lon = lat[ilat], lon[ilon]
+    sm, mask, scan = (a[np.ix_(ilat, ilon)] for a in (sm, mask, scan))
+    ii, jj = nc.region_index(lat, lon, box, path)
+    lat, lon = lat[ii], lon[jj]
+    sm, mask, scan = (a[np.ix_(ii, jj)] for a in (sm, mask, scan))
+    nc.not_empty(sm, f"band {key} in the selected region" if box else f"band {key}", path, var)
+
+    observed = np.isfinite(sm)
+    passed = np.isfinite(scan) & (scan > 0)
+    gap = np.full(sm.shape, schema.INVALID, np.int8)
+    gap[~passed] = schema.NO_OVERPASS
+    gap[passed & ((mask & VEGETATION_BITS) != 0)] = schema.DENSE_VEGETATION
+    gap[passed & ((mask & FROZEN_BIT) != 0)] = schema.FROZEN
+    land = None
+    if land_grid is not None:
+        land = nc.land_mask(land_grid, lat, lon)
+        gap[~land] = schema.NOT_LAND
+    gap[observed] = schema.OBSERVED
+
+    date = date_from_name(path)
+    if date is None:
+        if not passed.any():
+            raise FormatError("no date in the file name and no scantime to take it from",
+                              path, "scantime")
+        date = (SCANTIME_EPOCH + pd.to_timedelta(np.nanmedian(scan[passed]), "s")).normalize()
+    sensor = sensor_from_name(path, attrs)
+    if sensor == schema.SENSOR_NONE:
+        sensor = schema.sensor_for_date(date)
+
+    out = xr.Dataset(
+        {
+            schema.AMSR_SM: (schema.GRID_DIMS, sm[None].astype(np.float32),
+                             {"units": schema.UNITS[schema.AMSR_SM],
+                              "long_name": schema.LONG_NAMES[schema.AMSR_SM],
+                              "source_variable": var}),
+            schema.GAP_MASK: (schema.GRID_DIMS, gap[None], schema.gap_mask_attrs()),
+        },
+        coords={schema.TIME: [date], schema.LAT: lat, schema.LON: lon,
+                schema.SENSOR: (schema.TIME, np.array([sensor], np.int8),
+                                schema.sensor_attrs())},
+        attrs={"source": str(path), "product": "LPRM L3 daily", "band": key},
+    )
+    if land is not None:
+        out[schema.LAND] = ((schema.LAT, schema.LON), land,
+                            {"long_name": schema.LONG_NAMES[schema.LAND]})
+    log.debug("read LPRM %s band %s: %d observed cells", path.name, key, int(observed.sum()))
+    return out
