@@ -83,10 +83,17 @@ def test_anomaly_r_matches_pytesmo_calc_anomaly():
     x = pd.Series(0.2 + 0.1 * season + 0.02 * rng.standard_normal(500), idx)
     y = pd.Series(0.25 + 0.08 * season + 0.02 * rng.standard_normal(500), idx)
     x[rng.random(500) < 0.3] = np.nan
+    # each series' anomalies from its own record, then paired (pytesmo/QA4SM order)
     ok = x.notna() & y.notna()
-    ax, ay = calc_anomaly(x[ok], window_size=35), calc_anomaly(y[ok], window_size=35)
-    expected = pm.pearson_r(ax.to_numpy(), ay.to_numpy())
+    ax, ay = calc_anomaly(x.dropna(), window_size=35), calc_anomaly(y.dropna(), window_size=35)
+    expected = pm.pearson_r(ax[ok[ok].index].to_numpy(), ay[ok[ok].index].to_numpy())
     assert m.anomaly_r(x, y) == pytest.approx(expected, abs=1e-12)
+    # a sparse subset takes its anomalies from the full series when given one
+    sub = x.where(np.arange(500) % 7 == 0)
+    full = pm.pearson_r(ax.reindex(sub.dropna().index).to_numpy(),
+                        ay.reindex(sub.dropna().index).to_numpy())
+    assert m.anomaly_r(sub, y, x_base=x) == pytest.approx(full, abs=1e-12)
+    assert m.anomaly_r(sub, y) != pytest.approx(full, abs=1e-3)
     # removing the shared season lowers the correlation
     assert m.anomaly_r(x, y) < m.pearson_r(x, y)
     # tz-aware indexes give the same anomalies as naive UTC ones

@@ -197,12 +197,24 @@ def anomalies(series: pd.Series, window_days: float = ANOMALY_WINDOW_DAYS) -> pd
     return out
 
 
-def anomaly_r(x: pd.Series, y: pd.Series, window_days: float = ANOMALY_WINDOW_DAYS) -> float:
+def anomaly_r(x: pd.Series, y: pd.Series, window_days: float = ANOMALY_WINDOW_DAYS, *,
+              x_base: pd.Series | None = None, y_base: pd.Series | None = None) -> float:
     """Pearson R of the anomalies: ``R(x - MA_w(x), y - MA_w(y))`` on the pairs where both exist.
 
-    ``MA_w`` is a ``window_days`` moving average (see :func:`anomalies`).  ``x`` and ``y``
-    are series on the same DatetimeIndex (the collocated daily pairs); each series' own
-    moving average uses only its own valid values.
+    ``MA_w`` is a ``window_days`` moving average (see :func:`anomalies`) of each series'
+    own valid values (each dataset's anomalies are computed before matching, as in
+    pytesmo/QA4SM), so a sparse subset such as the gap days does not distort them.
+
+    Parameters
+    ----------
+    x, y : pandas.Series
+        The collocated pairs on a common DatetimeIndex (NaN where missing).
+    window_days : float
+        Moving-window length in days.
+    x_base, y_base : pandas.Series, optional
+        Longer series whose anomalies are taken instead (e.g. the whole filled series when
+        ``x`` is its gap days only); the correlation is still over the valid pairs of ``x``
+        and ``y``.
     """
     if not (isinstance(x, pd.Series) and isinstance(y, pd.Series)):
         raise TypeError("anomaly_r needs pandas Series with a DatetimeIndex")
@@ -210,8 +222,16 @@ def anomaly_r(x: pd.Series, y: pd.Series, window_days: float = ANOMALY_WINDOW_DA
     ok = np.isfinite(x.to_numpy(np.float64)) & np.isfinite(y.to_numpy(np.float64))
     if ok.sum() < 2:
         return np.nan
-    # anomalies are taken on the jointly valid pairs, as pytesmo does after matching
-    return pearson_r(anomalies(x[ok], window_days), anomalies(y[ok], window_days))
+    ax = _own_anomalies(x if x_base is None else x_base, window_days)
+    ay = _own_anomalies(y if y_base is None else y_base, window_days)
+    pairs = x.index[ok]
+    return pearson_r(ax.reindex(pairs), ay.reindex(pairs))
+
+
+def _own_anomalies(s: pd.Series, window_days: float) -> pd.Series:
+    s = s[np.isfinite(s.to_numpy(np.float64))]
+    s = s[~s.index.duplicated()]
+    return anomalies(s, window_days)
 
 
 def _naive_utc(s: pd.Series) -> pd.Series:
@@ -330,14 +350,13 @@ def _cdf_match(s: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- all at once
 METRIC_KEYS = ("n", "r", "p_r", "r_ci_lower", "r_ci_upper", "rho", "p_rho", "rmse", "ubrmse",
-               "bias", "r_anom", "n_anom")
+               "bias", "r_anom")
 
 
 def empty_result(status: str, n: int = 0) -> dict:
     """A result row with NaN metrics and the given status."""
     out = {k: np.nan for k in METRIC_KEYS}
     out["n"] = int(n)
-    out["n_anom"] = 0
     out["status"] = status
     return out
 
@@ -350,6 +369,7 @@ def compute_metrics(
     scaling: str = "none",
     alpha: float = 0.05,
     anomaly_window: float | None = ANOMALY_WINDOW_DAYS,
+    anomaly_base: tuple[pd.Series | None, pd.Series | None] | None = None,
     n_boot: int = 0,
     block_length: int = 1,
     seed: int | None = 0,
@@ -371,6 +391,8 @@ def compute_metrics(
         One minus the confidence level of the intervals.
     anomaly_window : float or None
         Window (days) of the moving-average climatology for ``r_anom``; None skips it.
+    anomaly_base : (Series or None, Series or None), optional
+        Longer series whose anomalies are used for ``r_anom`` (see :func:`anomaly_r`).
     n_boot : int
         Bootstrap resamples for ``r_boot_lower``/``r_boot_upper`` and
         ``rmse_boot_lower``/``rmse_boot_upper``; 0 skips them.
@@ -408,12 +430,11 @@ def compute_metrics(
         "ubrmse": ubrmse(xs, yv),
         "bias": bias(xs, yv),
         "r_anom": np.nan,
-        "n_anom": 0,
         "status": OK,
     }
     if anomaly_window is not None and isinstance(x.index, pd.DatetimeIndex):
-        out["r_anom"] = anomaly_r(x[ok], y[ok], anomaly_window)
-        out["n_anom"] = n
+        xb, yb = anomaly_base or (None, None)
+        out["r_anom"] = anomaly_r(x, y, anomaly_window, x_base=xb, y_base=yb)
     if n_boot:
         out["r_boot_lower"], out["r_boot_upper"] = bootstrap_ci(
             pearson_r, xv, yv, n_boot=n_boot, alpha=alpha, block_length=block_length, seed=seed)
