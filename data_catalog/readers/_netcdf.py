@@ -27,11 +27,14 @@ from data_catalog.errors import (
 )
 
 # Spellings met in real products that the schema table does not list (yet): the C3S
-# v202505 cell files write "percentage (%)", H SAF writes "percentage".
+# v202505 cell files write "percentage (%)", H SAF "percentage" or "degree of saturation
+# (%)".
 EXTRA_UNIT_ALIASES: dict[str, tuple[str, float]] = {
     "percentage (%)": ("percent", 1.0),
     "percentage": ("percent", 1.0),
     "m3m-3": ("m3 m-3", 1.0),
+    "degree of saturation (%)": ("percent of saturation", 1.0),  # H SAF H111
+    "degree of saturation": ("percent of saturation", 1.0),
 }
 
 #: Fill values written without a ``_FillValue`` attribute by some producers.

@@ -226,6 +226,9 @@ def read_cell_series(folder: str | Path, lat: float, lon: float, *,
                               f"from ({lat}, {lon}), more than max_dist_km={max_dist_km}",
                               path)
     frame, sm_units, product = _read_location(path, loc, units, sm_kind)
+    if not frame["sm"].notna().any():
+        raise EmptySelectionError(f"grid point {gpi} has no valid sm at all", path, "sm")
+    # a window that holds only gaps is returned as such: gaps are data here
     if start is not None or end is not None:
         t0 = pd.Timestamp(start, tz="UTC") if start is not None else frame.index.min()
         t1 = (pd.Timestamp(end, tz="UTC") + pd.Timedelta("1D") - pd.Timedelta("1ns")
@@ -236,9 +239,6 @@ def read_cell_series(folder: str | Path, lat: float, lon: float, *,
                                   f"({frame.index.min():%Y-%m-%d}.."
                                   f"{frame.index.max():%Y-%m-%d})", path)
         frame = sub
-    if not frame["sm"].notna().any():
-        raise EmptySelectionError(f"grid point {gpi} has no valid sm in the selection", path,
-                                  "sm")
     frame.attrs.update({"lat": plat, "lon": plon, "gpi": gpi, "distance_km": dist,
                         "units": sm_units, "source": str(path), "product": product})
     return frame
