@@ -1,0 +1,110 @@
+"""``gapfill build-series`` and ``gapfill export-netcdf``: the seamless AMSR-E/2 series."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from data_catalog import schema
+
+logger = logging.getLogger(__name__)
+
+MODEL_CHOICES = {"shipped": "model.inference:load_models",
+                 "persistence": "model.series:persistence_models"}
+
+
+def _region(text: str) -> tuple[float, float, float, float]:
+    try:
+        w, s, e, n = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected W,S,E,N in degrees, got {text!r}") from exc
+    if not (w < e and s < n):
+        raise argparse.ArgumentTypeError(f"expected W < E and S < N, got {text!r}")
+    return w, s, e, n
+
+
+def _models(text: str) -> str:
+    if text in MODEL_CHOICES:
+        return MODEL_CHOICES[text]
+    if ":" in text:
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected one of {sorted(MODEL_CHOICES)} or a factory 'module:function', got {text!r}")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``build-series`` and ``export-netcdf`` to the ``gapfill`` command line."""
+    p = sub.add_parser(
+        "build-series", parents=[common],
+        help="build the seamless gap-filled AMSR-E/AMSR2 series store (Dask, resumable)",
+        description="Gap-fill every day of a period tile by tile on Dask and write a zarr "
+                    "store with filled_sm, amsr_sm and source_flag. Killed and run again "
+                    "with the same arguments, it finishes only the missing tiles.")
+    p.add_argument("--source", default="demo",
+                   help="'demo' (the demo world) or the path of a canonical zarr store")
+    p.add_argument("--world", default=None, metavar="PATH",
+                   help="demo world store (default: $GAPFILL_DEMO or data/demo/world.zarr)")
+    p.add_argument("--start", default="2003-01-01", help="first day (default 2003-01-01)")
+    p.add_argument("--end", default="2023-12-31", help="last day (default 2023-12-31)")
+    p.add_argument("--region", type=_region, default=None, metavar="W,S,E,N",
+                   help="region in degrees; write --region=W,S,E,N when W is negative "
+                        "(default: the whole world)")
+    p.add_argument("--out", required=True, metavar="PATH", help="zarr store to write")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of an existing dask.distributed scheduler (workers must see "
+                        "--out and the input); 'synchronous' runs without Dask")
+    p.add_argument("--workers", type=int, default=2,
+                   help="worker processes of the local cluster (default 2; one thread each)")
+    p.add_argument("--model", type=_models, default=MODEL_CHOICES["shipped"],
+                   help="'shipped' (the trained checkpoints, default), 'persistence' "
+                        "(a transparent baseline) or a factory 'module:function'")
+    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="checkpoints of the shipped models (default: model/checkpoints)")
+    p.add_argument("--gap-model", choices=("amsr_e", "amsr2"), default="amsr2",
+                   help="model that fills the 2011-10-04..2012-07-01 gap (default amsr2, "
+                        "the base model)")
+    p.add_argument("--tile", type=int, default=32, help="tile edge in cells (default 32)")
+    p.add_argument("--halo", type=int, default=8, help="halo of each tile in cells (default 8)")
+    p.add_argument("--time-chunk", type=int, default=365,
+                   help="days per time block and store chunk (default 365)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a store built with other settings")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_build)
+
+    e = sub.add_parser("export-netcdf", parents=[common],
+                       help="write a CF-compliant netCDF of a region and period of a series",
+                       description="Write a CF-1.10 netCDF-4 file from a series store.")
+    e.add_argument("--store", required=True, metavar="PATH", help="series store (zarr)")
+    e.add_argument("--region", type=_region, default=None, metavar="W,S,E,N")
+    e.add_argument("--start", default=None, help="first day (default: the store's)")
+    e.add_argument("--end", default=None, help="last day (default: the store's)")
+    e.add_argument("--out", required=True, metavar="FILE.nc")
+    e.set_defaults(func=_export)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from model import series
+
+    if not args.verbose:  # the scheduler's and nannies' start/stop chatter
+        for name in ("distributed", "distributed.scheduler", "distributed.nanny",
+                     "distributed.core", "distributed.http.proxy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    gap = schema.SENSOR_AMSRE if args.gap_model == "amsr_e" else schema.SENSOR_AMSR2
+    out = series.build_series(
+        args.out, args.source, world=args.world, start=args.start, end=args.end,
+        region=args.region, scheduler=args.scheduler, workers=args.workers,
+        models=args.model, checkpoint_dir=args.checkpoint_dir, gap_model=gap,
+        tile=args.tile, halo=args.halo, time_chunk=args.time_chunk,
+        overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"series store: {out}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from model import series
+
+    out = series.export_netcdf(args.store, args.out, region=args.region, start=args.start,
+                               end=args.end)
+    print(f"netCDF: {out}")
+    return 0
