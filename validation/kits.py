@@ -72,7 +72,6 @@ def open_kit(kit: str, *, catalog: str | Path | None = None,
         Unknown kit, or a kit without stations or products.
     """
     from data_catalog.catalog import load_catalog
-
     from data_catalog.errors import CatalogError
 
     cat = load_catalog(catalog)

@@ -14,7 +14,7 @@ Both satisfy :class:`validation.compare.Source`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +60,9 @@ class DemoSource:
         Torch device for the model (``cpu``, ``cuda``, ``auto``).
     world, stations : optional
         Already opened world dataset and ``(table, series)`` (tests, the app).
+    filled : mapping, optional
+        Precomputed filled series ``station id -> daily Series`` (e.g. from the app's
+        inference); used instead of a series store or the model.
     """
 
     name = "demo"
@@ -68,7 +71,8 @@ class DemoSource:
     def __init__(self, path: str | Path | None = None, *, series_store: str | Path | None = None,
                  checkpoint: str | Path | None = None, compute_filled: bool = True,
                  device: str = "cpu", world=None,
-                 stations: tuple[pd.DataFrame, dict] | None = None):
+                 stations: tuple[pd.DataFrame, dict] | None = None,
+                 filled: Mapping[str, pd.Series] | None = None):
         from data_catalog import demo
 
         self.path = Path(path) if path is not None else demo.default_demo_path()
@@ -83,6 +87,7 @@ class DemoSource:
         self._cells: dict[str, co.CellMatch] = {}
         self._extract: dict[tuple, dict[str, np.ndarray]] = {}
         self._filled: dict[tuple, dict[str, pd.Series] | str] = {}
+        self._given_filled = dict(filled) if filled is not None else None
         self.filled_origin = ""
 
     # -- Source protocol
@@ -172,6 +177,11 @@ class DemoSource:
         store = self._store_path()
         if not len(days):
             result = "no days in the period"
+        elif self._given_filled is not None:
+            result = {k: pd.Series(v.to_numpy(np.float64),
+                                   index=co.to_naive_utc(v.index).normalize()).reindex(days)
+                      for k, v in self._given_filled.items()}
+            self.filled_origin = "given filled series"
         elif store is not None:
             result = filled_from_store(store, self._table, days)
             self.filled_origin = f"series store {store}"
@@ -255,6 +265,7 @@ def filled_from_store(store: str | Path, table: pd.DataFrame,
 def filled_from_model(world, table: pd.DataFrame, days: pd.DatetimeIndex,
                       checkpoint: str | Path | None = None, *, device: str = "cpu",
                       radius: int = MODEL_WINDOW_RADIUS, chunk_days: int = 64,
+                      models: Mapping[int, object] | None = None,
                       progress: bool = False) -> dict[str, pd.Series]:
     """Stream the model over a small window around each station and return its filled series.
 
@@ -262,12 +273,18 @@ def filled_from_model(world, table: pd.DataFrame, days: pd.DatetimeIndex,
     climatology, as ``model.inference.predict`` does) and the model output elsewhere.  Each
     run of days with the same radiometer is streamed by the model of that radiometer, with
     the recurrent state carried across chunks.  torch is imported here only.
+
+    ``models`` (sensor code -> object with ``prepare``/``stream``, e.g. a stand-in model)
+    replaces the checkpoints.
     """
     from model import inference as inf
     from model.tensors import amsr_valid_mask
 
     dev = inf.select_device(device)
-    if checkpoint is not None:
+    if models is not None:
+        given = dict(models)
+        pick = lambda sensor: given.get(sensor) or given[schema.SENSOR_AMSR2]  # noqa: E731
+    elif checkpoint is not None:
         one = inf.load_model(checkpoint, dev)
         pick = lambda sensor: one  # noqa: E731
     else:
@@ -302,7 +319,9 @@ def filled_from_model(world, table: pd.DataFrame, days: pd.DatetimeIndex,
             amsr = np.asarray(part[schema.AMSR_SM].values, np.float32)
             gm = part[schema.GAP_MASK].values if schema.GAP_MASK in part else None
             valid = amsr_valid_mask(amsr, gm)
-            obs = model.to_reference(amsr, part[schema.LAT].values, part[schema.LON].values)
+            to_ref = getattr(model, "to_reference", None)
+            obs = (to_ref(amsr, part[schema.LAT].values, part[schema.LON].values)
+                   if to_ref is not None else amsr)
             merged = np.where(valid, obs, field)
             vals[a:b] = merged[:, ci, cj]
         out[str(row["id"])] = pd.Series(vals.astype(np.float64), index=days)
