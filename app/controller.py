@@ -1,0 +1,448 @@
+"""One session's behaviour: validated state changes -> data -> maps, series and tables.
+
+The controller owns no layout (that is :mod:`app.views`) and no drawing (that is
+:mod:`app.plots` and :mod:`app.maps`).  It turns state changes into data reads and plot
+updates, runs inference in the hub's worker without blocking the event loop, and reports
+every problem as a notification: no traceback ever reaches the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from app import plots
+from app.data import DataHub, DayFields
+from app.maps import MapSet
+from app.state import ExplorerState, GridInfo, UrlParams
+from data_catalog import schema
+from data_catalog.errors import GapfillError
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+SERIES_HALF_WINDOW = pd.Timedelta(days=60)
+
+
+def checkpoint_choices() -> dict[str, str]:
+    """Label -> path of the checkpoints found in ``model/checkpoints`` ('' = default)."""
+    from app.data import checkpoint_dir
+
+    out = {"default (by radiometer)": ""}
+    for p in sorted(checkpoint_dir().glob("*.pt")):
+        out[p.name] = str(p)
+    return out
+
+
+def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,
+                  filled: pd.Series | None = None) -> pd.DataFrame:
+    """Metrics from :mod:`validation` of raw, filled, filled-on-gaps, ASCAT and truth.
+
+    Parameters
+    ----------
+    vsource
+        A :class:`validation.sources.DemoSource` (world and stations of the app).
+    sid
+        Station id.
+    frame
+        The frame of :func:`validation.compare.station_timeseries` for the window.
+    filled
+        The filled series at the station's cell when the source had none (from the model
+        outputs of this app); replaces the ``NO_MODEL`` rows.
+    """
+    from validation import compare as vc
+
+    frame = frame.copy()
+    frame.attrs = {k: (dict(v) if isinstance(v, dict) else v) for k, v in frame.attrs.items()}
+    meta = {k: dict(v) for k, v in frame.attrs["series"].items()}
+    if filled is not None and filled.notna().any() and vc.FILLED in meta and \
+            meta[vc.FILLED]["status"] is not None:
+        f = filled.reindex(frame.index).astype(float)
+        observed = frame[vc.RAW].notna() if vc.RAW in frame else pd.Series(False, frame.index)
+        frame[vc.FILLED] = f
+        frame[vc.FILLED_GAPS] = f.where(~observed)
+        for name in (vc.FILLED, vc.FILLED_GAPS):
+            meta[name]["status"] = None
+            meta[name]["note"] = "model outputs of the app"
+    frame.attrs["series"] = meta
+    settings = vc.Settings(start=f"{pd.Timestamp(start):%Y-%m-%d}",
+                           end=f"{pd.Timestamp(end):%Y-%m-%d}", anomaly_window=None)
+    st = vc.station_stats(vsource, sid, settings, frame=frame)
+    return st[["series", "n", "r", "rmse", "ubrmse", "bias", "status"]]
+
+
+def scale_ascat(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """ASCAT (% saturation) mean/std-scaled to the filled (else raw) series, m3 m-3."""
+    from validation.metrics import scale
+
+    ref_col = "filled" if "filled" in frame and frame["filled"].notna().sum() >= 3 else "raw"
+    if "ascat" not in frame:
+        return frame, ""
+    frame = frame.copy()
+    frame["ascat_scaled"] = scale(frame["ascat"].astype(float), frame[ref_col].astype(float),
+                                  "mean_std")
+    return frame, f" (mean/std-scaled to {ref_col})"
+
+
+class Explorer(param.Parameterized):
+    """A session: state, the map set and the derived panes' contents."""
+
+    status = param.String(default="", doc="One-line status of the maps.")
+    inference_status = param.String(default="", doc="Cached badge / device / progress text.")
+    progress = param.Integer(default=0, bounds=(0, 100), doc="Inference progress, %.")
+    running = param.Boolean(default=False, doc="Inference in progress.")
+    has_filled = param.Boolean(default=False, doc="The shown day has a model output.")
+    cached = param.Boolean(default=False, doc="The shown output came from the cache.")
+    series_title = param.String(default="", doc="What the time series shows.")
+    last_update_s = param.Number(default=0.0, doc="Seconds of the last date update (server).")
+    series_status = param.String(default="", doc="State of the filled series at the cell.")
+
+    def __init__(self, hub: DataHub, query: dict | None = None, **params):
+        super().__init__(**params)
+        self._loaded = False
+        self.hub = hub
+        self.fatal = ""
+        self.fields: DayFields | None = None
+        self.stations = None
+        self.series_plot = plots.series_plot(pd.DataFrame({"gap": []}), pd.Timestamp.now())
+        self.scatter = plots.scatter_plot(pd.DataFrame())
+        self.stats = pd.DataFrame()
+        self.network = pd.DataFrame()
+        self._pending_msgs: list[tuple[str, str]] = []
+        self._series_filled: dict = {}
+        self._series_jobs: set = set()
+        self.series_frame = pd.DataFrame()
+        source = hub.sources()[0]
+        try:
+            world = hub.world(source)
+            grid = GridInfo.from_dataset(world)
+        except GapfillError as exc:
+            self.fatal = str(exc)
+            grid = GridInfo(np.arange(30.125, 46, 0.25), np.arange(-99.875, -84, 0.25), 0.25,
+                            pd.Timestamp("2003-01-01"), pd.Timestamp("2023-12-31"))
+        st = None if self.fatal else hub.stations(source)
+        self.stations = st[0] if st is not None else None
+        ids = [] if self.stations is None else list(self.stations["id"].astype(str))
+        self.state = ExplorerState(grid, stations=ids, sources=hub.sources(), source=source)
+        self.maps = MapSet(self.state, on_tap=self.on_tap, on_box=self.on_box)
+        self.url = UrlParams()
+        self.layout_version = 0
+        self.maps_object = None
+        if query and not self.fatal:
+            self.notify(self.state.apply_query(query))
+        if not self.fatal:
+            self.load(rebuild=True)
+            if self.state.station:
+                self.maps.select_station(self.state.station)
+            self.refresh_selection()
+        self.state.param.watch(self._date_changed, ["date"])
+        self.state.param.watch(self._rebuild, ["region", "source", "checkpoint"])
+        self.state.param.watch(self._selection_changed, ["station", "pixel"])
+
+    # ------------------------------------------------------------------ messages
+    def notify(self, msgs, level: str = "warning") -> None:
+        """Show messages as notifications (queued until the page is there)."""
+        for m in [msgs] if isinstance(msgs, str) else msgs:
+            log.info("notify %s: %s", level, m)
+            notes = pn.state.notifications if pn.state.curdoc is not None else None
+            if notes is None or not self._loaded:
+                self._pending_msgs.append((level, m))
+                continue
+            getattr(notes, level)(m, duration=8000)
+
+    def flush_messages(self) -> None:
+        """Show the queued messages (called once the page has loaded)."""
+        self._loaded = True
+        pending, self._pending_msgs = self._pending_msgs, []
+        for level, m in pending:
+            self.notify(m, level)
+
+    # ------------------------------------------------------------------ loading
+    def _read(self) -> DayFields | None:
+        s = self.state
+        try:
+            return self.hub.day(s.source, s.region, s.day, s.checkpoint)
+        except GapfillError as exc:
+            self.notify(f"Could not read {s.day:%Y-%m-%d}: {exc}", "error")
+        except Exception as exc:  # noqa: BLE001 - never show a traceback on the page
+            log.exception("reading %s failed", s.day)
+            self.notify(f"Could not read {s.day:%Y-%m-%d}: {type(exc).__name__}", "error")
+        return None
+
+    def load(self, rebuild: bool = False) -> None:
+        t0 = time.perf_counter()
+        f = self._read()
+        if f is None:
+            return
+        self.fields = f
+        if rebuild or self.maps_object is None:
+            self.maps_object = self.maps.build(f, self.stations)
+            self.layout_version += 1
+        else:
+            self.maps.update(f)
+        self._describe(f)
+        self.last_update_s = time.perf_counter() - t0
+
+    def _describe(self, f: DayFields) -> None:
+        frac = plots.gap_fraction(f.gap, f.land)
+        self.status = (f"{f.date:%Y-%m-%d} · {f.sensor_label} · {f.lat.size} x {f.lon.size} "
+                       f"cells · gap fraction {100 * frac:.1f}% of land")
+        self.has_filled = f.filled is not None
+        self.cached = bool(f.filled_info.get("cached")) if self.has_filled else False
+        if not self.running:
+            if self.cached:
+                self.inference_status = "cached output"
+            elif self.has_filled:
+                self.inference_status = f"computed on {f.filled_info.get('device', '?')}"
+            elif f.sensor == schema.SENSOR_NONE:
+                self.inference_status = "no radiometer on this day (gap year)"
+            else:
+                self.inference_status = "no model output for this day: Run inference"
+
+    def _date_changed(self, *_):
+        self.load()
+        if self.state.station or self.state.has_pixel:
+            self.refresh_selection(only_marker=True)
+
+    def _rebuild(self, *_):
+        self.load(rebuild=True)
+        self.refresh_selection()
+
+    # ------------------------------------------------------------------ clicks
+    def on_tap(self, lon: float, lat: float) -> None:
+        sid = self.maps.nearest_station(lon, lat)
+        msgs = self.state.request_station(sid) if sid else self.state.request_pixel(lat, lon)
+        self.notify(msgs)
+
+    def on_box(self, bbox) -> None:
+        self.notify(self.state.request_region(bbox))
+
+    def _selection_changed(self, *_):
+        self.maps.select_station(self.state.station)
+        self.refresh_selection()
+
+    def _validation_source(self):
+        from validation.sources import DemoSource
+
+        key = self.state.source
+        if getattr(self, "_vsource_key", None) != key:
+            st = self.hub.stations(key)
+            self._vsource = DemoSource(world=self.hub.world(key), stations=st,
+                                       compute_filled=False) if st is not None else None
+            self._vsource_key = key
+        return self._vsource
+
+    def refresh_selection(self, only_marker: bool = False) -> None:
+        """Series, statistics and scatter of the selected station or pixel.
+
+        Everything but the filled series is read at once; the filled series at the cell
+        comes from the series store when there is one, else from the model run in the
+        worker over the window (torch is loaded there), and then the view updates again.
+        """
+        s = self.state
+        if not (s.station or s.has_pixel):
+            return
+        start, end = s.day - SERIES_HALF_WINDOW, s.day + SERIES_HALF_WINDOW
+        start, end = max(start, s.grid.start), min(end, s.grid.end)
+        try:
+            if s.station:
+                row = self.stations.set_index("id").loc[s.station]
+                lat, lon = float(row["lat"]), float(row["lon"])
+                title = f"Station {s.station} ({row['network']}, {row['name']})"
+            else:
+                lat, lon = s.pixel
+                title = f"Pixel {lat:.3f}°N {lon:.3f}°E"
+            frame = self.hub.point_frame(s.source, lat, lon, start, end, region=s.region,
+                                         checkpoint=s.checkpoint)
+            vframe = None
+            if s.station:
+                from validation import compare as vc
+
+                vs = self._validation_source()
+                settings = vc.Settings(start=f"{start:%Y-%m-%d}", end=f"{end:%Y-%m-%d}",
+                                       anomaly_window=None)
+                vframe = vc.station_timeseries(vs, s.station, settings)
+                frame["insitu"] = vframe[vc.INSITU].reindex(frame.index)
+                if vc.FILLED in vframe and vframe[vc.FILLED].notna().any():
+                    frame["filled"] = vframe[vc.FILLED].reindex(frame.index)
+            key = (s.source, s.station, lat, lon, start, end, s.checkpoint)
+            filled = self._series_filled.get(key)
+            if filled is not None:
+                frame["filled"] = filled.reindex(frame.index)
+            elif not frame["filled"].notna().all() and not only_marker:
+                self._start_series_job(key, lat, lon, start, end)
+            frame, note = scale_ascat(frame)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("series failed")
+            self.notify(f"Could not load the time series: {type(exc).__name__}: {exc}",
+                        "error")
+            return
+        self.series_frame = frame
+        self.series_plot = plots.series_plot(frame, s.day, note, title=title)
+        if s.station and vframe is not None:
+            try:
+                self.stats = station_stats(self._validation_source(), s.station, vframe,
+                                           start, end, frame["filled"])
+            except Exception as exc:  # noqa: BLE001
+                log.exception("stats failed")
+                self.notify(f"Statistics failed: {exc}", "error")
+                self.stats = pd.DataFrame()
+            self.scatter = plots.scatter_plot(frame, "insitu", ("raw", "filled"),
+                                              title="Satellite vs in situ")
+        else:
+            self.stats = pd.DataFrame()
+            self.scatter = plots.scatter_plot(frame, "truth", ("raw", "filled"),
+                                              title="Satellite vs truth (demo)") \
+                if "truth" in frame else plots.scatter_plot(pd.DataFrame())
+        self.series_title = title
+        self.param.trigger("series_title")
+
+    def _start_series_job(self, key, lat, lon, start, end) -> None:
+        if key in self._series_jobs:
+            return
+        self._series_jobs.add(key)
+        self.series_status = "computing the filled series at this cell (model, worker)…"
+        table = pd.DataFrame([{"id": "cell", "network": "", "name": "", "lat": lat,
+                               "lon": lon}])
+        days = pd.date_range(start, end, freq="D")
+        world = self.hub.world(self.state.source)
+        ckpt = self.state.checkpoint
+
+        def job():
+            from app.data import resolve_checkpoint
+            from validation.sources import filled_from_model
+
+            out = filled_from_model(world, table, days, resolve_checkpoint(ckpt), device="cpu")
+            return out["cell"]
+
+        fut = self.hub.submit(job)
+        loop_doc = pn.state.curdoc
+
+        def done(f):
+            try:
+                series = f.result()
+            except Exception as exc:  # noqa: BLE001
+                log.info("filled series failed: %s", exc)
+                msg = f"Filled series unavailable: {exc}"
+                series = None
+            else:
+                msg = ""
+            self._series_jobs.discard(key)
+
+            def apply():
+                self.series_status = msg
+                if series is not None:
+                    self._series_filled[key] = series
+                    self.refresh_selection(only_marker=True)
+
+            if loop_doc is not None and loop_doc.session_context is not None:
+                loop_doc.add_next_tick_callback(apply)
+            else:
+                apply()
+
+        fut.add_done_callback(done)
+
+    # ------------------------------------------------------------------ inference
+    async def run_inference(self) -> None:
+        """Run the model for the shown region and day in the worker; progress on the loop."""
+        if self.running or self.fields is None:
+            return
+        s = self.state
+        if self.fields.sensor == schema.SENSOR_NONE:
+            self.notify("No radiometer observed this day (2011-10-04 to 2012-07-01); "
+                        "nothing to fill.", "info")
+            return
+        self.running, self.progress = True, 0
+        self.inference_status = "starting"
+        shared = {"frac": 0.0, "msg": "queued"}
+
+        def progress(frac: float, msg: str = "") -> None:  # called in the worker thread
+            shared["frac"], shared["msg"] = float(frac), msg
+
+        day, region, ckpt, source = s.day, s.region, s.checkpoint, s.source
+        try:
+            fut = self.hub.run_inference(source, region, day, ckpt, progress)
+            wrapped = asyncio.wrap_future(fut)
+            while not wrapped.done():
+                await asyncio.wait({wrapped}, timeout=0.25)
+                self.progress = int(min(99, 100 * shared["frac"]))
+                self.inference_status = f"running: {shared['msg']}"
+            filled, info = wrapped.result()
+        except GapfillError as exc:
+            self.notify(f"Inference failed: {exc}", "error")
+            self.inference_status = f"inference failed: {exc}"
+            return
+        except Exception as exc:  # noqa: BLE001 - a failing model must not break the app
+            log.exception("inference failed")
+            self.notify(f"Inference failed: {type(exc).__name__}: {exc}", "error")
+            self.inference_status = f"inference failed ({type(exc).__name__})"
+            return
+        finally:
+            self.running = False
+        self.progress = 100
+        self.notify(f"Inference done on {info.get('device')} in {info.get('seconds')} s.", "info")
+        if (s.day, s.region, s.checkpoint, s.source) == (day, region, ckpt, source):
+            self.load()
+            self.inference_status = f"computed on {info.get('device')} in {info.get('seconds')} s"
+            self.refresh_selection()
+
+    # ------------------------------------------------------------------ network table
+    def network_job(self):
+        """Start the network table in the model worker; a future of ``(table, summary)``.
+
+        Every station's raw, filled (the model streamed at its cell, or the series store),
+        filled-on-gaps, ASCAT and truth metrics over the series window, from
+        :func:`validation.compare.network_table`, pivoted to one row per station with the
+        raw-to-filled change of R, plus the network summary (median R change).
+        """
+        from validation import compare as vc
+        from validation.sources import DemoSource
+
+        s = self.state
+        start = max(s.day - SERIES_HALF_WINDOW, s.grid.start)
+        end = min(s.day + SERIES_HALF_WINDOW, s.grid.end)
+        st = self.hub.stations(s.source)
+        if st is None:
+            raise GapfillError("this source has no stations")
+        world = self.hub.world(s.source)
+        ckpt = s.checkpoint
+
+        def job():
+            from app.data import resolve_checkpoint
+
+            try:
+                ck = resolve_checkpoint(ckpt)
+                has_model = True
+            except GapfillError:
+                ck, has_model = None, False
+            vs = DemoSource(world=world, stations=st, compute_filled=has_model, checkpoint=ck)
+            settings = vc.Settings(start=f"{start:%Y-%m-%d}", end=f"{end:%Y-%m-%d}",
+                                   anomaly_window=None)
+            long = vc.network_table(vs, settings)
+            return network_wide(long), vc.summarize(long, vs, settings)
+
+        return self.hub.submit(job)
+
+
+def network_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per station: R / RMSE per series and the relative raw-to-filled R change."""
+    if not len(long):
+        return pd.DataFrame()
+    base = long.drop_duplicates("station").set_index("station")[["network", "lat", "lon"]]
+    piv = long.pivot_table(index="station", columns="series", values=["r", "rmse", "n"],
+                           aggfunc="first")
+    piv.columns = [f"{m}_{ser}" for m, ser in piv.columns]
+    out = base.join(piv)
+    if "r_raw" in out and "r_filled" in out:
+        out["r_change"] = (out["r_filled"] - out["r_raw"]) / out["r_raw"].abs()
+    out = out.reset_index().rename(columns={"station": "id"})
+    order = ["id", "network", "lat", "lon", "n_raw", "r_raw", "n_filled", "r_filled",
+             "r_change", "r_filled_gaps", "r_ascat", "r_truth", "rmse_raw", "rmse_filled"]
+    return out[[c for c in order if c in out] + [c for c in out if c not in order]]

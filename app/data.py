@@ -1,0 +1,538 @@
+"""Data access for the app: one process-wide hub shared by all sessions.
+
+The hub opens the gridded source (the demo world, lazily), reads one day of one region
+into numpy arrays (memoised, with read-ahead of the neighbouring days so stepping through
+dates is served from memory), finds cached model outputs, and runs inference in a worker
+thread.  Torch and the model package are imported only inside :meth:`DataHub.run_inference`
+and :meth:`DataHub.cached_filled` (the latter only if the model package can be imported
+without torch; otherwise a cached output is still found by its key on the next run).
+
+Nothing here imports Panel, Bokeh or HoloViews.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from data_catalog import schema
+from data_catalog.errors import GapfillError, MissingFileError
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_SOURCE = "demo"
+MOCK_SOURCE = "mock"
+
+
+def demo_path() -> Path:
+    """Where the demo world lives (``$GAPFILL_DEMO`` or ``data/demo/world.zarr``)."""
+    try:
+        from data_catalog.demo import default_demo_path
+    except ImportError:
+        env = os.environ.get("GAPFILL_DEMO")
+        return Path(env) if env else REPO / "data" / "demo" / "world.zarr"
+    return Path(default_demo_path())
+
+
+@dataclass
+class DayFields:
+    """One day of one region, as numpy arrays on the (lat, lon) grid."""
+
+    date: pd.Timestamp
+    lat: np.ndarray
+    lon: np.ndarray
+    amsr: np.ndarray
+    gap: np.ndarray
+    ascat: np.ndarray
+    land: np.ndarray
+    sensor: int
+    truth: np.ndarray | None = None
+    filled: np.ndarray | None = None
+    filled_info: dict = field(default_factory=dict)
+
+    @property
+    def sensor_label(self) -> str:
+        return schema.SENSOR_FLAGS[self.sensor].label
+
+
+class _LRU:
+    """A small thread-safe LRU memo."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.maxsize:
+                self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+def _read_days(ds: xr.Dataset, region, dates: pd.DatetimeIndex) -> list[DayFields]:
+    """Slice consecutive days of a region out of a canonical dataset in one read.
+
+    Reading a block at once matters: the demo world is chunked by a year in time, so
+    every separate one-day read would decode the same chunk again.
+    """
+    import dask
+
+    w, s, e, n = region
+    sub = ds.sel({schema.LAT: slice(s, n), schema.LON: slice(w, e)})
+    block = sub.sel({schema.TIME: slice(dates[0], dates[-1])})
+    names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.TRUTH_SM)
+             if v in block]
+    with dask.config.set(scheduler="synchronous"):
+        vals = dask.compute(*[block[v].data for v in names],
+                            *([sub[schema.LAND].data] if schema.LAND in sub else []))
+    got = dict(zip(names, (np.asarray(v) for v in vals), strict=False))
+    shape = (sub.sizes[schema.LAT], sub.sizes[schema.LON])
+    land = np.asarray(vals[len(names)], bool) if schema.LAND in sub else np.ones(shape, bool)
+    lat = np.asarray(sub[schema.LAT].values, float)
+    lon = np.asarray(sub[schema.LON].values, float)
+    times = pd.DatetimeIndex(block[schema.TIME].values)
+    sensors = (np.asarray(block[schema.SENSOR].values) if schema.SENSOR in block.coords
+               else np.array([schema.sensor_for_date(t) for t in times]))
+    nan = np.full(shape, np.nan, np.float32)
+    out = []
+    for k, t in enumerate(times):
+        def pick(v, default, dtype, k=k):
+            return got[v][k].astype(dtype, copy=False) if v in got else default
+        out.append(DayFields(
+            date=t, lat=lat, lon=lon,
+            amsr=pick(schema.AMSR_SM, nan, np.float32),
+            gap=pick(schema.GAP_MASK, np.zeros(shape, np.int8), np.int8),
+            ascat=pick(schema.ASCAT_SM, nan, np.float32),
+            land=land, sensor=int(sensors[k]),
+            truth=pick(schema.TRUTH_SM, None, np.float32),
+        ))
+    return out
+
+
+def _read_day(ds: xr.Dataset, region, date: pd.Timestamp) -> DayFields:
+    """One day of a region (see :func:`_read_days`)."""
+    days = _read_days(ds, region, pd.DatetimeIndex([date]))
+    if not days:
+        from data_catalog.errors import OutOfRangeError
+
+        raise OutOfRangeError(f"date {date:%Y-%m-%d} is not in the record", variable="time")
+    return days[0]
+
+
+class DataHub:
+    """Process-wide access to data, cached outputs and the inference worker.
+
+    Parameters
+    ----------
+    max_days
+        Region-days kept in memory (each a few arrays of the region's size).
+    readahead
+        Days on each side of a requested day read in the background.
+    """
+
+    def __init__(self, max_days: int = 192, readahead: int = 3):
+        self._worlds: dict[str, xr.Dataset] = {}
+        self._world_lock = threading.Lock()
+        self._days = _LRU(max_days)
+        self._filled = _LRU(max_days)
+        self._stations: dict[str, tuple[pd.DataFrame, dict]] = {}
+        self._daily: _LRU = _LRU(256)
+        self.readahead = readahead
+        # one reader for read-ahead, one inference worker: the event loop never waits
+        self._reader = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gapfill-read")
+        self._worker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gapfill-infer")
+        self._pending: set = set()
+        self._cache = None
+        self._pending_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ sources
+    def sources(self) -> list[str]:
+        """Gridded sources the app can show (the demo world, plus the mock in dev)."""
+        if os.environ.get("GAPFILL_APP_MOCK"):
+            return [MOCK_SOURCE, DEMO_SOURCE]
+        return [DEMO_SOURCE]
+
+    def world(self, source: str = DEMO_SOURCE) -> xr.Dataset:
+        """The source's canonical dataset (lazy).
+
+        Raises
+        ------
+        MissingFileError
+            The demo world has not been built yet.
+        GapfillError
+            Unknown source.
+        """
+        with self._world_lock:
+            if source in self._worlds:
+                return self._worlds[source]
+            if source == MOCK_SOURCE:
+                ds = schema.mock_grid_dataset(ntime=120, nlat=48, nlon=64, gap_fraction=0.5)
+            elif source == DEMO_SOURCE:
+                path = demo_path()
+                if not path.exists():
+                    raise MissingFileError("demo world not found; build it with "
+                                           "`gapfill demo-data` (or `make demo`)", path)
+                try:
+                    from data_catalog.demo import open_demo_world
+                except ImportError as exc:
+                    raise GapfillError("the demo world reader (data_catalog.demo) is not "
+                                       "available yet") from exc
+                ds = open_demo_world(path)
+            else:
+                raise GapfillError(f"unknown source {source!r}; known: {self.sources()}")
+            self._worlds[source] = ds
+            return ds
+
+    # ------------------------------------------------------------------ days
+    def day(self, source: str, region, date, checkpoint: str = "",
+            prefetch: bool = True) -> DayFields:
+        """One day of a region, from memory when it was read before.
+
+        The filled field is attached when a cached model output exists (``filled_info``
+        says where it came from); read-ahead of the neighbouring days starts in the
+        background.
+        """
+        date = pd.Timestamp(date).normalize()
+        region = tuple(float(v) for v in region)
+        key = (source, region, date)
+        fields = self._days.get(key)
+        if fields is None:
+            fields = _read_day(self.world(source), region, date)
+            self._days.put(key, fields)
+        filled, info = self.cached_filled(source, region, date, checkpoint)
+        fields.filled, fields.filled_info = filled, info
+        if prefetch and self.readahead:
+            self._prefetch(source, region, date, checkpoint)
+        return fields
+
+    def _prefetch(self, source, region, date, checkpoint) -> None:
+        k = self.readahead
+        want = [date + pd.Timedelta(days=d) for d in range(-k, k + 1) if d]
+        missing = [d for d in want if self._days.get((source, region, d)) is None
+                   or self._filled.get(self._filled_key(source, region, d, checkpoint)) is None]
+        if not missing:
+            return
+        key = (source, region, min(missing), max(missing), checkpoint)
+        with self._pending_lock:
+            if key in self._pending:
+                return
+            self._pending.add(key)
+        self._reader.submit(self._prefetch_block, key, source, region, missing, checkpoint)
+
+    def _prefetch_block(self, key, source, region, days, checkpoint) -> None:
+        try:
+            ds = self.world(source)
+            t = pd.DatetimeIndex(ds[schema.TIME].values)
+            days = [d for d in days if t[0] <= d <= t[-1]]
+            if days:
+                lo, hi = min(days), max(days)
+                # read the whole span around the day in one go (one chunk decode)
+                for f in _read_days(ds, region, pd.DatetimeIndex([lo, hi])):
+                    if self._days.get((source, region, f.date)) is None:
+                        self._days.put((source, region, f.date), f)
+                for d in days:
+                    self.cached_filled(source, region, d, checkpoint)
+        except Exception:  # noqa: BLE001 - read-ahead is best effort; the foreground reports
+            log.debug("read-ahead of %s failed", key, exc_info=True)
+        finally:
+            with self._pending_lock:
+                self._pending.discard(key)
+
+    # ------------------------------------------------------------------ model outputs
+    def _filled_key(self, source, region, date, checkpoint):
+        return (source, tuple(region), pd.Timestamp(date).normalize(), checkpoint or "")
+
+    @property
+    def cache(self):
+        """The inference cache (``model.cache``, torch-free), or ``None`` if unavailable."""
+        if self._cache is None:
+            try:
+                from model.cache import InferenceCache
+
+                self._cache = InferenceCache()
+            except Exception as exc:  # noqa: BLE001 - the app works without a cache
+                log.warning("inference cache unavailable: %s", exc)
+                self._cache = False
+        return self._cache or None
+
+    def cache_key(self, source: str, region, date, checkpoint: str = ""):
+        """The cache key of one day's output (see :func:`output_key`)."""
+        return output_key(self.world(source), source, region, date, checkpoint)
+
+    def cached_filled(self, source, region, date, checkpoint: str = ""
+                      ) -> tuple[np.ndarray | None, dict]:
+        """The filled field from memory or the on-disk inference cache, else ``None``."""
+        key = self._filled_key(source, region, date, checkpoint)
+        hit = self._filled.get(key)
+        if hit is not None:
+            return hit
+        cache = self.cache
+        if cache is None:
+            return None, {}
+        try:
+            ck = self.cache_key(source, region, date, checkpoint)
+            ds = cache.lookup(ck) if ck is not None else None
+        except GapfillError as exc:
+            log.info("cache lookup failed: %s", exc)
+            ds = None
+        if ds is None:
+            return None, {}
+        out = (np.asarray(ds[schema.FILLED_SM].values, np.float32),
+               {"cached": True, "device": str(ds.attrs.get("device", "")),
+                "checkpoint": str(ds.attrs.get("checkpoint", ""))})
+        self._filled.put(key, out)
+        return out
+
+    def remember_filled(self, source, region, date, checkpoint, filled: np.ndarray,
+                        info: dict) -> None:
+        self._filled.put(self._filled_key(source, region, date, checkpoint), (filled, info))
+
+    def run_inference(self, source: str, region, date, checkpoint: str = "",
+                      progress: Callable[[float, str], None] | None = None) -> cf.Future:
+        """Run the model for one region and day in the worker thread, through the cache.
+
+        The future resolves to ``(filled, info)``, ``info`` holding the device, the time
+        taken and whether the result came from the cache.  Torch is imported here, in the
+        worker, never at start-up.
+        """
+        world = self.world(source)
+        date = pd.Timestamp(date).normalize()
+        region = tuple(float(v) for v in region)
+
+        def job():
+            t0 = time.perf_counter()
+            if progress:
+                progress(0.01, "loading the model")
+            from model import inference  # imports torch: in the worker thread only
+
+            device = inference.select_device("auto")
+            label = describe_device(device)
+            if progress:
+                progress(0.05, f"running on {label}")
+            ckpt = resolve_checkpoint(checkpoint)
+            computed = []
+
+            def compute():
+                computed.append(True)
+                return inference.predict(
+                    world, region, date, ckpt, device=device,
+                    progress=lambda f: progress(0.05 + 0.9 * float(f), f"running on {label}")
+                    if progress else None)
+
+            cache = self.cache
+            key = self.cache_key(source, region, date, checkpoint) if cache else None
+            ds = cache.get_or_compute(key, compute) if key is not None else compute()
+            filled = np.asarray(ds[schema.FILLED_SM].values, np.float32)
+            info = {"cached": not computed, "device": label,
+                    "seconds": round(time.perf_counter() - t0, 2)}
+            self.remember_filled(source, region, date, checkpoint, filled, info)
+            return filled, info
+
+        return self._worker.submit(job)
+
+    def submit(self, fn: Callable, *args):
+        """Run ``fn`` in the model worker thread (anything that loads torch goes here)."""
+        return self._worker.submit(fn, *args)
+
+    # ------------------------------------------------------------------ stations
+    def stations(self, source: str = DEMO_SOURCE) -> tuple[pd.DataFrame, dict] | None:
+        """The source's stations ``(table, series)`` or ``None`` if it has none."""
+        if source in self._stations:
+            return self._stations[source]
+        out = None
+        if source == MOCK_SOURCE:
+            out = schema.mock_stations(self.world(source), n=6)
+        elif source == DEMO_SOURCE:
+            try:
+                from data_catalog.demo import open_demo_stations
+            except ImportError:
+                return None
+            try:
+                out = open_demo_stations(demo_path())
+            except GapfillError as exc:
+                log.warning("demo stations unavailable: %s", exc)
+                return None
+        if out is not None:
+            self._stations[source] = out
+        return out
+
+    def insitu_daily(self, source: str, sid: str) -> pd.Series:
+        """Daily mean of the station's good (``G``) surface values, naive UTC dates."""
+        key = (source, sid)
+        hit = self._daily.get(key)
+        if hit is not None:
+            return hit
+        st = self.stations(source)
+        if st is None or sid not in st[1]:
+            return pd.Series(dtype=float)
+        df = st[1][sid]
+        good = df["sm"].where(df["flag"].astype(str).str.startswith("G"))
+        s = good.resample("D").mean()
+        s.index = s.index.tz_convert("UTC").tz_localize(None) if s.index.tz else s.index
+        self._daily.put(key, s)
+        return s
+
+    def point_frame(self, source: str, lat: float, lon: float, start, end,
+                    sid: str = "", region=None, checkpoint: str = "") -> pd.DataFrame:
+        """Daily series at the cell containing (lat, lon): raw, gap, ASCAT, truth, in situ
+        and, for the days whose model output is in memory or the cache, the filled value.
+        """
+        ds = self.world(source)
+        cell = ds.sel({schema.LAT: lat, schema.LON: lon}, method="nearest")
+        cell = cell.sel({schema.TIME: slice(pd.Timestamp(start), pd.Timestamp(end))})
+        import dask
+
+        names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM,
+                             schema.TRUTH_SM) if v in cell]
+        with dask.config.set(scheduler="synchronous"):
+            vals = dask.compute(*[cell[v].data for v in names])
+        idx = pd.DatetimeIndex(cell[schema.TIME].values)
+        got = dict(zip(names, (np.asarray(v) for v in vals), strict=True))
+        frame = pd.DataFrame(index=idx)
+        frame["raw"] = got.get(schema.AMSR_SM, np.nan)
+        gap = got.get(schema.GAP_MASK)
+        frame["gap"] = (gap != schema.OBSERVED) & (gap != schema.NOT_LAND) if gap is not None \
+            else False
+        frame["ascat"] = got.get(schema.ASCAT_SM, np.nan)
+        if schema.TRUTH_SM in got:
+            frame["truth"] = got[schema.TRUTH_SM]
+        frame["filled"] = np.nan
+        if region is not None:
+            lat_c, lon_c = float(cell[schema.LAT]), float(cell[schema.LON])
+            for d in idx:
+                hit = self._filled.get(self._filled_key(source, region, d, checkpoint))
+                if hit is not None and hit[0] is not None:
+                    fields = self._days.get((source, tuple(region), d))
+                    if fields is not None:
+                        i = int(np.abs(fields.lat - lat_c).argmin())
+                        j = int(np.abs(fields.lon - lon_c).argmin())
+                        frame.loc[d, "filled"] = float(hit[0][i, j])
+        if sid:
+            frame["insitu"] = self.insitu_daily(source, sid).reindex(idx)
+        return frame
+
+    def close(self) -> None:
+        self._reader.shutdown(wait=False, cancel_futures=True)
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def describe_device(device) -> str:
+    """'CUDA: <name>' or 'CPU' for a torch device (string or object)."""
+    name = str(device)
+    if name.startswith("cuda"):
+        try:
+            import torch
+
+            return f"CUDA: {torch.cuda.get_device_name(torch.device(name))}"
+        except Exception:  # noqa: BLE001 - a label only
+            return "CUDA"
+    return "CPU"
+
+
+def checkpoint_dir() -> Path:
+    """Where checkpoints are looked for: ``$GAPFILL_CHECKPOINTS`` or ``model/checkpoints``."""
+    env = os.environ.get("GAPFILL_CHECKPOINTS")
+    return Path(env) if env else REPO / "model" / "checkpoints"
+
+
+def resolve_checkpoint(checkpoint: str = "") -> str | None:
+    """The checkpoint to pass to ``predict``: an explicit path, ``amsr2.pt`` of
+    ``$GAPFILL_CHECKPOINTS``, or ``None`` (the shipped models, chosen by radiometer).
+
+    Raises
+    ------
+    MissingFileError
+        The named checkpoint, or any shipped model, is missing.
+    """
+    if checkpoint:
+        if not Path(checkpoint).exists():
+            raise MissingFileError("checkpoint not found", checkpoint)
+        return checkpoint
+    d = checkpoint_dir()
+    if not (d / "amsr2.pt").exists():
+        raise MissingFileError("no model checkpoint (amsr2.pt) found; train one with "
+                               "`gapfill train` or point $GAPFILL_CHECKPOINTS at a folder", d)
+    return str(d / "amsr2.pt") if os.environ.get("GAPFILL_CHECKPOINTS") else None
+
+
+@functools.lru_cache(maxsize=8)
+def _store_fingerprint(path: str, mtime_ns: int) -> dict:
+    from model.cache import path_fingerprint
+
+    return path_fingerprint(path)
+
+
+def output_key(world: xr.Dataset, source: str, region, date, checkpoint: str = ""):
+    """Cache key of the app's one-day output, or ``None`` when no checkpoint exists.
+
+    The key covers the checkpoint bytes (both shipped models when none is named, since the
+    date picks one), the input store's fingerprint (its file listing with sizes and
+    modification times; for an in-memory source, the look-back window's arrays), the
+    region snapped to grid indices, the date and the output dtype.
+    """
+    from model.cache import make_key
+
+    try:
+        ck = resolve_checkpoint(checkpoint)
+    except MissingFileError:
+        return None
+    if ck is None:
+        d = checkpoint_dir()
+        ckpt = {n: d / f"{n}.pt" for n in ("amsr2", "amsre") if (d / f"{n}.pt").exists()}
+    else:
+        ckpt = [ck]
+    date = pd.Timestamp(date).normalize()
+    store = demo_path() if source == DEMO_SOURCE else None
+    if store is not None and store.exists():
+        fp = _store_fingerprint(str(store), store.stat().st_mtime_ns)
+        inputs = None
+        config = {"app": "day", "source": source, "store": fp}
+    else:
+        w, s, e, n = region
+        inputs = world.sel({schema.TIME: slice(date - pd.Timedelta(days=64), date),
+                            schema.LAT: slice(s, n), schema.LON: slice(w, e)})
+        config = {"app": "day", "source": source}
+    return make_key(checkpoint=ckpt, inputs=inputs, region=tuple(region), dates=[date],
+                    config=config, grid=world)
+
+
+_HUB: DataHub | None = None
+_HUB_LOCK = threading.Lock()
+
+
+def get_hub() -> DataHub:
+    """The process-wide hub (all sessions share its memory and worker)."""
+    global _HUB
+    with _HUB_LOCK:
+        if _HUB is None:
+            _HUB = DataHub()
+        return _HUB

@@ -1,0 +1,66 @@
+"""Entry point of the Bokeh directory app: ``panel serve app`` from the repository root.
+
+Each browser session runs this module: it builds a fresh :class:`~app.controller.Explorer`
+(state, maps) on the process-wide data hub and lays out the views.  Torch is not imported
+here; it is loaded in the worker thread the first time someone presses *Run inference*.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import holoviews as hv
+import panel as pn
+
+from app.controller import Explorer
+from app.data import get_hub
+from app.views import DetailView, InferencePanel, MapsView, NetworkView, Sidebar
+
+log = logging.getLogger("app")
+
+
+def _exception_handler(exc: Exception) -> None:
+    """Log the traceback on the server; show the user one plain line (no traceback)."""
+    log.error("unhandled error in a callback", exc_info=exc)
+    if pn.state.notifications is not None:
+        pn.state.notifications.error(f"Something went wrong: {type(exc).__name__}. "
+                                     "The rest of the app keeps working.", duration=8000)
+
+
+pn.extension("tabulator", notifications=True, exception_handler=_exception_handler)
+hv.extension("bokeh", logo=False)
+# Bokeh canvas backend, not WebGL: see app/maps.py
+hv.renderer("bokeh").webgl = False
+
+
+def build_app() -> pn.viewable.Viewable:
+    """The page of one session."""
+    loc = pn.state.location
+    query = {k: str(v) for k, v in (loc.query_params or {}).items()} if loc is not None else {}
+    app = Explorer(get_hub(), query=query)
+    if app.fatal:
+        return pn.Column(
+            "# AMSR Gap-Fill Explorer",
+            pn.pane.Alert(f"**Data not available.** {app.fatal}", alert_type="danger",
+                          css_classes=["fatal-message"]),
+        )
+    # state <-> URL: synced through plain strings, validated by the state
+    if loc is not None:
+        app.url.param.update(**app.state.to_query())
+        loc.sync(app.url, ["source", "region", "date", "station"])
+        app.state.param.watch(lambda *_: app.url.param.update(**app.state.to_query()),
+                              ["source", "region", "date", "station"])
+    sidebar = Sidebar(app=app)
+    maps = MapsView(app=app)
+    page = pn.Row(
+        sidebar,
+        pn.Column(InferencePanel(app=app), maps, DetailView(app=app), NetworkView(app=app),
+                  sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
+    pn.state.onload(app.flush_messages)
+    return page
+
+
+if __name__.startswith("bokeh"):
+    build_app().servable(title="AMSR Gap-Fill Explorer")

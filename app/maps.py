@@ -1,0 +1,329 @@
+"""The four linked maps of one session and how they are updated.
+
+Rendering (Bokeh, **canvas** backend: HoloViews' default WebGL is software-emulated in
+headless browsers and costs ~0.1 s per map per repaint):
+
+* Each map is an overlay of Datashader-rasterized images (``rasterize`` re-aggregates on
+  zoom and pan through its own range streams), the coastlines of the region (clipped once,
+  a static element), and the stations.
+* Each image is one ``hv.DynamicMap`` whose callback returns the current field; it is
+  driven by one ``Frame`` stream.  Colour limits and the mask toggle are applied *after*
+  rasterizing with ``.apply.opts`` and parameter references, so a style change never
+  re-aggregates.
+* A date change takes a fast path once the plots exist: the new day is regridded with
+  Datashader to exactly the grid of the image on screen (the plot's own data source holds
+  its extent and shape) and written into the existing Bokeh data sources; the ``Frame``
+  stream is updated silently so that the next zoom re-rasterizes the new day.  Nothing is
+  rebuilt and HoloViews' per-update overhead (~0.2 s for four maps) is skipped.
+* A region, source or checkpoint change rebuilds the maps (rare, and it re-frames the axes).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable
+
+import datashader as dsh
+import holoviews as hv
+import numpy as np
+import param
+import xarray as xr
+from holoviews.operation.datashader import rasterize
+
+from app import plots
+from app.data import DayFields
+from data_catalog import schema
+
+log = logging.getLogger(__name__)
+
+MAP_NAMES = ("raw", "filled", "ascat", "diff")
+#: image layers: name -> (map, aggregator when zoomed out)
+LAYERS = {
+    "raw_sm": ("raw", "mean"),
+    "raw_gap": ("raw", "mode"),
+    "filled_sm": ("filled", "mean"),
+    "filled_mark": ("filled", "mode"),
+    "ascat": ("ascat", "mean"),
+    "diff": ("diff", "mean"),
+}
+
+Frame = hv.streams.Stream.define("Frame", key=0)
+
+
+def canvas_renderer():
+    """The Bokeh renderer the app uses: canvas, not WebGL (see the module docstring)."""
+    return hv.renderer("bokeh").instance(webgl=False, mode="server")
+
+
+@functools.lru_cache(maxsize=32)
+def coast_paths(bbox: tuple[float, float, float, float]) -> tuple[np.ndarray, ...]:
+    """Natural Earth 50m coastlines clipped to the region (with a margin), once per region."""
+    w, s, e, n = bbox
+    pad = 0.5
+    try:
+        from data_catalog.geo import coastline_paths
+    except ImportError:
+        return ()
+    try:
+        return tuple(coastline_paths(w - pad, s - pad, e + pad, n + pad, "50m"))
+    except Exception as exc:  # noqa: BLE001 - coastlines are decoration; say so in the log
+        log.warning("coastlines unavailable: %s", exc)
+        return ()
+
+
+def layer_elements(f: DayFields) -> dict[str, hv.Image]:
+    """The six image layers of a day (pure: arrays in, HoloViews images out)."""
+    nan = np.full(f.amsr.shape, np.nan, np.float32)
+    filled = f.filled if f.filled is not None else nan
+    if f.truth is not None:
+        diff = plots.difference_image(f.lon, f.lat, filled, f.truth, observed_only=False)
+    else:
+        diff = plots.difference_image(f.lon, f.lat, filled, f.amsr, observed_only=True,
+                                      gap_mask=f.gap)
+    return {
+        "raw_sm": plots.sm_image(f.lon, f.lat, f.amsr),
+        "raw_gap": plots.gap_image(f.lon, f.lat, f.gap),
+        "filled_sm": plots.sm_image(f.lon, f.lat, filled),
+        "filled_mark": plots.filled_mark_image(f.lon, f.lat, f.gap, f.land)
+        if f.filled is not None else plots.filled_mark_image(f.lon, f.lat, np.zeros_like(f.gap)),
+        "ascat": plots.ascat_image(f.lon, f.lat, f.ascat),
+        "diff": diff,
+    }
+
+
+def map_titles(f: DayFields) -> dict[str, str]:
+    """Titles of the four maps for a day."""
+    frac = plots.gap_fraction(f.gap, f.land)
+    day = f"{f.date:%Y-%m-%d}"
+    filled = "ConvLSTM filled" + ("" if f.filled is not None else " (no output yet)")
+    diff = ("Filled − truth (demo)" if f.truth is not None else "Filled − observed")
+    return {
+        "raw": f"Raw {f.sensor_label} {day} · gaps {100 * frac:.0f}% of land",
+        "filled": f"{filled} {day}",
+        "ascat": f"ASCAT {day} (% saturation)",
+        "diff": f"{diff} {day} (m3 m-3)",
+    }
+
+
+def regrid_like(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, x0: float, y0: float,
+                dw: float, dh: float, width: int, height: int, agg: str = "mean"
+                ) -> np.ndarray:
+    """Regrid a (lat, lon) field with Datashader onto an image grid given by its extent.
+
+    Returns a ``(height, width)`` float32 array whose first row is the bottom (southern)
+    edge, the layout of a Bokeh ``image`` glyph.
+    """
+    da = xr.DataArray(np.asarray(values, np.float32), coords={"y": lat, "x": lon},
+                      dims=("y", "x"))
+    cvs = dsh.Canvas(plot_width=int(width), plot_height=int(height),
+                     x_range=(float(x0), float(x0 + dw)), y_range=(float(y0), float(y0 + dh)))
+    out = cvs.raster(da, interpolate="nearest", agg=agg, nan_value=np.nan)
+    arr = np.asarray(out.values, np.float32)
+    ys = out["y"].values
+    if ys.size > 1 and ys[0] > ys[-1]:
+        arr = arr[::-1]
+    return np.ascontiguousarray(arr)
+
+
+class MapSet(param.Parameterized):
+    """The maps of one session: built per region, updated in place per date.
+
+    Parameters
+    ----------
+    state
+        The session's :class:`~app.state.ExplorerState` (clim and show_mask are read as
+        parameter references).
+    on_tap
+        Called with ``(lon, lat)`` when a map is clicked.
+    on_box
+        Called with ``(W, S, E, N)`` when a box is drawn with the box-select tool.
+    """
+
+    width = param.Integer(default=430, bounds=(200, 1200), doc="Width of one map, px.")
+    height = param.Integer(default=330, bounds=(150, 1000), doc="Height of one map, px.")
+    fast_updates = param.Integer(default=0, doc="Date changes served by the fast path.")
+    slow_updates = param.Integer(default=0, doc="Date changes that went through HoloViews.")
+
+    def __init__(self, state, on_tap: Callable | None = None, on_box: Callable | None = None,
+                 **params):
+        super().__init__(**params)
+        self.state = state
+        self.on_tap = on_tap
+        self.on_box = on_box
+        self.fields: DayFields | None = None
+        self.images: dict[str, hv.Image] = {}
+        self.titles: dict[str, str] = {}
+        self.frame = Frame()
+        self._plots: dict[str, object] = {}
+        self._figs: dict[str, object] = {}
+        self._stations = None
+        self.station_stream = hv.streams.Stream.define("Selected", selected="")()
+
+    # ------------------------------------------------------------------ building
+    def _hook(self, name: str):
+        def hook(plot, element):
+            self._plots[name] = plot
+        return hook
+
+    def _title_hook(self, mapname: str):
+        def hook(plot, element):
+            self._figs[mapname] = plot.state
+            title = self.titles.get(mapname)
+            if title is not None and plot.state.title is not None:
+                plot.state.title.text = title
+        return hook
+
+    def _raster(self, name: str) -> hv.DynamicMap:
+        agg = LAYERS[name][1]
+        dmap = hv.DynamicMap(lambda key, _n=name: self.images[_n], streams=[self.frame])
+        # precompute=True keeps the regridding input prepared between zooms
+        return rasterize(dmap, aggregator=agg, interpolation="nearest",
+                         precompute=True).opts(hooks=[self._hook(name)])
+
+    def build(self, fields: DayFields, stations=None) -> hv.Layout:
+        """All four maps for the fields' region (call again when the region changes)."""
+        self.fields = fields
+        self.images = layer_elements(fields)
+        self.titles = map_titles(fields)
+        self._plots.clear()
+        self._figs.clear()
+        res = float(np.median(np.diff(fields.lon))) if fields.lon.size > 1 else 0.25
+        bbox = (float(fields.lon[0]) - res / 2, float(fields.lat[0]) - res / 2,
+                float(fields.lon[-1]) + res / 2, float(fields.lat[-1]) + res / 2)
+        coast = plots.coastlines(coast_paths(bbox))
+        st = self.state
+        common = dict(width=self.width, height=self.height, tools=["hover", "tap"],
+                      active_tools=["wheel_zoom"], xlim=(bbox[0], bbox[2]),
+                      ylim=(bbox[1], bbox[3]), data_aspect=None)
+        sm_style = dict(cmap=plots.SM_CMAP, clim=st.param.clim, colorbar=False)
+        raw = self._raster("raw_sm").apply.opts(**sm_style).opts(**common)
+        mask_alpha = param.bind(lambda show: 0.85 if show else 0.0, st.param.show_mask)
+        gap = self._raster("raw_gap").opts(cmap=plots.GAP_CMAP, clim=plots.GAP_CLIM,
+                                           colorbar=False).apply.opts(alpha=mask_alpha)
+        filled = self._raster("filled_sm").apply.opts(
+            cmap=plots.SM_CMAP, clim=st.param.clim).opts(
+            colorbar=True, colorbar_opts={"title": "Soil moisture (m3 m-3)"}, **common)
+        mark_alpha = param.bind(lambda show: 0.45 if show else 0.0, st.param.show_mask)
+        mark = self._raster("filled_mark").opts(cmap=[plots.FILLED_MARK_COLOR],
+                                                clim=(0.5, 1.5)).apply.opts(alpha=mark_alpha)
+        ascat = self._raster("ascat").opts(
+            cmap=plots.ASCAT_CMAP, clim=plots.ASCAT_CLIM, colorbar=True,
+            colorbar_opts={"title": "ASCAT (% saturation)"}, **common)
+        diff = self._raster("diff").opts(
+            cmap=plots.DIFF_CMAP, clim=plots.DIFF_CLIM, colorbar=True,
+            colorbar_opts={"title": "Difference (m3 m-3)"}, **common)
+        layers = {"raw": raw * gap, "filled": filled * mark, "ascat": ascat, "diff": diff}
+        if stations is not None and len(stations):
+            self._stations = stations
+            pts = hv.DynamicMap(lambda selected: plots.station_points(stations, selected),
+                                streams=[self.station_stream])
+            pts = pts.opts(fill_color=hv.dim("selected").categorize(
+                {0: "#ff00ff", 1: "#ffff00"}, default="#ff00ff"), size=10, line_color="black",
+                marker="triangle", tools=["hover"])
+            layers = {k: v * pts for k, v in layers.items()}
+        out = []
+        for mapname, ov in layers.items():
+            ov = (ov * coast).opts(hooks=[self._title_hook(mapname)], title=self.titles[mapname])
+            out.append(ov)
+        # clicks on any map select a station or pixel; boxes are drawn on the raw map
+        for ov in out:
+            tap = hv.streams.Tap(source=ov)
+            tap.add_subscriber(self._tapped)
+        box = hv.streams.BoundsXY(source=out[0])
+        box.add_subscriber(self._boxed)
+        out[0] = out[0].opts(tools=["hover", "tap", "box_select"])
+        return hv.Layout(out).cols(2).opts(shared_axes=True)
+
+    # ------------------------------------------------------------------ events
+    def _tapped(self, x=None, y=None, **_):
+        if x is None or y is None or self.on_tap is None:
+            return
+        self.on_tap(float(x), float(y))
+
+    def _boxed(self, bounds=None, **_):
+        if bounds is None or self.on_box is None:
+            return
+        self.on_box(tuple(float(b) for b in bounds))
+
+    def nearest_station(self, lon: float, lat: float) -> str:
+        """Id of the station within a few screen pixels of a click ('' if none)."""
+        if self._stations is None or not len(self._stations):
+            return ""
+        xr_ = self._view_extent()
+        tol = 0.025 * (xr_[2] - xr_[0]) if xr_ else 0.3
+        d = np.hypot(self._stations["lon"].to_numpy(float) - lon,
+                     self._stations["lat"].to_numpy(float) - lat)
+        k = int(np.argmin(d))
+        return str(self._stations["id"].iloc[k]) if d[k] <= tol else ""
+
+    def _view_extent(self):
+        fig = self._figs.get("raw")
+        if fig is None:
+            return None
+        try:
+            return (fig.x_range.start, fig.y_range.start, fig.x_range.end, fig.y_range.end)
+        except AttributeError:
+            return None
+
+    def select_station(self, sid: str) -> None:
+        self.station_stream.event(selected=sid)
+
+    # ------------------------------------------------------------------ date changes
+    def update(self, fields: DayFields) -> str:
+        """Show another day of the same region; returns 'fast' or 'stream'."""
+        self.fields = fields
+        self.images = layer_elements(fields)
+        self.titles = map_titles(fields)
+        key = self.frame.key + 1
+        if self._fast_write(fields):
+            self.frame.update(key=key)  # silent: the next zoom re-rasterizes this day
+            self.fast_updates += 1
+            return "fast"
+        self.frame.event(key=key)
+        self.slow_updates += 1
+        return "stream"
+
+    def _fast_write(self, fields: DayFields) -> bool:
+        if set(self._plots) != set(LAYERS) or set(self._figs) != set(MAP_NAMES):
+            return False
+        new = {}
+        for name, (_, agg) in LAYERS.items():
+            plot = self._plots[name]
+            src = plot.handles.get("source")
+            if src is None:
+                return False
+            data = src.data
+            try:
+                img = data["image"][0]
+                x0, y0, dw, dh = (float(data[k][0]) for k in ("x", "y", "dw", "dh"))
+            except (KeyError, IndexError, TypeError):
+                return False
+            h, w = np.shape(img)
+            if not (h and w and all(math.isfinite(v) for v in (x0, y0, dw, dh))):
+                return False
+            values = self.images[name].dimension_values(2, flat=False)
+            # hv.Image stores rows north->south; regrid wants the (lat, lon) field
+            lat = self.images[name].dimension_values(1, expanded=False)
+            if lat.size > 1 and lat[0] > lat[-1]:
+                lat = lat[::-1]
+                values = values[::-1]
+            lon = self.images[name].dimension_values(0, expanded=False)
+            new[name] = (src, regrid_like(values, lat, lon, x0, y0, dw, dh, w, h, agg))
+        for src, arr in new.values():
+            src.data.update(image=[arr])
+        for mapname, fig in self._figs.items():
+            if fig.title is not None:
+                fig.title.text = self.titles[mapname]
+        return True
+
+
+def legend_items() -> list[tuple[str, str]]:
+    """(label, colour) of the gap categories drawn on the raw map."""
+    return [(f.label, f.color) for f in plots.GAP_CATEGORIES] + [
+        ("Filled by the model (pale)", "#dddddd")]
+
+
+__all__ = ["MapSet", "canvas_renderer", "coast_paths", "layer_elements", "map_titles",
+           "regrid_like", "legend_items", "schema"]

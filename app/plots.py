@@ -1,0 +1,215 @@
+"""Pure plot functions: data in, HoloViews objects out.
+
+Nothing here knows about Panel, sessions or the app state; every function takes arrays or
+frames and returns a HoloViews element or overlay, so tests assert on type, dimensions and
+ranges.  Styling that the user can change (colour limits, mask visibility) is applied by the
+app on top of the rasterized output, never here, so a style change does not re-aggregate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+
+from data_catalog import schema
+
+#: Soil-moisture palette shared by the raw, filled and truth maps (one colour bar).
+SM_CMAP = "YlGnBu"
+#: ASCAT keeps its own units (percent of saturation) and palette.
+ASCAT_CMAP = "viridis"
+ASCAT_CLIM = (0.0, 100.0)
+DIFF_CMAP = "RdBu_r"
+DIFF_CLIM = (-0.1, 0.1)
+
+#: Gap categories drawn over the raw map (observed and not-land are left transparent).
+GAP_CATEGORIES = tuple(f for f in schema.GAP_FLAGS
+                       if f.value not in (schema.OBSERVED, schema.NOT_LAND))
+GAP_CMAP = [f.color for f in GAP_CATEGORIES]
+GAP_CLIM = (GAP_CATEGORIES[0].value - 0.5, GAP_CATEGORIES[-1].value + 0.5)
+FILLED_MARK_COLOR = "#ffffff"
+
+SM_DIM = hv.Dimension("sm", label="Soil moisture", unit="m3 m-3")
+ASCAT_DIM = hv.Dimension("ascat", label="ASCAT", unit="% saturation")
+DIFF_DIM = hv.Dimension("diff", label="Difference", unit="m3 m-3")
+GAP_DIM = hv.Dimension("gap", label="Gap category")
+FILLED_DIM = hv.Dimension("filled_mark", label="Filled pixel")
+LON_DIM = hv.Dimension("lon", label="Longitude", unit="°E")
+LAT_DIM = hv.Dimension("lat", label="Latitude", unit="°N")
+KDIMS = [LON_DIM, LAT_DIM]
+
+
+def _image(lon: np.ndarray, lat: np.ndarray, values: np.ndarray, vdim: hv.Dimension,
+           label: str = "") -> hv.Image:
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape != (lat.size, lon.size):
+        raise ValueError(f"{vdim.name}: array shape {values.shape} does not match "
+                         f"(lat, lon) = ({lat.size}, {lon.size})")
+    return hv.Image((lon, lat, values), kdims=KDIMS, vdims=[vdim], label=label)
+
+
+def sm_image(lon, lat, values, label: str = "") -> hv.Image:
+    """Soil moisture (m3 m-3) on the grid; NaN where there is no value."""
+    return _image(lon, lat, values, SM_DIM, label)
+
+
+def ascat_image(lon, lat, values, label: str = "ASCAT") -> hv.Image:
+    """ASCAT in its own units, percent of saturation (not converted)."""
+    return _image(lon, lat, values, ASCAT_DIM, label)
+
+
+def difference_image(lon, lat, filled, reference, observed_only: bool,
+                     gap_mask=None, label: str = "") -> hv.Image:
+    """``filled - reference``: against the truth everywhere, or against observations only.
+
+    Parameters
+    ----------
+    filled, reference
+        (lat, lon) arrays in m3 m-3.
+    observed_only
+        If true, cells whose ``gap_mask`` is not *observed* are NaN (filled minus observed).
+    """
+    diff = np.asarray(filled, np.float32) - np.asarray(reference, np.float32)
+    if observed_only and gap_mask is not None:
+        diff = np.where(np.asarray(gap_mask) == schema.OBSERVED, diff, np.nan)
+    return _image(lon, lat, diff.astype(np.float32), DIFF_DIM, label)
+
+
+def gap_image(lon, lat, gap_mask) -> hv.Image:
+    """Gap categories as numbers (RFI .. invalid); observed and not-land cells are NaN."""
+    m = np.asarray(gap_mask).astype(np.float32)
+    m[(m == schema.OBSERVED) | (m == schema.NOT_LAND)] = np.nan
+    return _image(lon, lat, m, GAP_DIM)
+
+
+def filled_mark_image(lon, lat, gap_mask, land=None) -> hv.Image:
+    """1 where the model filled a gap (land cell not observed), NaN elsewhere."""
+    m = np.asarray(gap_mask)
+    filled = (m != schema.OBSERVED) & (m != schema.NOT_LAND)
+    if land is not None:
+        filled &= np.asarray(land, bool)
+    return _image(lon, lat, np.where(filled, 1.0, np.nan).astype(np.float32), FILLED_DIM)
+
+
+def gap_fraction(gap_mask, land=None) -> float:
+    """Fraction of land cells that are not observed (NaN when there is no land)."""
+    m = np.asarray(gap_mask)
+    land = (m != schema.NOT_LAND) if land is None else np.asarray(land, bool) & (
+        m != schema.NOT_LAND)
+    n = int(land.sum())
+    return float(((m != schema.OBSERVED) & land).sum() / n) if n else float("nan")
+
+
+def gap_counts(gap_mask, land=None) -> dict[str, int]:
+    """Number of land cells per gap category label (for the legend)."""
+    m = np.asarray(gap_mask)
+    if land is not None:
+        m = np.where(np.asarray(land, bool), m, schema.NOT_LAND)
+    return {f.label: int((m == f.value).sum()) for f in GAP_CATEGORIES}
+
+
+def coastlines(paths: Sequence[np.ndarray]) -> hv.Path:
+    """Coastline polylines (each an (n, 2) lon/lat array) as one ``hv.Path``."""
+    data = [np.asarray(p, dtype=float)[:, :2] for p in paths if len(p) > 1]
+    return hv.Path(data, kdims=KDIMS).opts(color="#333333", line_width=0.8)
+
+
+def region_box(bbox: Sequence[float]) -> hv.Rectangles:
+    """The selected region W, S, E, N as an outline."""
+    w, s, e, n = (float(v) for v in bbox)
+    return hv.Rectangles([(w, s, e, n)], kdims=[LON_DIM, LAT_DIM, "x1", "y1"])
+
+
+def station_points(table: pd.DataFrame, selected: str = "") -> hv.Points:
+    """Stations as points with id, name and network for hover; ``selected`` as a flag."""
+    df = pd.DataFrame({
+        "lon": table["lon"].astype(float).to_numpy(),
+        "lat": table["lat"].astype(float).to_numpy(),
+        "id": table["id"].astype(str).to_numpy(),
+        "name": table["name"].astype(str).to_numpy(),
+        "network": table["network"].astype(str).to_numpy(),
+    })
+    df["selected"] = (df["id"] == selected).astype(int)
+    return hv.Points(df, kdims=KDIMS, vdims=["id", "name", "network", "selected"])
+
+
+def series_plot(frame: pd.DataFrame, date, ascat_note: str = "",
+                title: str = "") -> hv.Overlay:
+    """Daily series at a station or pixel, gap days shaded, the selected date marked.
+
+    Parameters
+    ----------
+    frame
+        Daily frame indexed by naive UTC dates with any of the columns ``insitu``, ``raw``,
+        ``filled``, ``ascat_scaled``, ``truth`` (m3 m-3) and a boolean ``gap``.
+    date
+        The selected day, drawn as a vertical line.
+    ascat_note
+        How ASCAT was scaled, appended to its legend label.
+    """
+    idx = pd.DatetimeIndex(frame.index)
+    layers: list = []
+    styles = {
+        "truth": ("Truth (demo)", "#999999", "curve"),
+        "insitu": ("In situ", "#000000", "curve"),
+        "filled": ("Filled (ConvLSTM)", "#1f77b4", "curve"),
+        "ascat_scaled": (f"ASCAT{ascat_note}", "#2ca02c", "curve"),
+        "raw": ("Raw AMSR", "#d62728", "scatter"),
+    }
+    tdim = hv.Dimension("time", label="Date")
+    ydim = hv.Dimension("value", label="Soil moisture", unit="m3 m-3")
+    gap = frame["gap"].to_numpy(bool) if "gap" in frame else np.zeros(len(frame), bool)
+    if gap.any():
+        # merge runs of gap days into spans [first day - 12 h, last day + 12 h]
+        g = np.r_[False, gap, False].astype(int)
+        starts = np.flatnonzero(np.diff(g) == 1)
+        ends = np.flatnonzero(np.diff(g) == -1) - 1
+        half = pd.Timedelta(hours=12)
+        spans = hv.VSpans(([idx[a] - half for a in starts], [idx[b] + half for b in ends]),
+                          kdims=[tdim, "x1"], label="AMSR gap days")
+        layers.append(spans.opts(color="#f2c18d", alpha=0.35))
+    for col, (label, color, kind) in styles.items():
+        if col not in frame or not np.isfinite(frame[col].to_numpy(float)).any():
+            continue
+        data = (idx, frame[col].to_numpy(float))
+        if kind == "curve":
+            layers.append(hv.Curve(data, tdim, ydim, label=label).opts(color=color,
+                                                                       line_width=1.5))
+        else:
+            layers.append(hv.Scatter(data, tdim, ydim, label=label).opts(color=color, size=4))
+    layers.append(hv.VLine(pd.Timestamp(date)).opts(color="#444444", line_dash="dashed"))
+    return hv.Overlay(layers).opts(title=title)
+
+
+def scatter_plot(frame: pd.DataFrame, x: str = "insitu",
+                 ys: Sequence[str] = ("raw", "filled"), title: str = "") -> hv.Overlay:
+    """Satellite (``ys``) against in situ (``x``) with a 1:1 line, on common days."""
+    xdim = hv.Dimension(x, label="In situ", unit="m3 m-3")
+    ydim = hv.Dimension("satellite", label="Satellite", unit="m3 m-3")
+    colors = {"raw": "#d62728", "filled": "#1f77b4", "ascat_scaled": "#2ca02c"}
+    labels = {"raw": "Raw AMSR", "filled": "Filled", "ascat_scaled": "ASCAT (scaled)"}
+    layers = []
+    lo, hi = 0.0, 0.5
+    vals = []
+    for y in ys:
+        if y not in frame or x not in frame:
+            continue
+        sub = frame[[x, y]].astype(float).dropna()
+        if sub.empty:
+            continue
+        vals.append(sub.to_numpy())
+        layers.append(hv.Scatter((sub[x].to_numpy(), sub[y].to_numpy()), xdim, ydim,
+                                 label=labels.get(y, y)).opts(color=colors.get(y, "#555"),
+                                                              size=4, alpha=0.6))
+    if vals:
+        allv = np.concatenate(vals)
+        lo, hi = float(np.nanmin(allv)), float(np.nanmax(allv))
+        pad = 0.02 * max(hi - lo, 1e-3)
+        lo, hi = lo - pad, hi + pad
+    one = hv.Curve(([lo, hi], [lo, hi]), xdim, ydim, label="1:1").opts(
+        color="#444444", line_dash="dotted")
+    return hv.Overlay([*layers, one]).opts(title=title)

@@ -1,0 +1,329 @@
+"""Thin views: they lay widgets and panes out and forward user input to the controller.
+
+Every widget value goes through the state's ``request_*`` validation before it changes
+anything; refused values are reported as notifications and the widget is reset.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pandas as pd
+import panel as pn
+import param
+
+from app import maps as mapsmod
+from app.controller import Explorer, checkpoint_choices
+
+log = logging.getLogger(__name__)
+
+STATS_COLUMNS = ["series", "n", "r", "rmse", "ubrmse", "bias", "status"]
+
+
+class Sidebar(pn.viewable.Viewer):
+    """Source, region, date, checkpoint and display options."""
+
+    app = param.ClassSelector(class_=Explorer)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.app.state
+        start, end = s.grid.start.date(), s.grid.end.date()
+        self.source = pn.widgets.Select(name="Source", options=list(s.param.source.objects),
+                                        value=s.source)
+        self.preset = pn.widgets.Select(name="Region preset",
+                                        options={"custom": "custom", **{
+                                            p.label: k for k, p in s.presets.items()}},
+                                        value=s.preset)
+        self.bbox = [pn.widgets.FloatInput(name=n, value=v, step=0.25, width=70)
+                     for n, v in zip("WSEN", s.region, strict=True)]
+        self.apply_region = pn.widgets.Button(name="Apply region", button_type="default")
+        self.date_picker = pn.widgets.DatePicker(name="Date", value=s.day.date(), start=start,
+                                                 end=end)
+        self.date_slider = pn.widgets.DateSlider(name="Record", start=start, end=end,
+                                                 value=s.day.date(), step=1,
+                                                 format="%Y-%m-%d")
+        self.prev = pn.widgets.Button(name="◀ previous day", width=120)
+        self.next = pn.widgets.Button(name="next day ▶", width=120)
+        ckpts = checkpoint_choices()
+        self.checkpoint = pn.widgets.Select(name="Checkpoint", options=ckpts, value="")
+        self.clim = pn.widgets.RangeSlider(name="Colour limits (m3 m-3)", start=0.0, end=1.0,
+                                           step=0.01, value=tuple(s.clim))
+        self.mask = pn.widgets.Checkbox(name="Show gap mask / filled pixels",
+                                        value=s.show_mask)
+        self.source.param.watch(self._source, "value")
+        self.preset.param.watch(self._preset, "value")
+        self.apply_region.on_click(self._region)
+        self.date_picker.param.watch(self._date, "value")
+        self.date_slider.param.watch(self._date, "value_throttled")
+        self.prev.on_click(lambda _: self._step(-1))
+        self.next.on_click(lambda _: self._step(1))
+        self.checkpoint.param.watch(self._checkpoint, "value")
+        self.clim.param.watch(self._clim, "value_throttled")
+        self.mask.param.watch(lambda e: setattr(s, "show_mask", bool(e.new)), "value")
+        s.param.watch(self._sync_from_state, ["date", "region", "preset", "clim"])
+
+    # browser -> state (validated)
+    def _source(self, e):
+        if e.new not in self.app.state.param.source.objects:
+            self.app.notify(f"Unknown source {e.new!r}.")
+            self.source.value = self.app.state.source
+            return
+        self.app.state.source = e.new
+
+    def _preset(self, e):
+        self.app.notify(self.app.state.request_preset(e.new))
+
+    def _region(self, _=None):
+        self.app.notify(self.app.state.request_region([w.value for w in self.bbox]))
+        self._sync_from_state()
+
+    def _date(self, e):
+        msgs = self.app.state.request_date(e.new)
+        if msgs:
+            self.app.notify(msgs)
+            self._sync_from_state()
+
+    def _step(self, days: int):
+        self.app.notify(self.app.state.step_date(days))
+
+    def _checkpoint(self, e):
+        if e.new not in checkpoint_choices().values():
+            self.app.notify(f"Unknown checkpoint {e.new!r}.")
+            return
+        self.app.state.checkpoint = e.new
+
+    def _clim(self, e):
+        try:
+            lo, hi = e.new
+        except (TypeError, ValueError):
+            lo, hi = None, None
+        msgs = self.app.state.request_clim(lo, hi)
+        if msgs:
+            self.app.notify(msgs)
+            self.clim.value = tuple(self.app.state.clim)
+
+    # state -> widgets
+    def _sync_from_state(self, *_):
+        s = self.app.state
+        d = s.day.date()
+        if self.date_picker.value != d:
+            self.date_picker.value = d
+        if self.date_slider.value != d:
+            self.date_slider.value = d
+        for w, v in zip(self.bbox, s.region, strict=True):
+            if w.value != v:
+                w.value = v
+        if self.preset.value != s.preset:
+            self.preset.value = s.preset
+        if tuple(self.clim.value) != tuple(s.clim):
+            self.clim.value = tuple(s.clim)
+
+    def __panel__(self):
+        return pn.Column(
+            "## AMSR Gap-Fill Explorer",
+            self.source,
+            "### Region",
+            self.preset,
+            pn.Row(*self.bbox[:2]), pn.Row(*self.bbox[2:]),
+            self.apply_region,
+            pn.pane.Markdown("Or draw a box with the box-select tool on the raw map.",
+                             styles={"font-size": "small"}),
+            "### Date",
+            self.date_picker, self.date_slider, pn.Row(self.prev, self.next),
+            "### Model",
+            self.checkpoint,
+            "### Display",
+            self.clim, self.mask,
+            width=300,
+        )
+
+
+class InferencePanel(pn.viewable.Viewer):
+    """Cached badge, or the Run inference button with device and progress."""
+
+    app = param.ClassSelector(class_=Explorer)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        a = self.app
+        self.button = pn.widgets.Button(name="Run inference", button_type="primary",
+                                        css_classes=["run-inference"])
+        self.button.on_click(self._run)
+        self.bar = pn.indicators.Progress(name="Inference progress", value=0, max=100,
+                                          width=220, css_classes=["inference-progress"],
+                                          visible=False)
+        self.badge = pn.pane.HTML(self._badge(), css_classes=["inference-badge"])
+        a.param.watch(self._refresh, ["inference_status", "progress", "running", "cached",
+                                      "has_filled"])
+        self._refresh()
+
+    async def _run(self, _):
+        await self.app.run_inference()
+
+    def _badge(self) -> str:
+        a = self.app
+        if a.cached and a.has_filled and not a.running:
+            return ('<span class="badge-cached" style="background:#2ca02c;color:white;'
+                    'padding:2px 8px;border-radius:8px">cached</span>')
+        return f'<span class="inference-status">{a.inference_status}</span>'
+
+    def _refresh(self, *_):
+        a = self.app
+        self.badge.object = self._badge() + (
+            f' <span class="inference-status">{a.inference_status}</span>'
+            if a.cached and not a.running else "")
+        self.bar.visible = a.running
+        self.bar.value = a.progress
+        self.button.disabled = a.running
+        self.button.visible = not (a.has_filled and a.cached) or a.running
+
+    def __panel__(self):
+        return pn.Row(self.button, self.bar, self.badge, sizing_mode="stretch_width")
+
+
+class MapsView(pn.viewable.Viewer):
+    """The four linked maps, the legend and the status line."""
+
+    app = param.ClassSelector(class_=Explorer)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        a = self.app
+        self.pane = pn.pane.HoloViews(a.maps_object, renderer=mapsmod.canvas_renderer(),
+                                      css_classes=["maps"], linked_axes=False)
+        self.status = pn.pane.Markdown(a.status, css_classes=["map-status"])
+        a.param.watch(lambda e: setattr(self.status, "object", e.new), "status")
+        a.param.watch(self._new_layout, "last_update_s")
+        self._version = a.layout_version
+        self.export = pn.widgets.FileDownload(callback=self._png, filename="maps.png",
+                                              label="Export maps (PNG)",
+                                              button_type="default", width=180)
+
+    def _new_layout(self, *_):
+        if self.app.layout_version != self._version:
+            self._version = self.app.layout_version
+            self.pane.object = self.app.maps_object
+
+    def _png(self):
+        from app.export import maps_png
+
+        buf = io.BytesIO(maps_png(self.app.fields, self.app.state.clim))
+        return buf
+
+    def legend(self) -> pn.pane.HTML:
+        items = "".join(
+            f'<span style="display:inline-block;margin-right:10px">'
+            f'<span style="display:inline-block;width:12px;height:12px;background:{c};'
+            f'border:1px solid #888;vertical-align:middle"></span> {lbl}</span>'
+            for lbl, c in mapsmod.legend_items())
+        return pn.pane.HTML(f'<div class="gap-legend">Gap categories: {items}</div>')
+
+    def __panel__(self):
+        return pn.Column(pn.Row(self.status, self.export), self.legend(), self.pane)
+
+
+class DetailView(pn.viewable.Viewer):
+    """Time series, statistics and scatter of the selected station or pixel."""
+
+    app = param.ClassSelector(class_=Explorer)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        a = self.app
+        r = mapsmod.canvas_renderer()
+        self.series = pn.pane.HoloViews(a.series_plot.opts(width=620, height=260),
+                                        renderer=r, css_classes=["series"], linked_axes=False)
+        self.scatter = pn.pane.HoloViews(a.scatter.opts(width=300, height=260), renderer=r,
+                                         css_classes=["scatter"], linked_axes=False)
+        self.stats = pn.widgets.Tabulator(pd.DataFrame(columns=STATS_COLUMNS),
+                                          disabled=True, show_index=False,
+                                          css_classes=["station-stats"], height=200,
+                                          width=560)
+        self.title = pn.pane.Markdown("Click a station (triangle) or any pixel on a map.",
+                                      css_classes=["series-title"])
+        self.series_status = pn.pane.Markdown("", css_classes=["series-status"])
+        a.param.watch(self._refresh, "series_title")
+        a.param.watch(lambda e: setattr(self.series_status, "object", e.new), "series_status")
+
+    def _refresh(self, *_):
+        a = self.app
+        self.title.object = f"**{a.series_title}** · ASCAT shown mean/std-scaled to m3 m-3; " \
+                            "shaded: AMSR gap days; dashed: selected date"
+        self.series.object = a.series_plot.opts(width=620, height=260)
+        self.scatter.object = a.scatter.opts(width=300, height=260)
+        stats = a.stats if len(a.stats) else pd.DataFrame(columns=STATS_COLUMNS)
+        self.stats.value = stats.round(4)
+
+    def __panel__(self):
+        return pn.Column(self.title, self.series_status, pn.Row(self.series, self.scatter),
+                         self.stats)
+
+
+class NetworkView(pn.viewable.Viewer):
+    """All stations with raw-to-filled change; a row click selects the station."""
+
+    app = param.ClassSelector(class_=Explorer)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
+                                          css_classes=["network-table"], height=260,
+                                          sizing_mode="stretch_width")
+        self.table.on_click(self._clicked)
+        self.refresh_button = pn.widgets.Button(name="Compute network table")
+        self.refresh_button.on_click(self._refresh_clicked)
+        self.status = pn.pane.Markdown("", css_classes=["network-status"])
+        self.download = pn.widgets.FileDownload(callback=self._csv, filename="stations.csv",
+                                                label="Export table (CSV)", width=180)
+        self.note = pn.pane.Markdown(
+            "Metrics against in situ over ±60 days of the selected date (validation module); "
+            "r_change = (R filled − R raw) / |R raw|. Click a row to select the station.",
+            styles={"font-size": "small"})
+
+    async def refresh(self):
+        import asyncio
+
+        self.refresh_button.disabled = True
+        self.status.object = "Computing the network table in the worker (the model streams " \
+                             "over each station's cell)…"
+        try:
+            table, summary = await asyncio.wrap_future(self.app.network_job())
+        except Exception as exc:  # noqa: BLE001
+            log.exception("network table")
+            self.app.notify(f"Network table failed: {exc}", "error")
+            self.status.object = f"Network table failed: {exc}"
+            return
+        finally:
+            self.refresh_button.disabled = False
+        self.table.value = table.round(4)
+        ch = summary.get("relative_change_median_r", {})
+        v = ch.get("value")
+        self.status.object = (
+            f"{summary.get('n_stations', 0)} stations · relative change of the median R from "
+            f"raw to filled: **{100 * v:+.1f}%** over {ch.get('n_stations', 0)} paired stations"
+            if isinstance(v, float) and v == v else
+            f"{summary.get('n_stations', 0)} stations · no raw/filled pair to compare")
+
+    def _clicked(self, event):
+        try:
+            sid = str(self.table.value.iloc[int(event.row)]["id"])
+        except (IndexError, KeyError, ValueError, TypeError):
+            return
+        self.app.notify(self.app.state.request_station(sid))
+
+    async def _refresh_clicked(self, _):
+        await self.refresh()
+
+    def _csv(self):
+        if self.table.value is None or not len(self.table.value):
+            self.app.notify("Compute the network table first.", "info")
+        buf = io.StringIO()
+        self.table.value.to_csv(buf, index=False)
+        buf.seek(0)
+        return buf
+
+    def __panel__(self):
+        return pn.Column("### Station network", pn.Row(self.refresh_button, self.download),
+                         self.note, self.status, self.table)

@@ -1,0 +1,195 @@
+"""Pure plot functions and the map machinery, without a browser."""
+
+from __future__ import annotations
+
+import warnings
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import plots
+from app.data import DayFields
+from app.maps import MapSet, layer_elements, map_titles, regrid_like
+from app.state import ExplorerState, GridInfo
+from data_catalog import schema
+
+hv.extension("bokeh")
+
+
+@pytest.fixture(scope="module")
+def ds():
+    with warnings.catch_warnings():  # the mock uses dayofyear, deprecated in pandas 3
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return schema.mock_grid_dataset(ntime=10, nlat=24, nlon=32, start="2015-06-01",
+                                        gap_fraction=0.8)
+
+
+def fields_of(ds, k: int, filled: bool = True) -> DayFields:
+    day = ds.isel(time=k)
+    truth = day[schema.TRUTH_SM].values
+    return DayFields(date=pd.Timestamp(day.time.values), lat=ds.lat.values, lon=ds.lon.values,
+                     amsr=day[schema.AMSR_SM].values, gap=day[schema.GAP_MASK].values,
+                     ascat=day[schema.ASCAT_SM].values, land=ds[schema.LAND].values,
+                     sensor=int(day.sensor), truth=truth,
+                     filled=(truth + 0.01).astype(np.float32) if filled else None)
+
+
+def test_sm_image_type_dims_and_range(ds):
+    f = fields_of(ds, 0)
+    img = plots.sm_image(f.lon, f.lat, f.amsr)
+    assert isinstance(img, hv.Image)
+    assert [d.name for d in img.kdims] == ["lon", "lat"]
+    assert img.vdims[0].unit == "m3 m-3"
+    assert img.range("lon") == (-100.0, -92.0) and img.range("lat") == (30.0, 36.0)
+    lo, hi = img.range("sm")
+    assert 0 < lo < hi < 0.6
+    # the (lat, lon) field comes back unchanged, rows in the order of the latitudes
+    np.testing.assert_array_equal(img.dimension_values(1, expanded=False), f.lat)
+    np.testing.assert_array_equal(img.dimension_values(2, flat=False), f.amsr)
+
+
+def test_ascat_keeps_its_units(ds):
+    f = fields_of(ds, 0)
+    img = plots.ascat_image(f.lon, f.lat, f.ascat)
+    assert img.vdims[0].unit == "% saturation"
+    assert img.range("ascat")[1] > 1.0  # percent, not m3 m-3
+
+
+def test_shape_mismatch_is_an_error(ds):
+    f = fields_of(ds, 0)
+    with pytest.raises(ValueError, match="does not match"):
+        plots.sm_image(f.lon, f.lat, f.amsr[:, :5])
+
+
+def test_gap_image_and_fraction(ds):
+    f = fields_of(ds, 1)
+    img = plots.gap_image(f.lon, f.lat, f.gap)
+    v = img.dimension_values(2)
+    finite = v[np.isfinite(v)]
+    assert set(np.unique(finite)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    land = f.gap != schema.NOT_LAND
+    expect = ((f.gap != schema.OBSERVED) & land).sum() / land.sum()
+    assert plots.gap_fraction(f.gap) == pytest.approx(expect)
+    assert plots.gap_fraction(np.full((3, 3), schema.NOT_LAND)) != plots.gap_fraction(
+        np.full((3, 3), schema.NOT_LAND))  # NaN without land
+    counts = plots.gap_counts(f.gap)
+    assert sum(counts.values()) == int(((f.gap > 0) & (f.gap < 6)).sum())
+
+
+def test_filled_mark_marks_exactly_the_gaps(ds):
+    f = fields_of(ds, 1)
+    img = plots.filled_mark_image(f.lon, f.lat, f.gap, f.land)
+    marked = np.isfinite(img.dimension_values(2, flat=False))
+    np.testing.assert_array_equal(marked, (f.gap != 0) & (f.gap != 6) & f.land)
+
+
+def test_difference_observed_only(ds):
+    f = fields_of(ds, 2)
+    d = plots.difference_image(f.lon, f.lat, f.filled, f.amsr, True, f.gap)
+    vals = d.dimension_values(2, flat=False)
+    assert np.isnan(vals[f.gap != 0]).all()
+    ok = f.gap == 0
+    np.testing.assert_allclose(vals[ok], (f.filled - f.amsr)[ok], rtol=1e-6)
+    t = plots.difference_image(f.lon, f.lat, f.filled, f.truth, False)
+    np.testing.assert_allclose(t.range("diff"), (0.01, 0.01), atol=1e-6)
+
+
+def test_series_plot_layers():
+    idx = pd.date_range("2015-06-01", periods=10)
+    frame = pd.DataFrame({"raw": np.r_[np.full(3, np.nan), np.linspace(0.1, 0.2, 7)],
+                          "filled": np.linspace(0.1, 0.2, 10),
+                          "insitu": np.linspace(0.12, 0.22, 10),
+                          "ascat_scaled": np.linspace(0.1, 0.3, 10),
+                          "gap": [True, True, True] + [False] * 7}, index=idx)
+    ov = plots.series_plot(frame, "2015-06-05", " (scaled)")
+    assert isinstance(ov, hv.Overlay)
+    kinds = [type(e).__name__ for e in ov]
+    assert kinds.count("VSpans") == 1 and kinds.count("VLine") == 1
+    assert kinds.count("Curve") == 3 and kinds.count("Scatter") == 1
+    spans = [e for e in ov if isinstance(e, hv.VSpans)][0]
+    start = pd.Timestamp(spans.data.iloc[0, 0])
+    end = pd.Timestamp(spans.data.iloc[0, 1])
+    assert start == pd.Timestamp("2015-05-31 12:00") and end == pd.Timestamp("2015-06-03 12:00")
+    labels = [e.label for e in ov]
+    assert "ASCAT (scaled)" in labels
+
+
+def test_scatter_has_one_to_one_line():
+    frame = pd.DataFrame({"insitu": [0.1, 0.2, 0.3], "raw": [0.12, np.nan, 0.29],
+                          "filled": [0.11, 0.21, 0.31]})
+    ov = plots.scatter_plot(frame)
+    scatters = [e for e in ov if isinstance(e, hv.Scatter)]
+    assert [len(s) for s in scatters] == [2, 3]
+    line = [e for e in ov if isinstance(e, hv.Curve)][0]
+    xs, ys = line.dimension_values(0), line.dimension_values(1)
+    np.testing.assert_array_equal(xs, ys)
+    assert xs[0] < 0.1 and xs[1] > 0.31
+
+
+def test_station_points_flag_selection():
+    table = pd.DataFrame({"id": ["A", "B"], "network": ["N", "N"], "name": ["a", "b"],
+                          "lat": [31.0, 32.0], "lon": [-99.0, -98.0]})
+    pts = plots.station_points(table, "B")
+    assert list(pts.dimension_values("selected")) == [0, 1]
+    assert pts.range("lon") == (-99.0, -98.0)
+
+
+def test_coastlines_path():
+    p = plots.coastlines([np.array([[0, 0], [1, 1]]), np.array([[2, 2]])])
+    assert isinstance(p, hv.Path) and len(p.split()) == 1
+
+
+def test_layers_and_titles(ds):
+    f = fields_of(ds, 3, filled=False)
+    layers = layer_elements(f)
+    assert set(layers) == {"raw_sm", "raw_gap", "filled_sm", "filled_mark", "ascat", "diff"}
+    assert np.isnan(layers["filled_sm"].dimension_values(2)).all()
+    titles = map_titles(f)
+    assert "no output yet" in titles["filled"] and "% saturation" in titles["ascat"]
+    assert f"{f.date:%Y-%m-%d}" in titles["raw"]
+
+
+def test_regrid_like_identity_and_orientation():
+    lat = np.arange(30.125, 32, 0.25)
+    lon = np.arange(-99.875, -97, 0.25)
+    vals = np.arange(lat.size * lon.size, dtype=np.float32).reshape(lat.size, lon.size)
+    out = regrid_like(vals, lat, lon, -100.0, 30.0, lon.size * 0.25, lat.size * 0.25,
+                      lon.size, lat.size)
+    np.testing.assert_array_equal(out, vals)  # first row = southern edge
+    half = regrid_like(vals, lat, lon, -100.0, 30.0, lon.size * 0.25, lat.size * 0.25,
+                       lon.size // 2, lat.size // 2, agg="max")
+    assert half.shape == (lat.size // 2, lon.size // 2) and half[-1, -1] == vals.max()
+
+
+def test_fast_path_writes_what_holoviews_would_draw(ds):
+    """A date change written straight into the data sources equals HoloViews' own render."""
+    import bokeh.document
+    import panel as pn
+
+    from app.maps import canvas_renderer
+
+    state = ExplorerState(GridInfo.from_dataset(ds))
+    maps = MapSet(state, width=300, height=240)
+    layout = maps.build(fields_of(ds, 0))
+    pane = pn.pane.HoloViews(layout, renderer=canvas_renderer(), linked_axes=False)
+    pane.get_root(bokeh.document.Document())
+    assert set(maps._plots) == {"raw_sm", "raw_gap", "filled_sm", "filled_mark", "ascat",
+                                "diff"}
+    assert all(fig.output_backend == "canvas" for fig in maps._figs.values())
+    assert maps.update(fields_of(ds, 5)) == "fast"
+    fast = {k: np.array(p.handles["source"].data["image"][0]) for k, p in maps._plots.items()}
+    assert maps._figs["raw"].title.text.startswith("Raw") and "2015-06-06" in \
+        maps._figs["raw"].title.text
+    # now let HoloViews re-render the same (silently updated) frame itself
+    maps.frame.event(key=maps.frame.key)
+    for k, p in maps._plots.items():
+        slow = np.array(p.handles["source"].data["image"][0])
+        np.testing.assert_array_equal(np.isnan(fast[k]), np.isnan(slow), err_msg=k)
+        np.testing.assert_allclose(fast[k], slow, rtol=1e-6, equal_nan=True, err_msg=k)
+    # and the day really changed
+    first = regrid_like(ds[schema.AMSR_SM].isel(time=0).values, ds.lat.values, ds.lon.values,
+                        -100.0, 30.0, 8.0, 6.0, 32, 24)
+    assert not np.allclose(fast["raw_sm"], first, equal_nan=True)

@@ -1,0 +1,148 @@
+"""The explorer state validates every value from the browser (no browser needed)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.state import (
+    MAX_CELLS,
+    ExplorerState,
+    GridInfo,
+    load_presets,
+    parse_date,
+    parse_region,
+    validate_region,
+)
+from data_catalog import schema
+
+
+@pytest.fixture(scope="module")
+def ds():
+    with warnings.catch_warnings():  # the mock uses dayofyear, deprecated in pandas 3
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return schema.mock_grid_dataset(ntime=30, nlat=40, nlon=64, start="2015-06-01")
+
+
+@pytest.fixture
+def grid(ds):
+    return GridInfo.from_dataset(ds)
+
+
+@pytest.fixture
+def state(grid):
+    return ExplorerState(grid, stations=["A", "B"])
+
+
+def test_grid_info(grid):
+    assert grid.res == pytest.approx(0.25)
+    assert grid.bounds == (-100.0, 30.0, -84.0, 40.0)
+    assert grid.start == pd.Timestamp("2015-06-01") and grid.end == pd.Timestamp("2015-06-30")
+
+
+def test_region_is_snapped_to_cell_edges(grid):
+    box, msgs = validate_region((-99.9, 30.1, -95.05, 33.3), grid)
+    assert box == (-100.0, 30.0, -95.0, 33.5)
+    assert msgs == []
+
+
+def test_region_is_clamped_and_reordered(grid):
+    box, msgs = validate_region((-80.0, 45.0, -120.0, 20.0), grid)  # swapped and too large
+    assert box == grid.bounds
+    assert any("clamped" in m for m in msgs)
+
+
+def test_region_outside_or_garbage_is_refused(grid):
+    assert validate_region((10, 10, 20, 20), grid)[0] is None
+    for bad in ("abc", (1, 2, 3), (np.nan, 30, -90, 35), (-99, 30, np.inf, 35), None):
+        box, msgs = validate_region(bad, grid)
+        assert box is None and msgs
+
+
+def test_region_has_a_minimum_size(grid):
+    box, _ = validate_region((-95.0, 35.0, -95.0, 35.0), grid)  # a point
+    w, s, e, n = box
+    assert round((e - w) / 0.25) == 4 and round((n - s) / 0.25) == 4
+
+
+def test_region_area_is_capped(grid):
+    box, msgs = validate_region(grid.bounds, grid, max_cells=100)
+    w, s, e, n = box
+    cells = round((e - w) / 0.25) * round((n - s) / 0.25)
+    assert cells <= 100 and msgs
+    assert MAX_CELLS >= 250 * 350  # a 0.25 degree continent fits
+
+
+def test_dates_outside_the_record_are_refused(state):
+    before = state.day
+    msgs = state.request_date("2031-01-01")
+    assert msgs and "outside the record" in msgs[0]
+    assert state.day == before
+    assert state.request_date("not a date") and state.day == before
+    assert state.request_date("2015-06-20") == [] and state.day == pd.Timestamp("2015-06-20")
+
+
+def test_step_date_stops_at_the_ends(state):
+    state.request_date("2015-06-30")
+    assert state.step_date(1) == []
+    assert state.day == pd.Timestamp("2015-06-30")
+    state.step_date(-3)
+    assert state.day == pd.Timestamp("2015-06-27")
+
+
+def test_date_param_is_bounded(state):
+    with pytest.raises(ValueError):
+        state.date = pd.Timestamp("1990-01-01").to_pydatetime()
+
+
+def test_presets_load_and_apply(state):
+    presets = load_presets()
+    assert "demo" in presets and len(presets["demo"].bbox) == 4
+    msgs = state.request_preset("southern_plains")
+    assert state.preset == "southern_plains"
+    assert state.region == (-100.0, 30.0, -94.0, 38.0), msgs
+    assert state.request_preset("atlantis") and state.preset == "southern_plains"
+
+
+def test_clim_validation(state):
+    assert state.request_clim(0.3, 0.1)
+    assert state.request_clim("x", 1)
+    assert state.request_clim(-1, 0.4) == [] and state.clim == (0.0, 0.4)
+
+
+def test_station_and_pixel_selection(state):
+    assert state.request_station("ZZZ") and state.station == ""
+    assert state.request_station("A") == [] and state.station == "A"
+    assert state.request_pixel(35.1, -90.1) == []
+    assert state.station == "" and state.pixel == (35.125, -90.125)
+    assert state.request_pixel(80, 0) and state.has_pixel
+
+
+def test_url_round_trip_and_bad_parameters(grid):
+    a = ExplorerState(grid, stations=["A"])
+    a.request_region((-98, 31, -92, 36))
+    a.request_date("2015-06-12")
+    a.request_station("A")
+    q = a.to_query()
+    b = ExplorerState(grid, stations=["A"])
+    assert b.apply_query(q) == []
+    assert (b.region, b.day, b.station) == (a.region, a.day, a.station)
+    c = ExplorerState(grid, stations=["A"])
+    default = (c.region, c.day)
+    msgs = c.apply_query({"date": "2099-13-45", "region": "1,2,x", "source": "nope",
+                          "station": "nobody"})
+    assert len(msgs) == 4
+    assert (c.region, c.day, c.station) == (*default, "")
+
+
+def test_parsers():
+    assert parse_date("2015-06-01T12:30") == pd.Timestamp("2015-06-01")
+    assert parse_date("") is None and parse_date("yesterday-ish") is None
+    assert parse_region("-100,30,-90,40") == (-100.0, 30.0, -90.0, 40.0)
+    assert parse_region("1,2,3") is None and parse_region("1,2,3,nan") is None
+    assert not math.isnan(parse_region("0,0,1,1")[0])
