@@ -382,8 +382,9 @@ def _grid_point(src: Source, date: pd.Timestamp, lat: float, lon: float) -> dict
     if src.driver == "cci_images":
         kw["date"] = date
     if src.driver in ("cci_images", "lprm"):
-        kw["region"] = (max(lon - 1, -180), max(lat - 1, -90), min(lon + 1, 180),
-                        min(lat + 1, 90))
+        # read a 2 x 2 degree window only, not the whole globe
+        kw["region"] = tuple(round(v, 4) for v in (max(lon - 1, -180), max(lat - 1, -90),
+                                                   min(lon + 1, 180), min(lat + 1, 90)))
     ds = src.open(**kw)
     times = pd.DatetimeIndex(ds[schema.TIME].values)
     if date not in times:
