@@ -286,6 +286,9 @@ def load_factory_models(spec: str, checkpoint_dir: str | None) -> dict:
     return models
 
 
+_VOLATILE_METADATA = ("created", "date_created", "loaded", "checkpoint_path", "device")
+
+
 def model_provenance(spec: str, checkpoint_dir: str | None) -> dict:
     """What identifies the models: factory, checkpoint files and their SHA-256, metadata."""
     from model.cache import file_sha256
@@ -296,10 +299,11 @@ def model_provenance(spec: str, checkpoint_dir: str | None) -> dict:
         prov["checkpoints"] = {p.name: file_sha256(p) for p in sorted(d.glob("*.pt"))}
     models = load_factory_models(spec, checkpoint_dir)
     meta = {}
-    for sensor, m in sorted(models.items()):
+    for sensor, m in sorted(models.items(), key=lambda kv: str(kv[0])):
         md = getattr(m, "metadata", {}) or {}
+        # scalars that identify the model; not where or when it was loaded
         meta[str(sensor)] = {k: md[k] for k in sorted(md) if isinstance(
-            md[k], (str, int, float, bool)) and k not in ("created", "date_created")}
+            md[k], (str, int, float, bool)) and k not in _VOLATILE_METADATA}
     prov["metadata"] = meta
     return prov
 
@@ -313,6 +317,33 @@ def _default_checkpoint_dir() -> Path:
 def model_for_day(sensor: int, gap_model: int) -> int:
     """Which model (by sensor) fills a day of radiometer ``sensor``."""
     return gap_model if sensor == schema.SENSOR_NONE else int(sensor)
+
+
+def pick_model(models: dict, sensor: int):
+    """The model of a sensor from a factory's dict (keys ``1``/``2`` or ``"amsre"``/``"amsr2"``).
+
+    AMSR-E without a transferred model falls back to the base model, as
+    :func:`model.inference.model_for_sensor` does.
+    """
+    if sensor in models:
+        return models[sensor]
+    name = {schema.SENSOR_AMSRE: "amsre", schema.SENSOR_AMSR2: "amsr2"}.get(sensor)
+    if name in models:
+        return models[name]
+    for fallback in (schema.SENSOR_AMSR2, "amsr2"):
+        if fallback in models:
+            return models[fallback]
+    raise KeyError(f"no model for sensor {sensor} among {sorted(map(str, models))}")
+
+
+def _blank_gap_days(ds: xr.Dataset, sensors: np.ndarray) -> xr.Dataset:
+    """No radiometer, no observation: whatever the file holds on gap days is hidden."""
+    gap = sensors == schema.SENSOR_NONE
+    if not gap.any():
+        return ds
+    ds = ds.copy()
+    ds[schema.AMSR_SM] = ds[schema.AMSR_SM].where(~xr.DataArray(gap, dims=schema.TIME))
+    return ds
 
 
 def _runs(ids: np.ndarray) -> Iterator[tuple[int, int, int]]:
@@ -332,10 +363,10 @@ def _set_torch_threads() -> None:
             torch.set_num_threads(1)
 
 
-def source_flags(amsr: np.ndarray, land: np.ndarray, sensor: np.ndarray) -> np.ndarray:
-    """Per pixel-day :data:`SOURCE_FLAGS` from the observation, land mask and sensor."""
-    observed = np.isfinite(amsr)
-    flag = np.full(amsr.shape, FILLED, np.int8)
+def source_flags(observed: np.ndarray, land: np.ndarray, sensor: np.ndarray) -> np.ndarray:
+    """Per pixel-day :data:`SOURCE_FLAGS` from the valid-observation mask ``(T, H, W)``,
+    the land mask ``(H, W)`` and the sensor of each day ``(T,)``."""
+    flag = np.full(observed.shape, FILLED, np.int8)
     s = np.asarray(sensor)[:, None, None]
     flag[observed & (s == schema.SENSOR_AMSRE)] = OBSERVED_AMSR_E
     flag[observed & (s == schema.SENSOR_AMSR2)] = OBSERVED_AMSR2
@@ -370,28 +401,40 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
     t0_world = int(world.indexes[schema.TIME].get_loc(pd.Timestamp(spec.start)))
     land_core = np.asarray(_load(sub[schema.LAND]).values, bool)[core]
 
+    lat_core = sub[schema.LAT].values[core[0]]
+    lon_core = sub[schema.LON].values[core[1]]
     current, state = None, None
     for b0, b1 in spec.blocks():
         block = _load(sub.isel({schema.TIME: slice(t0_world + b0, t0_world + b1)}))
         sensors = block[schema.SENSOR].values.astype(int)
+        raw = block[schema.AMSR_SM].values[(slice(None), *core)].astype(np.float32)
+        block = _blank_gap_days(block, sensors)
         ids = np.array([model_for_day(s, spec.gap_model) for s in sensors])
-        pred = np.empty((b1 - b0, hy1 - hy0, hx1 - hx0), np.float32)
+        pred = np.empty((b1 - b0, y1 - y0, x1 - x0), np.float32)
+        obs = np.empty_like(pred)
         for a, b, mid in _runs(ids):
-            model = models[mid]
+            model = pick_model(models, mid)
             if mid != current:  # a model switched in: warm its state up on the days before
                 w0 = max(t0_world + b0 + a - spec.warmup_days, 0)
                 state = None
                 if w0 < t0_world + b0 + a and spec.warmup_days > 0:
                     warm = _load(sub.isel({schema.TIME: slice(w0, t0_world + b0 + a)}))
+                    warm = _blank_gap_days(warm, warm[schema.SENSOR].values.astype(int))
                     _, state = model.stream(model.prepare(warm), None)
                 current = mid
             y, state = model.stream(model.prepare(block.isel({schema.TIME: slice(a, b)})), state)
-            pred[a:b] = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y,
-                                   np.float32)[0]
-        amsr = block[schema.AMSR_SM].values[(slice(None), *core)].astype(np.float32)
-        flags = source_flags(amsr, land_core, sensors)
-        filled = np.where(np.isfinite(amsr), amsr, pred[(slice(None), *core)])
+            y = y.detach().float().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
+            pred[a:b] = y[(0, slice(None), *core)]
+            # observations kept, in the model's reference climatology (as predict() does)
+            to_ref = getattr(model, "to_reference", None)
+            obs[a:b] = raw[a:b] if to_ref is None else to_ref(raw[a:b], lat_core, lon_core)
+        gm = block[schema.GAP_MASK].values[(slice(None), *core)]
+        valid = np.isfinite(raw) & (gm == schema.OBSERVED) & (sensors != schema.SENSOR_NONE
+                                                              )[:, None, None]
+        flags = source_flags(valid, land_core, sensors)
+        filled = np.where(valid, obs, pred)
         filled = np.where(land_core[None], filled, np.nan).astype(np.float32)
+        amsr = raw
         dims = schema.GRID_DIMS
         out = xr.Dataset({schema.FILLED_SM: (dims, filled), schema.AMSR_SM: (dims, amsr),
                           SOURCE_FLAG: (dims, flags)})

@@ -277,3 +277,25 @@ def test_shipped_model_fills_the_seam(world, tmp_path):
     land = ds[schema.LAND].values
     assert not np.isnan(ds[schema.FILLED_SM].values[:, land]).any()
     assert "checkpoints" in ds.attrs["model_provenance"]
+
+
+def test_real_wrapper_checkpoints_drive_the_build(world, tmp_path):
+    """Untrained GapFiller checkpoints (the real wrapper, loaded by load_models)."""
+    torch = pytest.importorskip("torch")
+    from model.config import ModelConfig
+    from model.tensors import NormStats
+    from model.wrapper import GapFiller
+
+    ckdir = tmp_path / "checkpoints"
+    torch.manual_seed(0)
+    for name in ("amsr2", "amsre"):
+        GapFiller(ModelConfig(filters=[4], head_filters=0), NormStats(0.25, 0.08, 50.0, 20.0),
+                  {"sensor": name}).save(ckdir / f"{name}.pt")
+    ds = build(world, tmp_path / "s.zarr", models=series.SHIPPED_MODELS, checkpoint_dir=ckdir,
+               start="2011-09-25", end="2011-10-20", time_chunk=10)
+    land = ds[schema.LAND].values
+    assert not np.isnan(ds[schema.FILLED_SM].values[:, land]).any()
+    prov = ds.attrs["model_provenance"]
+    assert "amsr2.pt" in prov and "amsre.pt" in prov
+    gap = ds[series.SOURCE_FLAG].values == series.FILLED
+    assert ((ds[schema.FILLED_SM].values[gap] >= 0) & (ds[schema.FILLED_SM].values[gap] <= 1)).all()
