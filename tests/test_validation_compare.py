@@ -83,7 +83,7 @@ def test_filled_series_given_and_gap_days(mock_world):
     # few gap days in 90 mock days: filled_gaps may lack pairs, everything else has them
     assert (tab.loc[tab["series"] != "filled_gaps", "status"] == mx.OK).all()
     assert set(tab["status"]) <= {mx.OK, mx.INSUFFICIENT_DATA}
-    for sid, g in tab.groupby("station"):
+    for _, g in tab.groupby("station"):
         n = g.set_index("series")["n"]
         # every day with a station value is either observed (raw) or a gap day
         assert n["raw"] + n["filled_gaps"] == n["filled"]

@@ -398,24 +398,29 @@ def summarize(table: pd.DataFrame, source: Source | None = None,
     -------
     dict
         ``source``, ``n_stations``, ``series`` (name -> medians), ``relative_change_median_r``
-        (``from``, ``to``, ``value``, ``n_stations`` paired) and ``settings``.
+        (``from``, ``to``, ``value``, ``n_stations`` paired; None when the source has no
+        such pair), ``statuses`` (counts) and ``settings``.
     """
-    pair = change_pair or (getattr(source, "change_pair", None) or (RAW, FILLED))
+    pair = change_pair if change_pair is not None else getattr(source, "change_pair",
+                                                                (RAW, FILLED))
     med = medians(table) if len(table) else pd.DataFrame()
     series = {name: {k: _json_num(v) for k, v in rec.items()}
               for name, rec in med.to_dict(orient="index").items()}
-    ok = table[table["status"] == mx.OK] if len(table) else table
-    paired = 0
-    if len(ok):
-        paired = len(set(ok.loc[ok["series"] == pair[0], "station"])
-                     & set(ok.loc[ok["series"] == pair[1], "station"]))
-    change = relative_change(table, *pair) if len(table) else np.nan
+    change = None
+    if pair is not None:
+        ok = table[table["status"] == mx.OK] if len(table) else table
+        paired = 0
+        if len(ok):
+            paired = len(set(ok.loc[ok["series"] == pair[0], "station"])
+                         & set(ok.loc[ok["series"] == pair[1], "station"]))
+        value = relative_change(table, *pair) if len(table) else np.nan
+        change = {"from": pair[0], "to": pair[1], "value": _json_num(value),
+                  "n_stations": paired}
     return {
         "source": getattr(source, "name", None),
         "n_stations": int(table["station"].nunique()) if len(table) else 0,
         "series": series,
-        "relative_change_median_r": {"from": pair[0], "to": pair[1],
-                                     "value": _json_num(change), "n_stations": paired},
+        "relative_change_median_r": change,
         "statuses": {k: int(v) for k, v in table["status"].value_counts().items()}
         if len(table) else {},
         "settings": settings.as_dict() if settings is not None else None,

@@ -77,16 +77,18 @@ def open_kit(kit: str, *, catalog: str | Path | None = None,
     cat = load_catalog(catalog)
     if kit not in cat.names():
         raise CatalogError(f"no source {kit!r} in the catalog; it has {', '.join(cat.names())}")
-    members = _members(cat, kit)
+    src = cat[kit]
+    members = src.members() if src.kind == "kit" else {}
+    if not members:
+        raise CatalogError(f"catalog source {kit!r} is not a kit with members "
+                           f"(driver {src.driver!r})")
     stations = None
     prods: dict[str, Product] = {}
-    for name, src in members.items():
-        role = _role(name, src)
-        if role == "stations":
-            if stations is None:
-                stations = src.open()
-        elif role == "points":
-            prods[name] = make_product(name, _source_reader(src))
+    for role, member in members.items():
+        if member.kind == "stations" and stations is None:
+            stations = member.open()
+        elif member.kind == "point":
+            prods[role] = make_product(role, functools.partial(_open_point, member))
     if stations is None:
         raise CatalogError(f"catalog kit {kit!r} has no station member")
     wanted = products or tuple(n for n in DEFAULT_PRODUCTS if n in prods) or tuple(prods)
@@ -96,70 +98,26 @@ def open_kit(kit: str, *, catalog: str | Path | None = None,
                            f"{', '.join(prods)}")
     if not wanted:
         raise CatalogError(f"catalog kit {kit!r} has no point products to compare")
-    table, series = _as_stations(stations)
+    table, series = stations
     return (table, series), [prods[n] for n in wanted]
 
 
-def _members(cat, kit: str) -> dict:
-    """``member name -> Source`` of a kit (a kit's ``members`` or ``<kit>_<member>`` names)."""
-    src = cat[kit]
-    members = getattr(src, "members", None)
-    if callable(members):
-        members = members()
-    if isinstance(members, Mapping):
-        return dict(members)
-    if members:
-        return {m: cat[m] if isinstance(m, str) else m for m in members}
-    prefix = f"{kit}_"
-    found = {n[len(prefix):]: cat[n] for n in cat.names() if n.startswith(prefix)}
-    if found:
-        return found
-    from data_catalog.errors import CatalogError
+def kit_products(kit: str, *, catalog: str | Path | None = None) -> list[str]:
+    """Names of the point products of a catalog kit (for ``--product`` choices)."""
+    from data_catalog.catalog import load_catalog
 
-    raise CatalogError(f"catalog source {kit!r} is not a kit with members")
+    src = load_catalog(catalog)[kit]
+    return [role for role, m in src.members().items() if m.kind == "point"]
 
 
-def _role(name: str, src) -> str:
-    driver = str(getattr(src, "driver", "")).lower()
-    if "ismn" in driver or "station" in driver or name in ("ismn", "stations"):
-        return "stations"
-    if "cell" in driver or "point" in driver:
-        return "points"
-    return "other"
-
-
-def _source_reader(src):
-    """``read(lat, lon, start=, end=)`` for a catalog point source (cell-file folder)."""
-    for attr in ("read_point", "point", "read_cell_series"):
-        fn = getattr(src, attr, None)
-        if callable(fn):
-            return functools.partial(_call_point, fn)
-    args = dict(getattr(src, "args", {}) or {})
-    folder = args.pop("folder", None) or args.pop("path", None) or args.pop("urlpath", None)
-    if folder is None:
-        paths = src.paths() if hasattr(src, "paths") else []
-        if not paths:
-            from data_catalog.errors import CatalogError
-
-            raise CatalogError(f"catalog source {getattr(src, 'name', '?')!r}: no folder")
-        folder = Path(paths[0]).parent if Path(paths[0]).is_file() else paths[0]
-    keep = {k: v for k, v in args.items() if k in ("grid", "max_dist_km", "units", "sm_kind")}
-    return _cell_reader(folder, keep.pop("units", None), **keep)
-
-
-def _call_point(fn, lat, lon, *, start=None, end=None):
-    return fn(lat, lon, start=start, end=end)
-
-
-def _as_stations(obj) -> tuple[pd.DataFrame, dict]:
-    """``(table, series)`` from what a station source opens to."""
-    if isinstance(obj, tuple) and len(obj) == 2:
-        return obj
-    table = getattr(obj, "table", None)
-    series = getattr(obj, "series", None)
-    if table is not None and series is not None:
-        return table, series
-    from data_catalog.errors import CatalogError
-
-    raise CatalogError(f"station source opened to {type(obj).__name__}, expected (table, "
-                       "series)")
+def _open_point(member, lat: float, lon: float, *, start=None, end=None) -> pd.DataFrame:
+    """A catalog point source opened at a station: ``read_cell_series`` via the catalog."""
+    kwargs = {"lat": lat, "lon": lon}
+    if start is not None:
+        kwargs["start"] = start
+    if end is not None:
+        kwargs["end"] = end
+    if member.name.endswith(tuple(DEFAULT_UNITS)) and "units" not in member.args:
+        role = next(r for r in DEFAULT_UNITS if member.name.endswith(r))
+        kwargs["units"] = DEFAULT_UNITS[role]
+    return member.open(**kwargs)

@@ -379,24 +379,26 @@ class KitSource:
         ISMN stations in the schema form (``data_catalog.readers.read_ismn``).
     products : list of Product
         The compared products.
-    change_pair : (str, str), optional
-        Series whose median R change is reported (default: ``cci_passive`` ->
-        ``cci_gapfilled`` when both are compared).
+    change_pair : (str, str), None or "auto"
+        Series whose median R change is reported; ``"auto"``: the passive product ->
+        the gap-filled product (or ``filled`` from a series store) when both are
+        compared; None: no change reported.
     series_store : path, optional
         A seamless series store covering the kit, compared as ``filled``/``filled_gaps``.
     """
 
     def __init__(self, name: str, stations: tuple[pd.DataFrame, dict],
-                 products: Sequence[Product], *, change_pair: tuple[str, str] | None = None,
+                 products: Sequence[Product], *,
+                 change_pair: tuple[str, str] | None | str = "auto",
                  series_store: str | Path | None = None):
         self.name = name
         self._table, self._series = stations
         self.products = list(products)
         names = [p.name for p in self.products]
-        if change_pair is None:
-            raw = next((n for n in names if "passive" in n), names[0] if names else RAW)
-            to = next((n for n in names if "gapfilled" in n), FILLED if series_store else raw)
-            change_pair = (raw, to)
+        if change_pair == "auto":
+            raw = next((n for n in names if "passive" in n), None)
+            to = next((n for n in names if "gapfilled" in n), FILLED if series_store else None)
+            change_pair = (raw, to) if raw and to else None
         self.change_pair = change_pair
         self.series_store = series_store
         self.filled_origin = f"series store {series_store}" if series_store else ""
@@ -425,18 +427,11 @@ class KitSource:
         """
         from validation import kits
 
-        stations, products = kits.open_kit(kit, catalog=catalog)
+        stations, products = kits.open_kit(
+            kit, catalog=catalog, products=(product,) if product is not None else None)
+        pair: tuple[str, str] | None | str = "auto"
         if product is not None:
-            chosen = [p for p in products if p.name == product]
-            if not chosen:
-                from data_catalog.errors import CatalogError
-
-                raise CatalogError(f"kit {kit!r} has no product {product!r}; it has "
-                                   f"{', '.join(p.name for p in products)}")
-            products = chosen
-        pair = None
-        if product is not None:
-            pair = (product, FILLED) if series_store else (product, product)
+            pair = (product, FILLED) if series_store else None
         return cls(kit, stations, products, change_pair=pair, series_store=series_store)
 
     # -- Source protocol
