@@ -93,10 +93,18 @@ def _open_demo_stations(args: dict, **kw):
 
 
 def _open_lprm(args: dict, **kw):
-    from data_catalog.readers import read_lprm
+    from data_catalog.readers import read_lprm, read_lprm_files
 
-    opts = {k: v for k, v in {**args, **kw}.items() if k in ("band", "region", "land_grid")}
-    return read_lprm(args["path"], **opts)
+    merged = {**args, **kw}
+    date = merged.pop("date", None)
+    if "paths" in merged:  # many daily files: a glob, a folder or a list
+        if date is not None:
+            merged["start"] = merged["end"] = date
+        opts = {k: v for k, v in merged.items()
+                if k in ("band", "region", "land_grid", "start", "end", "progress")}
+        return read_lprm_files(merged["paths"], **opts)
+    opts = {k: v for k, v in merged.items() if k in ("band", "region", "land_grid")}
+    return read_lprm(merged["path"], **opts)
 
 
 def _open_cci_images(args: dict, **kw):
@@ -379,7 +387,7 @@ def _check_point(lat: float, lon: float) -> tuple[float, float]:
 
 def _grid_point(src: Source, date: pd.Timestamp, lat: float, lon: float) -> dict:
     kw: dict[str, Any] = {}
-    if src.driver == "cci_images":
+    if src.driver == "cci_images" or (src.driver == "lprm" and "paths" in src.args):
         kw["date"] = date
     if src.driver in ("cci_images", "lprm"):
         # read a 2 x 2 degree window only, not the whole globe

@@ -30,7 +30,8 @@ LON = np.array([10.125, 10.375, 10.625, 10.875, 11.125, 11.375], np.float32)
 
 
 def write_image(path: Path, day: str = "2017-07-01", *, product: str = "PASSIVE",
-                units: str = "m3 m-3", drop: str | None = None) -> Path:
+                units: str = "m3 m-3", drop: str | None = None,
+                flag_fill_attr: bool = True) -> Path:
     """A 4 x 6 CCI-like image with one pixel of every kind (row 0 is the north)."""
     sm = np.full((1, 4, 6), -9999.0, np.float32)
     flag = np.full((1, 4, 6), 127, np.int8)
@@ -60,7 +61,8 @@ def write_image(path: Path, day: str = "2017-07-01", *, product: str = "PASSIVE"
             v = ds.createVariable("sm", "f4", ("time", "lat", "lon"), fill_value=-9999.0)
             v.units = units
             v[:] = sm
-        f = ds.createVariable("flag", "i1", ("time", "lat", "lon"), fill_value=127)
+        f = ds.createVariable("flag", "i1", ("time", "lat", "lon"),
+                              fill_value=127 if flag_fill_attr else False)
         f.flag_values = FLAG_VALUES
         f.flag_meanings = FLAG_MEANINGS
         f[:] = flag
@@ -119,6 +121,14 @@ def test_fixture_passive_values_flags_sensors(tmp_path):
     for (la, lo), cat in expected.items():
         assert int(gap.sel(lat=la, lon=lo)) == cat, (la, lo)
     assert int(ds.sensor_bits[0].sel(lat=0.625, lon=10.125)) == 8 | 256
+
+
+def test_fill_code_named_nan_without_fillvalue(tmp_path):
+    """127 listed as "NaN" in flag_meanings is no data, not seven gap bits at once."""
+    path = write_image(tmp_path / name("2017-07-01"), flag_fill_attr=False)
+    gap = read_cci_image(path).gap_mask[0]
+    assert int(gap.sel(lat=0.125, lon=10.125)) == schema.NO_OVERPASS
+    assert int(gap.sel(lat=0.625, lon=10.375)) == schema.FROZEN
 
 
 def test_fixture_amsr_only_and_active(tmp_path):

@@ -137,6 +137,11 @@ def test_orthogonal_errors(ortho, tmp_path):
     with pytest.raises(UnitsError, match="furlongs"):
         write_ortho_cell(ortho / "0042.nc", units="furlongs")
         read_cell_series(ortho, 45.15, 10.40)
+    write_ortho_cell(ortho / "0042.nc", units="m3 m-3")
+    with netCDF4.Dataset(ortho / "0042.nc", "a") as ds:
+        ds["time"].units = "fortnights since 1858-11-17"
+    with pytest.raises(FormatError, match="0042.nc: variable 'time'"):
+        read_cell_series(ortho, 45.15, 10.40)
     (ortho / "0042.nc").write_text("garbage")
     with pytest.raises(FormatError, match="0042.nc"):
         read_cell_series(ortho, 45.15, 10.40, units="m3 m-3")

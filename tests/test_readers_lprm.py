@@ -18,7 +18,7 @@ from data_catalog.errors import (
     OutOfRangeError,
     UnitsError,
 )
-from data_catalog.readers import read_lprm
+from data_catalog.readers import read_lprm, read_lprm_files
 
 REAL = "lprm/LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4"
 
@@ -89,6 +89,23 @@ def test_fixture_region_band_and_amsre_name(tmp_path):
     assert int(ds.sensor[0]) == schema.SENSOR_AMSRE
     assert pd.Timestamp(ds.time.values[0]) == pd.Timestamp("2010-01-01")
     assert ds.attrs["band"] == "x"
+
+
+def test_many_files_one_series(tmp_path):
+    write_lprm(tmp_path / "LPRM-AMSR2_L3_D_SOILM3_V001_20120703013507.nc4")
+    write_lprm(tmp_path / "LPRM-AMSR_E_L3_D_SOILM3_V002_20110930.nc4")
+    ds = read_lprm_files(tmp_path)
+    schema.check_canonical(ds)
+    assert [f"{t:%Y-%m-%d}" for t in pd.DatetimeIndex(ds.time.values)] == [
+        "2011-09-30", "2012-07-03"]
+    assert list(ds.sensor.values) == [schema.SENSOR_AMSRE, schema.SENSOR_AMSR2]
+    one = read_lprm_files(str(tmp_path / "LPRM-*.nc4"), start="2012-01-01")
+    assert one.sizes["time"] == 1
+    with pytest.raises(OutOfRangeError, match="2011-09-30..2012-07-03"):
+        read_lprm_files(tmp_path, start="2015-01-01", end="2015-01-02")
+    write_lprm(tmp_path / "LPRM-AMSR2_L3_A_SOILM3_V001_20120703013507.nc4")
+    with pytest.raises(FormatError, match="2012-07-03"):
+        read_lprm_files(tmp_path)
 
 
 def test_bad_inputs(tmp_path, lprm_file):

@@ -8,6 +8,7 @@ always raises :class:`~data_catalog.errors.MissingFileError` or
 from __future__ import annotations
 
 import ast
+import glob as _glob
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -161,6 +162,21 @@ def flag_bits(values, meanings) -> dict[int, str]:
     return out
 
 
+def fill_values(var) -> set[int]:
+    """Integer codes that mean "no data" in a flag variable: ``_FillValue``,
+    ``missing_value`` and any ``flag_values`` entry whose meaning is ``NaN``."""
+    out = set()
+    for attr in ("_FillValue", "missing_value"):
+        if hasattr(var, attr):
+            out |= {int(v) for v in np.atleast_1d(getattr(var, attr))}
+    vals = parse_list_attr(getattr(var, "flag_values", None))
+    names = parse_list_attr(getattr(var, "flag_meanings", None))
+    if len(vals) == len(names):
+        out |= {int(v) for v, m in zip(vals, names, strict=True)
+                if str(m).lower() == "nan" and int(v) != 0}
+    return out
+
+
 def meaning_category(meaning: str) -> int | None:
     """Schema gap category of one flag meaning, or None for a meaning that is not a gap."""
     m = meaning.lower()
@@ -284,20 +300,24 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
 
 
-def nc_times(var: netCDF4.Variable, values: np.ndarray | None = None) -> pd.DatetimeIndex:
+def nc_times(var: netCDF4.Variable, values: np.ndarray | None = None,
+             path: str | Path | None = None) -> pd.DatetimeIndex:
     """Decode a CF time variable into a naive (UTC) DatetimeIndex, fast for day units."""
     units = getattr(var, "units", None)
     vals = np.asarray(var[:] if values is None else values, np.float64)
     if not units or " since " not in units:
-        raise FormatError(f"time units {units!r} are not CF 'UNIT since DATE'",
-                          variable=var.name)
+        raise FormatError(f"time units {units!r} are not CF 'UNIT since DATE'", path,
+                          var.name)
     unit, _, origin = units.partition(" since ")
     origin = origin.strip().replace(" UTC", "").replace("UTC", "").strip()
     scale = {"days": "D", "day": "D", "hours": "h", "hour": "h", "seconds": "s",
              "second": "s", "minutes": "min"}.get(unit.strip().lower())
     if scale is None:
-        raise FormatError(f"time unit {unit!r} not supported", variable=var.name)
-    t0 = pd.Timestamp(origin)
+        raise FormatError(f"time unit {unit!r} not supported", path, var.name)
+    try:
+        t0 = pd.Timestamp(origin)
+    except ValueError as exc:
+        raise FormatError(f"time origin {origin!r} is not a date", path, var.name) from exc
     if t0.tzinfo is not None:
         t0 = t0.tz_convert("UTC").tz_localize(None)
     ok = np.isfinite(vals)
@@ -342,3 +362,43 @@ def land_mask(grid: str | Path, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     ok_j = np.abs(ulon[jj] - lon) <= res_lon / 2 + 1e-6
     out[np.ix_(ok_i, ok_j)] = full[np.ix_(ii[ok_i], jj[ok_j])]
     return out
+
+
+def resolve_paths(paths: str | Path | Iterable[str | Path], pattern: str = "*.nc"
+                  ) -> list[Path]:
+    """A file, a glob pattern, a folder (all ``*.nc`` in it) or a list of those."""
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    out: list[Path] = []
+    for item in items:
+        text = str(item)
+        if any(ch in text for ch in "*?["):
+            hits = sorted(Path(p) for p in _glob.glob(text))
+            if not hits:
+                raise MissingFileError("no file matches this pattern", text)
+            out.extend(hits)
+        elif Path(text).is_dir():
+            hits = sorted(Path(text).glob(pattern))
+            if not hits:
+                raise MissingFileError(f"folder holds no {pattern} file", text)
+            out.extend(hits)
+        else:
+            out.append(Path(text))
+    if not out:
+        raise MissingFileError("no input files given")
+    return out
+
+
+def select_by_date(files: list[Path], start, end, date_of) -> list[Path]:
+    """Files whose date (``date_of(path)``, None = keep) lies in ``start..end``."""
+    if start is None and end is None:
+        return files
+    t0 = pd.Timestamp(start) if start is not None else pd.Timestamp.min
+    t1 = pd.Timestamp(end) if end is not None else pd.Timestamp.max
+    dated = [(f, date_of(f)) for f in files]
+    keep = [f for f, d in dated if d is None or t0 <= d <= t1]
+    if not keep:
+        days = sorted(d for _, d in dated if d is not None)
+        span = f"{days[0]:%Y-%m-%d}..{days[-1]:%Y-%m-%d}" if days else "no dated files"
+        raise OutOfRangeError(f"no file between {t0:%Y-%m-%d} and {t1:%Y-%m-%d} "
+                              f"(files cover {span})", files[0].parent)
+    return keep

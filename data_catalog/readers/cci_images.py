@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import glob as _glob
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -28,7 +27,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from data_catalog import schema
-from data_catalog.errors import FormatError, MissingFileError, OutOfRangeError
+from data_catalog.errors import FormatError, OutOfRangeError
 from data_catalog.readers import _netcdf as nc
 
 log = logging.getLogger(__name__)
@@ -55,44 +54,6 @@ def date_from_name(path: Path) -> pd.Timestamp | None:
     """The day of a CCI/C3S image from the ``YYYYMMDD000000`` stamp in its name."""
     m = re.search(r"(\d{8})\d{6}", path.name)
     return pd.Timestamp(m.group(1)) if m else None
-
-
-def resolve_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    """A file, a glob pattern, a folder (all ``*.nc`` in it) or a list of those."""
-    items = [paths] if isinstance(paths, str | Path) else list(paths)
-    out: list[Path] = []
-    for item in items:
-        text = str(item)
-        if any(ch in text for ch in "*?["):
-            hits = sorted(Path(p) for p in _glob.glob(text))
-            if not hits:
-                raise MissingFileError("no file matches this pattern", text)
-            out.extend(hits)
-        elif Path(text).is_dir():
-            hits = sorted(Path(text).glob("*.nc"))
-            if not hits:
-                raise MissingFileError("folder holds no *.nc file", text)
-            out.extend(hits)
-        else:
-            out.append(Path(text))
-    if not out:
-        raise MissingFileError("no input files given")
-    return out
-
-
-def _select_by_date(files: list[Path], start, end) -> list[Path]:
-    if start is None and end is None:
-        return files
-    t0 = pd.Timestamp(start) if start is not None else pd.Timestamp.min
-    t1 = pd.Timestamp(end) if end is not None else pd.Timestamp.max
-    dated = [(f, date_from_name(f)) for f in files]
-    keep = [f for f, d in dated if d is None or t0 <= d <= t1]
-    if not keep:
-        days = sorted(d for _, d in dated if d is not None)
-        span = f"{days[0]:%Y-%m-%d}..{days[-1]:%Y-%m-%d}" if days else "no dated files"
-        raise OutOfRangeError(f"no file between {t0:%Y-%m-%d} and {t1:%Y-%m-%d} "
-                              f"(files cover {span})", files[0].parent)
-    return keep
 
 
 def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
@@ -128,7 +89,7 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
         lat = np.asarray(nc.require_variable(ds, "lat", path)[:], np.float64)
         lon = nc.wrap_lon(nc.require_variable(ds, "lon", path)[:])
         tvar = nc.require_variable(ds, "time", path)
-        times = nc.nc_times(tvar).normalize()
+        times = nc.nc_times(tvar, path=path).normalize()
         smv = nc.require_variable(ds, "sm", path)
         if smv.dimensions[-2:] != ("lat", "lon"):
             raise FormatError(f"dimensions {smv.dimensions}, expected (time, lat, lon)",
@@ -152,25 +113,23 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
         sm = take(nc.read_float(smv, win)) * factor
         fvar = nc.require_variable(ds, "flag", path)
         flag_raw = take(nc.read_raw(fvar, win)).astype(np.int64)
-        flag_fill = getattr(fvar, "_FillValue", None)
+        flag_fill = nc.fill_values(fvar)
         bits = nc.flag_bits(getattr(fvar, "flag_values", None),
                             getattr(fvar, "flag_meanings", None))
         if not bits:
             raise FormatError("flag has no usable flag_values/flag_meanings", path, "flag")
         svar = nc.require_variable(ds, "sensor", path)
         sens = take(nc.read_raw(svar, win)).astype(np.int64)
-        sfill = getattr(svar, "_FillValue", None)
+        sfill = nc.fill_values(svar)
         sensor_bits = nc.sensor_bits_from_attrs(getattr(svar, "flag_values", None),
                                                 getattr(svar, "flag_meanings", None))
     lat, lon = lat[ii], lon[jj]
-    if sfill is not None:
-        sens[sens == int(sfill)] = 0
+    for fill in sfill:
+        sens[sens == fill] = 0
     sens[sens < 0] = 0
 
-    no_obs = np.zeros(flag_raw.shape, bool)
-    if flag_fill is not None:
-        no_obs = flag_raw == int(flag_fill)
-        flag_raw = np.where(no_obs, 0, flag_raw)
+    # a fill code (127, "NaN") means nothing was observed that day: no gap bits to decode
+    flag_raw = np.where(np.isin(flag_raw, sorted(flag_fill)), 0, flag_raw)
     gap = nc.decode_flags(flag_raw, bits)
     gap[(gap == schema.OBSERVED) & ~np.isfinite(sm)] = schema.NO_OVERPASS
     if sensors is not None:
@@ -227,7 +186,7 @@ def read_cci_images(paths: str | Path | Iterable[str | Path], *,
     All files must be the same product on the same grid. ``start``/``end`` select days by
     the date in the file names; a range outside the files raises ``OutOfRangeError``.
     """
-    files = _select_by_date(resolve_paths(paths), start, end)
+    files = nc.select_by_date(nc.resolve_paths(paths), start, end, date_from_name)
     parts = [read_cci_image(f, region=region, sensors=sensors, land_grid=land_grid)
              for f in tqdm(files, desc="CCI images", disable=not progress or len(files) < 2)]
     products = {p.attrs["product"] for p in parts}

@@ -273,7 +273,7 @@ def _read_location(path: Path, loc: int, units: str | None, sm_kind: str | None
             rs = nc.read_raw(ds.variables["row_size"]).astype(np.int64)
             stop = np.cumsum(rs)
             index: slice | tuple = slice(int(stop[loc] - rs[loc]), int(stop[loc]))
-            times = nc.nc_times(tvar, np.asarray(tvar[index], np.float64))
+            times = nc.nc_times(tvar, np.asarray(tvar[index], np.float64), path)
             obs_dim = tvar.dimensions[0]
             names = [n for n, v in ds.variables.items()
                      if v.dimensions == (obs_dim,) and n not in LOCATION_VARIABLES]
@@ -282,7 +282,7 @@ def _read_location(path: Path, loc: int, units: str | None, sm_kind: str | None
                 raise FormatError(f"sm dimensions {smv.dimensions}, expected "
                                   "(locations, time) or a ragged obs dimension", path, "sm")
             index = (loc, slice(None))
-            times = nc.nc_times(tvar)
+            times = nc.nc_times(tvar, path=path)
             names = [n for n, v in ds.variables.items()
                      if v.dimensions == smv.dimensions and n not in LOCATION_VARIABLES]
         sm_units = getattr(smv, "units", None) or units

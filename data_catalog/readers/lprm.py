@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from tqdm.auto import tqdm
 
 from data_catalog import schema
 from data_catalog.errors import FormatError, OutOfRangeError
@@ -171,4 +172,28 @@ def read_lprm(path: str | Path, *, band: str = "c1",
         out[schema.LAND] = ((schema.LAT, schema.LON), land,
                             {"long_name": schema.LONG_NAMES[schema.LAND]})
     log.debug("read LPRM %s band %s: %d observed cells", path.name, key, int(observed.sum()))
+    return out
+
+
+def read_lprm_files(paths: str | Path | Iterable[str | Path], *, band: str = "c1",
+                    region: Iterable[float] | None = None,
+                    land_grid: str | Path | None = None, start=None, end=None,
+                    progress: bool = False) -> xr.Dataset:
+    """Read many LPRM daily files (a list, a glob or a folder of ``*.nc4``) into one series.
+
+    ``start``/``end`` select days by the date in the file names; a window outside the
+    files raises :class:`OutOfRangeError`. Days are sorted; a day present twice (for
+    example an ascending and a descending file) raises :class:`FormatError`.
+    """
+    files = nc.select_by_date(nc.resolve_paths(paths, "*.nc4"), start, end, date_from_name)
+    parts = [read_lprm(f, band=band, region=region, land_grid=land_grid)
+             for f in tqdm(files, desc="LPRM files", disable=not progress or len(files) < 2)]
+    out = xr.concat(parts, dim=schema.TIME, data_vars="minimal", coords="minimal",
+                    compat="override", join="override").sortby(schema.TIME)
+    times = pd.DatetimeIndex(out[schema.TIME].values)
+    if times.has_duplicates:
+        raise FormatError(f"several files for the same day(s) "
+                          f"{sorted({f'{t:%Y-%m-%d}' for t in times[times.duplicated()]})}; "
+                          "read one orbit direction at a time", files[0].parent)
+    out.attrs = {**parts[0].attrs, "source": ", ".join(str(f) for f in files)}
     return out
