@@ -725,7 +725,7 @@ def build_demo_world(out: str | Path | None = None, *, west: float = -100.0, sou
     DataError
         Bad parameters, or ``out`` holds something else and ``force`` is false.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     params = DemoParams(west, south, east, north, res, start, end, seed, n_stations).normalised()
     out = Path(out) if out is not None else default_demo_path()
@@ -757,7 +757,7 @@ def build_demo_world(out: str | Path | None = None, *, west: float = -100.0, sou
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    log.info("demo world written to %s", out)
+    log.debug("demo world written to %s", out)
     return out
 
 
@@ -914,6 +914,11 @@ def open_demo_world(path: str | Path | None = None) -> xr.Dataset:
     """
     path = _check_store(Path(path) if path is not None else default_demo_path())
     ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+    # the small (time,) and (lat, lon) arrays are read now: selecting days by sensor or
+    # masking the sea should not build dask graphs
+    small = [n for n, v in ds.variables.items() if schema.TIME not in v.dims or v.ndim == 1]
+    ds = ds.assign({n: ds[n].load() for n in small if n in ds.data_vars})
+    ds = ds.assign_coords({n: ds[n].load() for n in small if n in ds.coords})
     ds.attrs["source_path"] = str(path)
     return ds
 

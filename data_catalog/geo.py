@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 SCALES = ("10m", "50m", "110m")
+# GEOS prepared geometries cache state on first use; serialise queries from app threads
+_LOCK = threading.RLock()
 
 
 def natural_earth_dir() -> Path:
@@ -148,10 +151,12 @@ def land_mask(lat, lon, *, grid: bool = True, scale: str = "50m",
     if yy.size == 0:
         return np.zeros(yy.shape, dtype=bool)
     margin = 1.0
-    geom = _land_geometry(float(np.floor(xx.min() - margin)), float(np.floor(yy.min() - margin)),
-                          float(np.ceil(xx.max() + margin)), float(np.ceil(yy.max() + margin)),
-                          scale, lakes)
-    return np.asarray(shapely.contains_xy(geom, xx, yy), dtype=bool)
+    with _LOCK:
+        geom = _land_geometry(float(np.floor(xx.min() - margin)),
+                              float(np.floor(yy.min() - margin)),
+                              float(np.ceil(xx.max() + margin)),
+                              float(np.ceil(yy.max() + margin)), scale, lakes)
+        return np.asarray(shapely.contains_xy(geom, xx, yy), dtype=bool)
 
 
 def _lines(geom) -> list[np.ndarray]:
@@ -191,11 +196,12 @@ def coastline_paths(west: float, south: float, east: float, north: float,
     clip = shapely_box(west, south, east, north)
     layers = ["coastline"] + (["lakes"] if lakes else [])
     paths: list[np.ndarray] = []
-    for layer in layers:
-        for g in _geometries(layer, scale):
-            if not g.intersects(clip):
-                continue
-            if layer == "lakes":
-                g = g.boundary
-            paths.extend(_lines(shapely.clip_by_rect(g, west, south, east, north)))
+    with _LOCK:
+        for layer in layers:
+            for g in _geometries(layer, scale):
+                if not g.intersects(clip):
+                    continue
+                if layer == "lakes":
+                    g = g.boundary
+                paths.extend(_lines(shapely.clip_by_rect(g, west, south, east, north)))
     return paths

@@ -65,6 +65,7 @@ def test_world_is_canonical_and_lazy(seam_store):
     ds = demo.open_demo_world(seam_store)
     schema.check_canonical(ds)
     assert ds.truth_sm.chunks is not None  # dask-backed
+    assert ds.sensor.chunks is None and ds.land.chunks is None  # small ones in memory
     assert ds.sizes == {"time": 700, "lat": 16, "lon": 16}
     for v in (schema.AMSR_SM, schema.ASCAT_SM, schema.TRUTH_SM):
         assert ds[v].dtype == np.float32
@@ -291,6 +292,21 @@ def test_second_build_is_skipped_and_other_params_refused(seam_store):
         demo.build_demo_world(seam_store, **{**SEAM, "seed": 1})
 
 
+def test_store_of_an_older_generator_is_rebuilt(tmp_path):
+    import json
+
+    kw = dict(west=-97.0, south=35.0, east=-96.0, north=36.0, start="2013-01-01",
+              end="2013-01-05", n_stations=1, progress=False)
+    out = demo.build_demo_world(tmp_path / "w.zarr", **kw)
+    meta = json.loads((out / "zarr.json").read_text())
+    meta["attributes"]["version"] = "0"
+    (out / "zarr.json").write_text(json.dumps(meta))
+    assert not demo.store_matches(out, demo.DemoParams(**{k: v for k, v in kw.items()
+                                                          if k != "progress"}))
+    demo.build_demo_world(out, **kw)
+    assert demo.open_demo_world(out).attrs["version"] == demo.VERSION
+
+
 def test_force_replaces(tmp_path):
     kw = dict(west=-97.0, south=35.0, east=-96.0, north=36.0, start="2013-01-01",
               end="2013-01-31", n_stations=1, progress=False)
@@ -370,3 +386,9 @@ def test_cli_builds_a_store(tmp_path, capsys):
     assert "already built" in capsys.readouterr().out
     assert main(argv[:-3] + ["--seed", "4", "-q"]) == 1  # refuses to clobber
     assert os.listdir(tmp_path) == ["cli.zarr"]
+
+
+def test_progress_bar_is_shown(tmp_path, capsys):
+    demo.build_demo_world(tmp_path / "w.zarr", west=-97.0, south=35.0, east=-96.0, north=36.0,
+                          start="2013-01-01", end="2013-01-05", n_stations=1, progress=True)
+    assert "demo world" in capsys.readouterr().err
