@@ -625,11 +625,11 @@ def _chunks(ny: int, nx: int) -> tuple[int, int, int]:
     a year of 32 x 32 tiles keeps both to a few MB per variable (measured on the default
     64 x 64 world: ~15 ms a map, ~70 ms a 21-year series, against ~400 ms with whole
     64 x 64 tiles); bigger grids get 64 x 64 tiles and shorter time chunks so that a day's
-    slab stays under ~25 MB.
+    slab stays under ~12 MB (and a generation block, one time chunk, under ~1 GB).
     """
     tile = 32 if ny * nx <= 128 * 128 else 64
     ty, tx = min(ny, tile), min(nx, tile)
-    tt = int(np.clip(6_000_000 // (ny * nx), 30, 365))
+    tt = int(np.clip(3_000_000 // (ny * nx), 30, 365))
     return tt, ty, tx
 
 

@@ -272,7 +272,7 @@ def test_chunks_serve_maps_and_series():
     assert demo._chunks(16, 20) == (365, 16, 20)
     tt, ty, tx = demo._chunks(250, 350)
     assert (ty, tx) == (64, 64) and 30 <= tt < 365
-    assert tt * 250 * 350 * 4 <= 25 * 2**20  # one day's slab
+    assert tt * 250 * 350 * 4 <= 12 * 2**20  # one day's slab
 
 
 def test_store_chunking(seam_store):
