@@ -247,3 +247,26 @@ def test_hawaii_network_table(hawaii_source):
     summary = cmp.summarize(tab, hawaii_source)
     assert summary["relative_change_median_r"]["from"] == "cci_passive"
     assert summary["relative_change_median_r"]["to"] == "cci_gapfilled"
+
+
+def test_cell_mean_of_stations_in_one_cell(mock_world):
+    ds, table, series = mock_world
+    twin = table.iloc[[0]].copy()
+    twin["id"] = "TWIN"
+    twin["lat"] += 0.01
+    both = pd.concat([table, twin], ignore_index=True)
+    sers = dict(series)
+    sers["TWIN"] = series[table["id"].iloc[0]].assign(sm=lambda d: d["sm"] + 0.02)
+    src = DemoSource(world=ds, stations=(both, sers), compute_filled=False)
+    groups = cmp.cell_groups(src, cmp.Settings(), both["id"].tolist())
+    assert [table["id"].iloc[0], "TWIN"] in groups and len(groups) == 4
+    tab, frames = cmp.network_frames(src, cell_mean=True)
+    joined = f"{table['id'].iloc[0]}+TWIN"
+    assert joined in frames and len(frames) == 4
+    one = cmp.station_timeseries(src, table["id"].iloc[0])
+    cell = frames[joined]
+    # the twin reads 0.02 wetter: the cell mean is 0.01 above the first station
+    np.testing.assert_allclose((cell["insitu"] - one["insitu"]).dropna(), 0.01, atol=1e-9)
+    assert (cell["insitu_count"] == 2 * one["insitu_count"]).all()
+    np.testing.assert_array_equal(cell["truth"], one["truth"])
+    assert set(tab["station"]) == set(frames)

@@ -104,6 +104,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="accepted ISMN quality flags, comma-separated (default G)")
     p.add_argument("--depth", type=_floats(2), default=(0.0, 0.10), metavar="TOP,BOTTOM",
                    help="accepted range of the sensor top in m (default 0,0.1)")
+    p.add_argument("--cell-mean", action="store_true",
+                   help="average stations that share a satellite cell (one row per cell)")
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="bootstrap resamples for CIs of R and RMSE (default 0: analytical "
                         "CI of R only)")
@@ -146,18 +148,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     source = open_source(args)
-    table_st = cmp.select_stations(source, settings, args.stations)
-    ids = table_st["id"].astype(str).tolist()
-    frames = {}
-    parts = []
-    for sid in ids:
-        frame = cmp.station_timeseries(source, sid, settings)
-        frames[sid] = frame
-        parts.append(cmp.station_stats(source, sid, settings, frame))
-    import pandas as pd
-
-    table = (pd.concat(parts, ignore_index=True) if parts
-             else pd.DataFrame(columns=list(cmp.ROW_KEYS)))
+    table, frames = cmp.network_frames(source, settings, args.stations,
+                                       cell_mean=args.cell_mean)
     summary = cmp.summarize(table, source, settings)
     if getattr(source, "filled_origin", ""):
         summary["filled_origin"] = source.filled_origin

@@ -319,10 +319,72 @@ def station_stats(source: Source, station_id: str, settings: Settings | None = N
     return pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(cols)))
 
 
-def network_table(source: Source, settings: Settings | None = None,
-                  station_ids: Iterable[str] | None = None, *,
-                  progress: bool = False) -> pd.DataFrame:
-    """Per-station rows of every compared series for the selected stations.
+def cell_groups(source: Source, settings: Settings,
+                station_ids: Sequence[str]) -> list[list[str]]:
+    """Station ids grouped by the satellite cell they fall in (first-seen order).
+
+    The cell is that of the first daily (not exact-time) series with a position; stations
+    without one stay alone.
+    """
+    groups: dict[tuple, list[str]] = {}
+    for sid in station_ids:
+        row = _station_row(source, sid)
+        key: tuple = ("alone", sid)
+        for s in source.satellite(row, settings):
+            if not s.exact_times and np.isfinite(s.cell_lat) and np.isfinite(s.cell_lon):
+                key = (round(float(s.cell_lat), 6), round(float(s.cell_lon), 6))
+                break
+        groups.setdefault(key, []).append(str(sid))
+    return list(groups.values())
+
+
+def cell_timeseries(source: Source, station_ids: Sequence[str],
+                    settings: Settings | None = None) -> pd.DataFrame:
+    """Like :func:`station_timeseries` for several stations in one cell: their mean.
+
+    Each station is matched in time on its own; a day's in-situ value is the mean of the
+    stations with a value that day (:func:`validation.collocation.cell_mean`), the counts
+    add up.  The station entry of ``attrs`` gets the joined ids (``A+B``) and the mean
+    position.
+    """
+    settings = settings or Settings()
+    frames = [station_timeseries(source, sid, settings) for sid in station_ids]
+    if len(frames) == 1:
+        return frames[0]
+    days = frames[0].index
+    for f in frames[1:]:
+        days = days.union(f.index)
+    frames = [f.reindex(days) for f in frames]
+    out = frames[0].copy()
+    for f in frames[1:]:  # satellite columns are the same cell: fill what the first lacks
+        out = out.combine_first(f)
+    refs = [c for c in out.columns if c == INSITU or (c.startswith(f"{INSITU}_")
+                                                       and not c.endswith("_count"))]
+    for col in refs:
+        parts = [pd.DataFrame({"sm": f[col], "count": f[f"{col}_count"].fillna(0)})
+                 for f in frames]
+        mean = co.cell_mean(parts)
+        out[col] = mean["sm"]
+        out[f"{col}_count"] = mean["count"]
+    out = out[frames[0].columns]
+    rows = [f.attrs["station"] for f in frames]
+    station = dict(rows[0])
+    station.update({"id": "+".join(str(r["id"]) for r in rows),
+                    "network": "+".join(dict.fromkeys(str(r.get("network")) for r in rows)),
+                    "name": "+".join(str(r.get("name", r["id"])) for r in rows),
+                    "lat": float(np.mean([r["lat"] for r in rows])),
+                    "lon": float(np.mean([r["lon"] for r in rows])),
+                    "members": [str(r["id"]) for r in rows]})
+    out.index.name = "time"
+    out.attrs = {"station": station, "series": frames[0].attrs["series"],
+                 "source": frames[0].attrs.get("source")}
+    return out
+
+
+def network_frames(source: Source, settings: Settings | None = None,
+                   station_ids: Iterable[str] | None = None, *, cell_mean: bool = False,
+                   progress: bool = False) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The network table and the aligned daily frame of each station (or cell).
 
     Parameters
     ----------
@@ -330,25 +392,41 @@ def network_table(source: Source, settings: Settings | None = None,
     settings : Settings, optional
     station_ids : iterable of str, optional
         Subset of station ids (default: all stations passing the depth filter).
+    cell_mean : bool
+        Average the stations that share a satellite cell (one row per cell).
     progress : bool
         Show a tqdm bar over stations.
 
     Returns
     -------
-    pandas.DataFrame
-        Rows as :func:`station_stats`, stations in table order.
+    (pandas.DataFrame, dict)
+        Rows as :func:`station_stats` in table order, and ``station id -> frame``.
     """
     settings = settings or Settings()
     table = select_stations(source, settings, station_ids)
     ids = table["id"].astype(str).tolist()
+    groups = cell_groups(source, settings, ids) if cell_mean else [[i] for i in ids]
     if progress:
         from tqdm.auto import tqdm
 
-        ids = tqdm(ids, desc="stations", unit="station")
-    parts = [station_stats(source, sid, settings) for sid in ids]
+        groups = tqdm(groups, desc="stations", unit="station")
+    parts, frames = [], {}
+    for group in groups:
+        frame = cell_timeseries(source, group, settings)
+        sid = str(frame.attrs["station"]["id"])
+        frames[sid] = frame
+        parts.append(station_stats(source, sid, settings, frame))
     if not parts:
-        return pd.DataFrame(columns=list(ROW_KEYS))
-    return pd.concat(parts, ignore_index=True)
+        return pd.DataFrame(columns=list(ROW_KEYS)), frames
+    return pd.concat(parts, ignore_index=True), frames
+
+
+def network_table(source: Source, settings: Settings | None = None,
+                  station_ids: Iterable[str] | None = None, *, cell_mean: bool = False,
+                  progress: bool = False) -> pd.DataFrame:
+    """Per-station rows of every compared series (see :func:`network_frames`)."""
+    return network_frames(source, settings, station_ids, cell_mean=cell_mean,
+                          progress=progress)[0]
 
 
 # ---------------------------------------------------------------- summary

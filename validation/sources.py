@@ -210,7 +210,7 @@ class DemoSource:
         if self.checkpoint is not None:
             return Path(self.checkpoint).exists()
         d = Path(__file__).resolve().parents[1] / "model" / "checkpoints"
-        return any(d.glob("*.pt"))
+        return (d / "amsr2.pt").exists()  # model.inference.load_models needs the base model
 
 
 def default_series_store() -> Path | None:
