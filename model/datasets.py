@@ -19,7 +19,7 @@ import torch
 import xarray as xr
 
 from data_catalog import schema
-from data_catalog.errors import EmptySelectionError, MissingFileError
+from data_catalog.errors import EmptySelectionError, FormatError, MissingFileError
 from model.config import TrainConfig
 from model.tensors import NormStats, amsr_valid_mask, channels_from_arrays, doy_of
 
@@ -48,11 +48,19 @@ def open_world(world: str | Path | xr.Dataset | None = None) -> xr.Dataset:
     if not path.exists():
         raise MissingFileError("world dataset not found (build it with `gapfill demo-data`)",
                                path)
-    try:
+    import warnings
+
+    with warnings.catch_warnings():  # stores written without consolidated metadata
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            ds = xr.open_zarr(path)
+        except Exception as exc:  # zarr raises several types for "not a store"
+            raise FormatError(f"not a readable zarr store ({exc})", path) from exc
+    if ds.attrs.get("generator") == "data_catalog.demo":  # its own checks (complete build)
         from data_catalog.demo import open_demo_world
-    except ImportError:
-        return xr.open_zarr(path)
-    return open_demo_world(path)
+
+        return open_demo_world(path)
+    return ds
 
 
 def subset_region(ds: xr.Dataset, region: list[float] | tuple | None) -> xr.Dataset:
@@ -84,6 +92,7 @@ class PeriodData:
     natural_gap: np.ndarray  # (T, H, W) bool, gap categories 1..5
     land: np.ndarray        # (H, W) bool
     truth: np.ndarray | None = None
+    sensor: np.ndarray | None = None  # (T,) int8 radiometer code of each day
 
     @property
     def doy(self) -> np.ndarray:
@@ -124,8 +133,11 @@ def load_period(ds: xr.Dataset, years: list[int] | tuple[int, int], *,
             else np.ones(amsr.shape[1:], bool))
     truth = (np.asarray(sub[schema.TRUTH_SM].values, np.float32) if schema.TRUTH_SM in sub
              else None)
+    sensors = (np.asarray(sub[schema.SENSOR].values, np.int8) if schema.SENSOR in sub.coords
+               else np.array([schema.sensor_for_date(t) for t in sub[schema.TIME].values],
+                             np.int8))
     return PeriodData(pd.DatetimeIndex(sub[schema.TIME].values), sub[schema.LAT].values,
-                      sub[schema.LON].values, amsr, valid, ascat, natural, land, truth)
+                      sub[schema.LON].values, amsr, valid, ascat, natural, land, truth, sensors)
 
 
 class Sampler:

@@ -327,6 +327,28 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
     return out
 
 
+def stream_arrays(model: GapFiller, amsr: np.ndarray, valid: np.ndarray, ascat: np.ndarray,
+                  doy: np.ndarray, *, chunk_days: int = 64, state=None, progress: bool = False
+                  ) -> tuple[np.ndarray, list]:
+    """Stream physical arrays ``(T, H, W)`` through the model in chunks of days.
+
+    ``amsr`` must already be in the model's reference climatology (see
+    :meth:`GapFiller.to_reference`).  Returns the output ``(T, H, W)`` and the final state.
+    """
+    from tqdm.auto import tqdm
+
+    from model.tensors import channels_from_arrays
+
+    n = amsr.shape[0]
+    out = np.empty(amsr.shape, np.float32)
+    for t0 in tqdm(range(0, n, chunk_days), disable=not progress, desc="stream", unit="chunk"):
+        sl = slice(t0, t0 + chunk_days)
+        x = channels_from_arrays(amsr[sl], valid[sl], ascat[sl], doy[sl], model.stats)
+        sm, state = model.stream(torch.from_numpy(x)[None].to(model.device), state)
+        out[sl] = sm[0].float().cpu().numpy()
+    return out, state
+
+
 def fill_series(model: GapFiller, ds: xr.Dataset, *, chunk_days: int = 64, state=None,
                 progress: bool = False) -> tuple[np.ndarray, list]:
     """Stream a whole canonical slice through the model, carrying the state between chunks.

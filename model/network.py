@@ -117,7 +117,9 @@ class ConvLSTM2D(nn.Module):
     def step(self, gx: torch.Tensor, state: State) -> State:
         """One recurrence step given the precomputed input gates ``gx`` ``(B, 4F, H, W)``."""
         h, c = state
-        g = gx + self.recurrent_conv(h)
+        # under autocast the convolutions run in bf16/fp16; the gate arithmetic and the
+        # cell state stay float32 so long streams do not accumulate rounding error
+        g = (gx + self.recurrent_conv(h)).float()
         act = _ACTIVATIONS[self.recurrent_activation]
         i, f, gg, o = torch.chunk(g, 4, dim=1)
         c = act(f) * c + act(i) * torch.tanh(gg)

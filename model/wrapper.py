@@ -232,6 +232,11 @@ class GapFiller(nn.Module):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = dict(self.metadata)
+        meta["model"] = _asdict(self.model_config)
+        meta["norm"] = self.stats.to_dict()
+        meta["channels"] = list(CHANNELS)
+        for key in ("checkpoint_path", "checkpoint_sha256"):  # describe the *loaded* file
+            meta.pop(key, None)
         meta.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
         meta.setdefault("code_version", code_version())
         meta["torch_version"] = str(torch.__version__)

@@ -1,0 +1,156 @@
+"""``gapfill train | transfer | predict | evaluate``: the model's commands.
+
+torch is imported inside the command functions only, so ``gapfill --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    """Add the model subcommands to the ``gapfill`` parser."""
+    p = sub.add_parser("train", parents=[common], help="train the base (AMSR2) ConvLSTM",
+                       description="Train the ConvLSTM gap filler; writes a checkpoint with "
+                                   "metadata and a loss-curve PNG beside it.")
+    p.add_argument("--config", required=True, metavar="FILE", help="TrainConfig YAML")
+    p.add_argument("--world", metavar="PATH", help="canonical world store (default: the demo)")
+    p.add_argument("--out", metavar="CKPT", help="checkpoint to write (default: config 'out')")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("transfer", parents=[common], help="fine-tune AMSR2 -> AMSR-E",
+                       description="Transfer learning: match AMSR-E to the enhanced-AMSR2 "
+                                   "climatology and fine-tune (ConvLSTM frozen by default).")
+    p.add_argument("--from", dest="parent", required=True, metavar="CKPT",
+                   help="parent (AMSR2) checkpoint")
+    p.add_argument("--config", required=True, metavar="FILE", help="TransferConfig YAML")
+    p.add_argument("--world", metavar="PATH")
+    p.add_argument("--out", metavar="CKPT")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_transfer)
+
+    p = sub.add_parser("predict", parents=[common], help="gap-filled field of one day",
+                       description="Fill one day over a region with the model of the date's "
+                                   "radiometer; prints a summary, optionally writes netCDF.")
+    p.add_argument("--region", required=True, metavar="W,S,E,N",
+                   help="degrees; write --region=-100,30,-96,34 when W is negative")
+    p.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--out", metavar="FILE.nc", help="write the result as netCDF")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--world", metavar="PATH")
+    p.add_argument("--checkpoint", metavar="CKPT", help="default: the shipped models")
+    p.add_argument("--lookback", type=int, metavar="DAYS")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("evaluate", parents=[common], help="accuracy report vs baselines",
+                       description="Score ConvLSTM and baselines on the held-out test years.")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--out", metavar="DIR", help="write JSON, markdown and figure here")
+    p.add_argument("--world", metavar="PATH")
+    p.add_argument("--checkpoint-dir", metavar="DIR")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_evaluate)
+
+
+def _train(args) -> int:
+    from model.config import TrainConfig
+    from model.train import train
+
+    cfg = TrainConfig.from_yaml(args.config)
+    _, info = train(cfg, world=args.world, progress=not args.no_progress, device=args.device,
+                    out=args.out)
+    h = info["history"]
+    print(f"wrote {info['checkpoint']} (sha256 {info['sha256'][:16]}), loss curve "
+          f"{info['loss_plot']}; best validation hidden-pixel RMSE {h['best_val_rmse']:.4f} "
+          f"m3/m3 after {h['steps']} steps, {h['wall_s_total']:.0f} s ({h['stop_reason']})")
+    return 0
+
+
+def _transfer(args) -> int:
+    from model.config import TransferConfig
+    from model.transfer import transfer
+
+    cfg = TransferConfig.from_yaml(args.config)
+    _, info = transfer(cfg, args.parent, world=args.world, progress=not args.no_progress,
+                       device=args.device, out=args.out)
+    s = info["seam"]
+    print(f"wrote {info['checkpoint']} (sha256 {info['sha256'][:16]}); seam RMS before "
+          f"{s['before_transfer']:.4f}, after {s['after_transfer']:.4f} m3/m3 "
+          f"({info['seam_plot']})")
+    return 0
+
+
+def _predict(args) -> int:
+    from data_catalog.errors import OutOfRangeError
+    from model.datasets import open_world
+    from model.inference import predict
+
+    try:
+        region = tuple(float(v) for v in args.region.split(","))
+    except ValueError:
+        region = ()
+    if len(region) != 4:
+        raise OutOfRangeError(f"--region {args.region!r}: expected W,S,E,N in degrees")
+    ds = open_world(args.world)
+    out = predict(ds, region, args.date, args.checkpoint, device=args.device,
+                  lookback=args.lookback)
+    f = out["filled_sm"].values
+    gaps = ~((out["gap_mask"].values == 0) & (out["amsr_sm"].values == out["amsr_sm"].values))
+    finite = f[f == f]
+    print(f"{out.attrs['date']} {out.attrs['sensor_name']} region {out.attrs['region']}: "
+          f"{f.shape[0]}x{f.shape[1]} cells, {gaps.mean():.0%} gaps, filled mean "
+          f"{finite.mean():.4f} m3/m3 (min {finite.min():.4f}, max {finite.max():.4f})"
+          if finite.size else "no land cells")
+    print(f"model {out.attrs['model_sensor']} sha256 {out.attrs['checkpoint_sha256'][:16]} on "
+          f"{out.attrs['device']} ({out.attrs['precision']}), lookback "
+          f"{out.attrs['lookback_days']} d, halo {out.attrs['halo_cells']} cells")
+    if args.out:
+        out.to_netcdf(args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from model.evaluate import evaluate
+
+    res = evaluate(args.world, args.checkpoint_dir, device=args.device, seed=args.seed,
+                   progress=False, out=args.out)
+    if args.json:
+        print(json.dumps(_nan_null(res), indent=2, allow_nan=False))
+    else:
+        for sensor, scores in res["sensors"].items():
+            print(f"{sensor}: " + ", ".join(f"{m} {s['hidden']['rmse']:.4f}"
+                                            for m, s in scores.items())
+                  + " (hidden-pixel RMSE, m3/m3)")
+        print(f"seam: before {res['seam']['before_transfer']:.4f}, "
+              f"after {res['seam']['after_transfer']:.4f}")
+        if args.out:
+            print(f"wrote the report to {args.out}")
+    return 0
+
+
+def _nan_null(o):
+    """NaN -> null recursively (strict JSON)."""
+    if isinstance(o, dict):
+        return {k: _nan_null(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_nan_null(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return o
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from gapfill.cli import main
+
+    sys.exit(main())
