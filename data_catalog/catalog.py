@@ -482,22 +482,33 @@ def _station_point(src: Source, date: pd.Timestamp, lat: float, lon: float) -> d
 
     table, series = src.open()
     d = haversine_km(lat, lon, table["lat"].to_numpy(float), table["lon"].to_numpy(float))
-    k = int(np.argmin(d))
-    st = table.iloc[k]
-    daily = daily_mean(series[st["id"]])
     key = date.tz_localize("UTC")
-    val = float(daily["sm"].get(key, np.nan)) if key in daily.index else np.nan
-    n = int(daily["count"].get(key, 0)) if key in daily.index else 0
-    return {
-        "source": src.name, "date": f"{date:%Y-%m-%d}", "lat": lat, "lon": lon,
-        "station": st["id"], "station_name": st["name"], "network": st["network"],
-        "station_lat": float(st["lat"]), "station_lon": float(st["lon"]),
-        "distance_km": round(float(d[k]), 3),
-        "depth_m": [float(st["depth_from"]), float(st["depth_to"])],
-        "variable": "sm", "units": "m3 m-3",
-        "value": None if np.isnan(val) else round(val, 5), "n_obs": n,
-        "aggregation": "daily mean (UTC) of good-flag values",
-    }
+
+    def station_row(k: int) -> dict:
+        st = table.iloc[k]
+        daily = daily_mean(series[st["id"]])
+        val, n = ((float(daily.loc[key, "sm"]), int(daily.loc[key, "count"]))
+                  if key in daily.index else (np.nan, 0))
+        idx = series[st["id"]].index
+        return {"station": st["id"], "station_name": st["name"], "network": st["network"],
+                "station_lat": float(st["lat"]), "station_lon": float(st["lon"]),
+                "distance_km": round(float(d[k]), 3),
+                "depth_m": [float(st["depth_from"]), float(st["depth_to"])],
+                "station_period": ([f"{idx.min():%Y-%m-%d}", f"{idx.max():%Y-%m-%d}"]
+                                   if len(idx) else None),
+                "value": None if np.isnan(val) else round(val, 5), "n_obs": n}
+
+    order = np.argsort(d)
+    row = {"source": src.name, "date": f"{date:%Y-%m-%d}", "lat": lat, "lon": lon,
+           **station_row(int(order[0])), "variable": "sm", "units": "m3 m-3",
+           "aggregation": "daily mean (UTC) of good-flag values"}
+    if row["value"] is None:  # say where the nearest value that day is
+        for k in order[1:]:
+            other = station_row(int(k))
+            if other["value"] is not None:
+                row["nearest_with_data"] = other
+                break
+    return row
 
 
 def describe_point(src: Source, date, lat: float, lon: float) -> list[dict]:

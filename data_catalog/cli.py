@@ -96,6 +96,12 @@ def _print_row(row: dict) -> None:
               f"{row['station_lon']:g}), {row['distance_km']:g} km away, depth "
               f"{row['depth_m'][0]:g}-{row['depth_m'][1]:g} m")
         print(f"  aggregation  {row['aggregation']} ({row['n_obs']} values)")
+        if row.get("station_period"):
+            print(f"  period       {row['station_period'][0]}..{row['station_period'][1]}")
+        other = row.get("nearest_with_data")
+        if other:
+            print(f"  nearest with data that day: {other['station']}, "
+                  f"{other['distance_km']:g} km away: {other['value']:g} {row['units']}")
     else:
         gpi = f" (gpi {row['gpi']})" if "gpi" in row else ""
         print(f"  grid cell    {row['cell_lat']:g}, {row['cell_lon']:g}{gpi}, "

@@ -39,6 +39,8 @@ def fixture_catalog(tmp_path):
     write_ortho_cell(cells / "0042.nc", units="m3 m-3")
     write_station(data / "ismn", "NETA", "Alpha", 45.1, 10.4, (0.05, 0.05),
                   hours("2017-01-02", [0.2, 0.3], ["G", "G"]))
+    write_station(data / "ismn", "NETA", "Gamma", 46.0, 11.0, (0.0, 0.05),
+                  hours("2017-01-03", [0.4], ["G"]))
     return write_catalog(tmp_path, f"""
         sources:
           day:
@@ -139,7 +141,8 @@ def test_fixture_sources_open_and_paths(fixture_catalog, tmp_path):
     df = cat["cells"].open(lat=45.13, lon=10.37)
     assert df.attrs["gpi"] == 101
     table, series = cat["stations"].open()
-    assert list(table["id"]) == ["NETA.Alpha"] and len(series["NETA.Alpha"]) == 2
+    assert list(table["id"]) == ["NETA.Alpha", "NETA.Gamma"]
+    assert len(series["NETA.Alpha"]) == 2
     assert set(cat["both"].open()) == {"grid", "point"}
     assert {p.name for p in cat["both"].paths()} >= {"0042.nc", "grid.nc"}
     assert cat["both"].available()
@@ -164,6 +167,12 @@ def test_describe_point(fixture_catalog):
     (st,) = cat["stations"].describe_point("2017-01-02", 45.0, 10.0)
     assert st["station"] == "NETA.Alpha" and st["value"] == pytest.approx(0.25)
     assert st["n_obs"] == 2 and st["distance_km"] == pytest.approx(33.35, abs=0.05)
+    assert st["station_period"] == ["2017-01-02", "2017-01-02"]
+    assert "nearest_with_data" not in st
+    (st,) = cat["stations"].describe_point("2017-01-03", 45.0, 10.0)
+    assert st["station"] == "NETA.Alpha" and st["value"] is None
+    assert st["nearest_with_data"]["station"] == "NETA.Gamma"
+    assert st["nearest_with_data"]["value"] == pytest.approx(0.4)
     rows = cat["both"].describe_point("2015-04-01", 0.9, -1.4)
     assert [r["role"] for r in rows] == ["grid", "point"]
     assert "error" in rows[1]  # the cell folder is far away: reported, not raised

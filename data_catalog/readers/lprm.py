@@ -185,7 +185,7 @@ def read_lprm_files(paths: str | Path | Iterable[str | Path], *, band: str = "c1
     files raises :class:`OutOfRangeError`. Days are sorted; a day present twice (for
     example an ascending and a descending file) raises :class:`FormatError`.
     """
-    files = nc.select_by_date(nc.resolve_paths(paths, "*.nc4"), start, end, date_from_name)
+    files = nc.select_by_date(nc.resolve_paths(paths, "*.nc*"), start, end, date_from_name)
     parts = [read_lprm(f, band=band, region=region, land_grid=land_grid)
              for f in tqdm(files, desc="LPRM files", disable=not progress or len(files) < 2)]
     out = xr.concat(parts, dim=schema.TIME, data_vars="minimal", coords="minimal",
