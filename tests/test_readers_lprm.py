@@ -24,7 +24,7 @@ REAL = "lprm/LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4"
 
 
 def write_lprm(path: Path, *, units: str = "percent", drop: str | None = None,
-               all_fill: bool = False) -> Path:
+               all_fill: bool = False, c_name: str = "soil_moisture_c1") -> Path:
     """A 6 x 4 LPRM-like file: (Longitude, Latitude), latitude north to south."""
     lon = np.array([-1.375, -1.125, -0.875, -0.625, -0.375, -0.125], np.float32)
     lat = np.array([0.875, 0.625, 0.375, 0.125], np.float32)  # north -> south
@@ -44,7 +44,7 @@ def write_lprm(path: Path, *, units: str = "percent", drop: str | None = None,
         scan = np.full(sm.shape, 0.0)
         scan[:4, :] = 702030000.0  # overpass over the western 4 columns only
         scan[5, 3] = 702030000.0
-        for name in ("soil_moisture_c1", "soil_moisture_x"):
+        for name in (c_name, "soil_moisture_x"):
             if name == drop:
                 continue
             v = ds.createVariable(name, "i2", ("Longitude", "Latitude"), fill_value=-32767)
@@ -83,7 +83,9 @@ def test_fixture_canonical_values_and_gaps(lprm_file):
 
 
 def test_fixture_region_band_and_amsre_name(tmp_path):
-    path = write_lprm(tmp_path / "LPRM-AMSR_E_L3_D_SOILM3_V002_20100101.nc4")
+    path = write_lprm(tmp_path / "LPRM-AMSR_E_L3_D_SOILM3_V002_20100101.nc4",
+                      c_name="soil_moisture_c")
+    assert read_lprm(path).amsr_sm.attrs["source_variable"] == "soil_moisture_c"
     ds = read_lprm(path, band="x", region=(-1.5, 0.0, -1.0, 1.0))
     assert ds.sizes["lon"] == 2 and ds.sizes["lat"] == 4
     assert int(ds.sensor[0]) == schema.SENSOR_AMSRE

@@ -39,7 +39,11 @@ from data_catalog.readers import _netcdf as nc
 
 log = logging.getLogger(__name__)
 
-BANDS = {"c1": "soil_moisture_c1", "c2": "soil_moisture_c2", "x": "soil_moisture_x"}
+# Band -> variable names to try. AMSR-E has one C band (6.9 GHz): its LPRM files name it
+# ``soil_moisture_c``, which "c1" and "c" both accept.
+BANDS = {"c1": ("soil_moisture_c1", "soil_moisture_c"),
+         "c": ("soil_moisture_c", "soil_moisture_c1"),
+         "c2": ("soil_moisture_c2",), "x": ("soil_moisture_x",)}
 FROZEN_BIT = 256
 VEGETATION_BITS = 16 | 32 | 64
 SCANTIME_EPOCH = pd.Timestamp("1993-01-01")
@@ -76,7 +80,8 @@ def read_lprm(path: str | Path, *, band: str = "c1",
     path
         The ``.nc4`` file.
     band
-        ``"c1"`` (6.9 GHz), ``"c2"`` (7.3 GHz) or ``"x"`` (10.7 GHz).
+        ``"c1"`` (6.9 GHz; AMSR-E's ``soil_moisture_c``), ``"c2"`` (7.3 GHz, AMSR2 only)
+        or ``"x"`` (10.7 GHz).
     region
         Optional ``(west, south, east, north)`` box in degrees.
     land_grid
@@ -100,8 +105,8 @@ def read_lprm(path: str | Path, *, band: str = "c1",
     if key not in BANDS:
         raise OutOfRangeError(f"unknown band {band!r}; choose one of {', '.join(BANDS)}", path)
     box = nc.check_region(region)
-    var = BANDS[key]
     with nc.open_netcdf(path) as ds:
+        var = next((v for v in BANDS[key] if v in ds.variables), BANDS[key][0])
         attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
         lat = np.asarray(nc.require_variable(ds, "Latitude", path)[:], np.float64)
         lon = nc.wrap_lon(np.asarray(nc.require_variable(ds, "Longitude", path)[:]))
