@@ -172,6 +172,8 @@ class SeriesSpec:
         Sensor whose model fills days without a radiometer (2: base AMSR2 model).
     warmup_days : int
         Days the state of a newly switched-in model is warmed up on.
+    stream_days : int
+        Days given to the model per call (bounds the activations held at once).
     provenance : dict
         Model and data fingerprints (checkpoint SHA-256, world listing fingerprint).
     """
@@ -188,6 +190,7 @@ class SeriesSpec:
     checkpoint_dir: str | None = None
     gap_model: int = schema.SENSOR_AMSR2
     warmup_days: int = 30
+    stream_days: int = 64
     provenance: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -422,9 +425,12 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
                     warm = _blank_gap_days(warm, warm[schema.SENSOR].values.astype(int))
                     _, state = model.stream(model.prepare(warm), None)
                 current = mid
-            y, state = model.stream(model.prepare(block.isel({schema.TIME: slice(a, b)})), state)
-            y = y.detach().float().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
-            pred[a:b] = y[(0, slice(None), *core)]
+            for c0 in range(a, b, spec.stream_days):
+                c1 = min(c0 + spec.stream_days, b)
+                x = model.prepare(block.isel({schema.TIME: slice(c0, c1)}))
+                y, state = model.stream(x, state)
+                y = y.detach().float().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
+                pred[c0:c1] = y[(0, slice(None), *core)]
             # observations kept, in the model's reference climatology (as predict() does)
             to_ref = getattr(model, "to_reference", None)
             obs[a:b] = raw[a:b] if to_ref is None else to_ref(raw[a:b], lat_core, lon_core)
@@ -643,7 +649,7 @@ def make_spec(source: str = "demo", *, world: str | Path | None = None,
               region: Sequence[float] | None = None, tile: int = 32, halo: int = 8,
               time_chunk: int = 365, models: str = SHIPPED_MODELS,
               checkpoint_dir: str | Path | None = None, gap_model: int = schema.SENSOR_AMSR2,
-              warmup_days: int = 30) -> tuple[SeriesSpec, xr.Dataset]:
+              warmup_days: int = 30, stream_days: int = 64) -> tuple[SeriesSpec, xr.Dataset]:
     """Validate the arguments of a build against the world; return the spec and world."""
     from model.cache import path_fingerprint, snap_region
 
@@ -662,13 +668,14 @@ def make_spec(source: str = "demo", *, world: str | Path | None = None,
     if region is None:
         region = (-180.0, -90.0, 180.0, 90.0)
     snapped = snap_region(ds, region)
-    if tile < 1 or halo < 0 or time_chunk < 1:
-        raise ValueError("tile and time_chunk must be positive and halo non-negative")
+    if tile < 1 or halo < 0 or time_chunk < 1 or stream_days < 1:
+        raise ValueError("tile, time_chunk and stream_days must be positive, halo non-negative")
     ckdir = None if checkpoint_dir is None else str(Path(checkpoint_dir).resolve())
     spec = SeriesSpec(source=source, world=str(path), start=f"{t0:%Y-%m-%d}",
                       end=f"{t1:%Y-%m-%d}", region=snapped, tile=tile, halo=halo,
                       time_chunk=time_chunk, models=models, checkpoint_dir=ckdir,
-                      gap_model=int(gap_model), warmup_days=warmup_days)
+                      gap_model=int(gap_model), warmup_days=warmup_days,
+                      stream_days=stream_days)
     spec.provenance = {"world": path_fingerprint(path),
                        "models": model_provenance(models, ckdir)}
     if spec.shape[1] == 0 or spec.shape[2] == 0:
@@ -678,7 +685,7 @@ def make_spec(source: str = "demo", *, world: str | Path | None = None,
 
 def build_series(out: str | Path, source: str = "demo", *, scheduler: str | None = None,
                  workers: int = 2, overwrite: bool = False, progress: bool = True,
-                 **spec_kwargs: Any) -> Path:
+                 stats: dict | None = None, **spec_kwargs: Any) -> Path:
     """Build (or resume) the seamless series store at ``out``.
 
     Parameters
@@ -696,7 +703,11 @@ def build_series(out: str | Path, source: str = "demo", *, scheduler: str | None
     overwrite
         Delete an existing store built with other settings instead of refusing.
     progress
-        Show a tqdm bar (pixel-days).
+        Show a tqdm bar (tile-days).
+    stats
+        Filled with timings when given: ``pixel_days`` computed by this run,
+        ``startup_s`` (cluster start), ``tiles_s`` (first submit to last tile done),
+        ``wall_s``.
     **spec_kwargs
         ``world, start, end, region, tile, halo, time_chunk, models, checkpoint_dir,
         gap_model, warmup_days`` (:func:`make_spec`).
@@ -706,6 +717,8 @@ def build_series(out: str | Path, source: str = "demo", *, scheduler: str | None
     pathlib.Path
         The store.
     """
+    t_wall = time.perf_counter()
+    stats = {} if stats is None else stats
     out = Path(out).resolve()
     spec, world = make_spec(source, **spec_kwargs)
     _prepare(out, spec, world, overwrite)
@@ -716,17 +729,23 @@ def build_series(out: str | Path, source: str = "demo", *, scheduler: str | None
     for t in todo:  # a tile not marked done restarts from its first day
         with contextlib.suppress(FileNotFoundError):
             (ledger_path(out) / f"{_tile_name(t)}.progress").unlink()
+    _, ny, nx = spec.shape
+    stats["pixel_days"] = sum(nt * (min(spec.tile, ny - iy * spec.tile))
+                              * (min(spec.tile, nx - ix * spec.tile)) for iy, ix in todo)
+    stats.setdefault("startup_s", 0.0)
+    stats.setdefault("tiles_s", 0.0)
     if todo:
-        _run_tiles(out, spec, todo, scheduler, workers, progress)
+        _run_tiles(out, spec, todo, scheduler, workers, progress, stats)
     missing = [t for t in spec.tiles() if t not in done_tiles(out)]
     if missing:
         raise DataError(f"{len(missing)} tiles not done after the build", out)
     _atomic_write(ledger_path(out) / "complete", "complete\n")
+    stats["wall_s"] = time.perf_counter() - t_wall
     return out
 
 
 def _run_tiles(out: Path, spec: SeriesSpec, todo: list[tuple[int, int]],
-               scheduler: str | None, workers: int, progress: bool) -> None:
+               scheduler: str | None, workers: int, progress: bool, stats: dict) -> None:
     from tqdm.auto import tqdm
 
     spec_json = json.dumps(asdict(spec), sort_keys=True)
@@ -735,10 +754,12 @@ def _run_tiles(out: Path, spec: SeriesSpec, todo: list[tuple[int, int]],
     bar = tqdm(total=len(spec.tiles()) * nt, initial=min(done_before, len(spec.tiles()) * nt),
                unit="tile-day", disable=not progress, desc="build-series")
     try:
+        t0 = time.perf_counter()
         if scheduler == "synchronous":
             for t in todo:
                 run_tile(spec_json, str(out), t)
                 bar.update(max(_progress_days(out) - bar.n, 0))
+            stats["tiles_s"] = time.perf_counter() - t0
             return
         from distributed import Client, LocalCluster
 
@@ -750,6 +771,8 @@ def _run_tiles(out: Path, spec: SeriesSpec, todo: list[tuple[int, int]],
                     n_workers=workers, threads_per_worker=1, processes=True,
                     dashboard_address=":0", silence_logs=logging.WARNING))
                 client = stack.enter_context(Client(cluster))
+            t1 = time.perf_counter()
+            stats["startup_s"] = t1 - t0
             futures = [client.submit(run_tile, spec_json, str(out), t, pure=False,
                                      key=f"series-{_tile_name(t)}-{uuid.uuid4().hex[:6]}")
                        for t in todo]
@@ -762,6 +785,7 @@ def _run_tiles(out: Path, spec: SeriesSpec, todo: list[tuple[int, int]],
                 bar.update(max(_progress_days(out) - bar.n, 0))
                 if pending:
                     time.sleep(0.25)
+            stats["tiles_s"] = time.perf_counter() - t1
     finally:
         bar.update(max(_progress_days(out) - bar.n, 0))
         bar.close()

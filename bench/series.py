@@ -1,0 +1,230 @@
+"""Benchmark of the seamless series build and store: ``python -m bench.series --json``.
+
+Measures, on the demo world (whole 64 x 64 region by default):
+
+``pixel_days_per_s_1_worker`` / ``_2_workers``
+    pixel-days of a 1-year build divided by the time its tiles took on a local Dask
+    cluster of 1 or 2 worker processes (cluster start-up excluded; it is in ``details``).
+``peak_rss_mb_1y`` / ``peak_rss_mb_4y`` / ``rss_ratio_4y_1y``
+    peak resident memory of a 1-year and a 4-year build of the same region (1 worker),
+    summed over the whole process tree (the CLI, the nanny and the worker), sampled every
+    20 ms with psutil.  Streaming keeps the ratio near 1 (target <= 1.2).
+``read_day_map_s`` / ``read_pixel_series_s``
+    median time to read one day's ``filled_sm`` map and one pixel's 2003-2023 series
+    from the 20-year store (opened once, lazily, as an app would).
+
+Each build runs in a fresh subprocess (``gapfill build-series``) so the memory of one
+does not leak into the next.  The shipped model is used when its checkpoints exist,
+else the persistence baseline; the JSON says which under ``"model"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("bench.series")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shipped_available() -> bool:
+    try:
+        from model import inference
+
+        return (Path(inference.default_checkpoint_dir()) / "amsr2.pt").exists()
+    except ImportError:
+        return False
+
+
+def _tree_rss(proc) -> int:
+    import psutil
+
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def run_build(out: Path, start: str, end: str, *, workers: int, model: str,
+              world: str | None, region: str | None) -> dict:
+    """Run one build in a subprocess; return its timings and peak tree RSS."""
+    import psutil
+
+    stats_file = out.with_suffix(".stats.json")
+    cmd = [sys.executable, "-m", "bench.series", "--_build", str(out), "--_stats",
+           str(stats_file), "--_start", start, "--_end", end, "--_workers", str(workers),
+           "--_model", model]
+    if world:
+        cmd += ["--world", world]
+    if region:
+        cmd += [f"--region={region}"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    worker_peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak, worker_peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(ps))
+            try:
+                kids = ps.children(recursive=True)
+            except psutil.NoSuchProcess:
+                kids = []
+            for k in kids:
+                try:
+                    worker_peak = max(worker_peak, k.memory_info().rss)
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            time.sleep(0.02)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    _, err = proc.communicate()
+    stop.set()
+    th.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"build {start}..{end} failed ({proc.returncode}): {err[-2000:]}")
+    stats = json.loads(stats_file.read_text())
+    stats.update(peak_rss_mb=peak / 2**20, max_child_rss_mb=worker_peak / 2**20,
+                 subprocess_wall_s=time.perf_counter() - t0)
+    return stats
+
+
+def _build_entry(args: argparse.Namespace) -> int:
+    """Inside the subprocess: build and write the stats."""
+    logging.basicConfig(level=logging.WARNING)
+    from model import series
+
+    region = tuple(float(v) for v in args.region.split(",")) if args.region else None
+    stats: dict = {}
+    series.build_series(args._build, "demo", world=args.world, start=args._start,
+                        end=args._end, region=region, workers=args._workers,
+                        models=args._model, progress=False, overwrite=True, stats=stats)
+    Path(args._stats).write_text(json.dumps(stats))
+    return 0
+
+
+def time_reads(store: Path, repeats: int = 7, seed: int = 0) -> dict:
+    """Median seconds to read one day's map and one pixel's full series of ``filled_sm``."""
+    import xarray as xr
+
+    ds = xr.open_zarr(store, consolidated=False, chunks=None)
+    var = ds["filled_sm"]
+    nt, ny, nx = var.shape
+    rng = np.random.default_rng(seed)
+    var.isel(time=0).values  # noqa: B018  (open the array metadata once, as an app would)
+    maps, pixels = [], []
+    for _ in range(repeats):
+        t = int(rng.integers(nt))
+        t0 = time.perf_counter()
+        m = var.isel(time=t).values
+        maps.append(time.perf_counter() - t0)
+        assert m.shape == (ny, nx)
+        i, j = int(rng.integers(ny)), int(rng.integers(nx))
+        t0 = time.perf_counter()
+        p = var.isel(lat=i, lon=j).values
+        pixels.append(time.perf_counter() - t0)
+        assert p.shape == (nt,)
+    return {"read_day_map_s": statistics.median(maps),
+            "read_pixel_series_s": statistics.median(pixels), "store_days": nt}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.series", description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--world", default=None, help="demo world store (default: $GAPFILL_DEMO)")
+    p.add_argument("--region", default=None, help="W,S,E,N (default: the whole world)")
+    p.add_argument("--model", choices=("auto", "shipped", "persistence"), default="auto")
+    p.add_argument("--keep", default=None, metavar="DIR",
+                   help="keep the stores in DIR (default: a temporary folder, removed)")
+    p.add_argument("--series-start", default="2003-01-01")
+    p.add_argument("--series-end", default="2023-12-31")
+    for hidden in ("--_build", "--_stats", "--_start", "--_end", "--_model"):
+        p.add_argument(hidden, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_workers", type=int, default=1, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._build:
+        return _build_entry(args)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from model import series
+
+    use_shipped = args.model == "shipped" or (args.model == "auto" and _shipped_available())
+    factory = series.SHIPPED_MODELS if use_shipped else series.PERSISTENCE_MODELS
+    model_name = ("shipped ConvLSTM (model/checkpoints)" if use_shipped
+                  else "persistence baseline (no shipped checkpoint found)")
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-series-"))
+    root.mkdir(parents=True, exist_ok=True)
+    kw = dict(model=factory, world=args.world, region=args.region)
+    try:
+        logger.info("1-year build, 1 worker")
+        y1_w1 = run_build(root / "y1_w1.zarr", "2003-01-01", "2003-12-31", workers=1, **kw)
+        logger.info("1-year build, 2 workers")
+        y1_w2 = run_build(root / "y1_w2.zarr", "2003-01-01", "2003-12-31", workers=2, **kw)
+        logger.info("4-year build, 1 worker")
+        y4_w1 = run_build(root / "y4_w1.zarr", "2003-01-01", "2006-12-31", workers=1, **kw)
+        logger.info("%s..%s build, 2 workers", args.series_start, args.series_end)
+        full = run_build(root / "full.zarr", args.series_start, args.series_end, workers=2,
+                         **kw)
+        reads = time_reads(root / "full.zarr")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    result = {
+        "pixel_days_per_s_1_worker": round(y1_w1["pixel_days"] / y1_w1["tiles_s"], 1),
+        "pixel_days_per_s_2_workers": round(y1_w2["pixel_days"] / y1_w2["tiles_s"], 1),
+        "peak_rss_mb_1y": round(y1_w1["peak_rss_mb"], 1),
+        "peak_rss_mb_4y": round(y4_w1["peak_rss_mb"], 1),
+        "rss_ratio_4y_1y": round(y4_w1["peak_rss_mb"] / y1_w1["peak_rss_mb"], 3),
+        "read_day_map_s": round(reads["read_day_map_s"], 4),
+        "read_pixel_series_s": round(reads["read_pixel_series_s"], 4),
+        "model": model_name,
+        "details": {
+            "cpu_count": os.cpu_count(),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
+            "pixel_days_1y": y1_w1["pixel_days"],
+            "cluster_startup_s_1_worker": round(y1_w1["startup_s"], 2),
+            "cluster_startup_s_2_workers": round(y1_w2["startup_s"], 2),
+            "max_single_process_rss_mb_1y": round(y1_w1["max_child_rss_mb"], 1),
+            "max_single_process_rss_mb_4y": round(y4_w1["max_child_rss_mb"], 1),
+            "full_build_pixel_days": full["pixel_days"],
+            "full_build_pixel_days_per_s_2_workers": round(
+                full["pixel_days"] / full["tiles_s"], 1),
+            "full_build_wall_s": round(full["subprocess_wall_s"], 1),
+            "full_store_days": reads["store_days"],
+        },
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
