@@ -205,7 +205,10 @@ def hawaii_source(shared_data, tmp_path_factory):
 @pytest.mark.realdata
 def test_hawaii_metrics_agree_with_pytesmo(hawaii_source):
     import pytesmo.metrics as pm
+    from pytesmo.metrics.pairwise import pearson_r_ci
     from pytesmo.scaling import mean_std
+    from pytesmo.time_series.anomaly import calc_anomaly
+    from scipy import stats
 
     settings = cmp.Settings()
     table = select = cmp.select_stations(hawaii_source, settings)
@@ -227,6 +230,16 @@ def test_hawaii_metrics_agree_with_pytesmo(hawaii_source):
             assert row["rmse"] == pytest.approx(pm.rmsd(xs, y), abs=1e-6)
             assert row["ubrmse"] == pytest.approx(pm.ubrmsd(xs, y), abs=1e-6)
             assert row["bias"] == pytest.approx(pm.bias(xs, y), abs=1e-6)
+            lo, hi = pearson_r_ci(x, y, pm.pearson_r(x, y))
+            assert (row["r_ci_lower"], row["r_ci_upper"]) == pytest.approx((lo, hi), abs=1e-6)
+            assert row["p_r"] == pytest.approx(stats.pearsonr(x, y).pvalue, rel=1e-6, abs=1e-12)
+            if not meta["parent"]:
+                # each series' 35-day moving-average anomalies, then the same pairs
+                ax = calc_anomaly(frame[row["series"]].dropna(), window_size=35)
+                ay = calc_anomaly(ref.dropna(), window_size=35)
+                pairs = frame.index[ok]
+                assert row["r_anom"] == pytest.approx(
+                    pm.pearson_r(ax[pairs].to_numpy(), ay[pairs].to_numpy()), abs=1e-6)
             checked += 1
     assert checked >= 20
 

@@ -66,7 +66,8 @@ class Settings:
     start, end : str or None
         Period (inclusive days, UTC).
     ascat_half_window_h : float
-        Half window (h) around each ASCAT observation time (exact-time series).
+        Half window (h) around each ASCAT observation time (exact-time series; with
+        ``window.mode == "daily"`` these are daily means on both sides instead).
     """
 
     window: co.TemporalWindow = field(default_factory=co.TemporalWindow)
@@ -241,6 +242,11 @@ def station_timeseries(source: Source, station_id: str,
     meta = {}
     good = None
     for s in sats:
+        if s.exact_times and settings.window.mode == "daily":
+            # daily means on both sides: pool the observations per UTC day
+            v = s.values.dropna()
+            v = v.groupby(co.to_naive_utc(v.index).normalize()).mean()
+            s = SatSeries(**{**s.__dict__, "values": v, "exact_times": False})
         meta[s.name] = {"status": s.status, "exact_times": s.exact_times,
                         "saturation": s.saturation, "cell_lat": s.cell_lat,
                         "cell_lon": s.cell_lon, "distance_km": s.distance_km, "note": s.note,
