@@ -528,7 +528,7 @@ def _observe(w: _World, a: int, b: int, truth: np.ndarray, frozen: np.ndarray,
 # ---------------------------------------------------------------- stations
 def _pick_station_cells(w: _World, n: int) -> list[tuple[int, int]]:
     rng = _rng(w.p.seed, "stations-place")
-    # interior land cells (all 8 neighbours land) are preferred, as real networks are inland
+    # interior land cells (4 neighbours on land) are preferred: real networks are inland
     land = w.land
     interior = land.copy()
     interior[1:-1, 1:-1] &= (land[:-2, 1:-1] & land[2:, 1:-1] & land[1:-1, :-2] & land[1:-1, 2:])

@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
                                  force=args.force)
     elapsed = time.perf_counter() - t0
     size = _size_on_disk(path) / 2**20
-    print(f"demo world written to {path} in {elapsed:.1f} s ({size:.0f} MiB on disk)")
+    print(f"demo world written to {path} in {elapsed:.1f} s ({size:.1f} MiB on disk)")
     return 0
 
 
