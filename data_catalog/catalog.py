@@ -101,9 +101,11 @@ def _open_lprm(args: dict, **kw):
         if date is not None:
             merged["start"] = merged["end"] = date
         opts = {k: v for k, v in merged.items()
-                if k in ("band", "region", "land_grid", "start", "end", "progress")}
+                if k in ("band", "region", "land_grid", "start", "end", "progress",
+                         "require_data")}
         return read_lprm_files(merged["paths"], **opts)
-    opts = {k: v for k, v in merged.items() if k in ("band", "region", "land_grid")}
+    opts = {k: v for k, v in merged.items()
+            if k in ("band", "region", "land_grid", "require_data")}
     return read_lprm(merged["path"], **opts)
 
 
@@ -114,7 +116,8 @@ def _open_cci_images(args: dict, **kw):
     if "date" in merged:
         merged["start"] = merged["end"] = merged.pop("date")
     opts = {k: v for k, v in merged.items()
-            if k in ("region", "sensors", "land_grid", "start", "end", "progress")}
+            if k in ("region", "sensors", "land_grid", "start", "end", "progress",
+                     "require_data")}
     return read_cci_images(args["paths"], **opts)
 
 
@@ -390,7 +393,9 @@ def _grid_point(src: Source, date: pd.Timestamp, lat: float, lon: float) -> dict
     if src.driver == "cci_images" or (src.driver == "lprm" and "paths" in src.args):
         kw["date"] = date
     if src.driver in ("cci_images", "lprm"):
-        # read a 2 x 2 degree window only, not the whole globe
+        # read a 2 x 2 degree window only, not the whole globe; an all-gap window is an
+        # answer here (the gap categories say why), not an error
+        kw["require_data"] = False
         kw["region"] = tuple(round(v, 4) for v in (max(lon - 1, -180), max(lat - 1, -90),
                                                    min(lon + 1, 180), min(lat + 1, 90)))
     ds = src.open(**kw)

@@ -194,3 +194,19 @@ def test_real_sources(shared_data, monkeypatch, tmp_path):
     rows = cat["hawaii"].describe_point("2017-07-01", 19.8, -155.4)
     assert {r["role"] for r in rows} >= {"ismn", "cci_passive", "ascat_h119"}
     assert all("error" not in r for r in rows)
+
+
+def test_describe_point_all_gap_window_is_an_answer(tmp_path):
+    """show reports the gap category of an empty place instead of failing on it."""
+    write_lprm(tmp_path / "LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4", all_fill=True)
+    cat = load_catalog(write_catalog(tmp_path, """
+        sources:
+          empty: {description: d, driver: lprm,
+                  args: {path: LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4}}
+        """))
+    (row,) = cat["empty"].describe_point("2015-04-01", 0.1, -1.4)
+    assert row["value"] is None and row["gap_category"] == "invalid_retrieval"
+    from data_catalog.errors import EmptySelectionError
+
+    with pytest.raises(EmptySelectionError):  # opening it for its data still refuses
+        cat["empty"].open()

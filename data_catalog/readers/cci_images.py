@@ -58,7 +58,8 @@ def date_from_name(path: Path) -> pd.Timestamp | None:
 
 def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
                    sensors: Sequence[str] | None = None,
-                   land_grid: str | Path | None = None) -> xr.Dataset:
+                   land_grid: str | Path | None = None, require_data: bool = True
+                   ) -> xr.Dataset:
     """Read one ESA CCI SM / C3S daily image file into the canonical gridded form.
 
     Parameters
@@ -72,6 +73,9 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
         sensor flags, e.g. ``("AMSRE", "AMSR2")``); the others become ``no_overpass``.
     land_grid
         Optional CCI/C3S ``grid.nc`` with ``subset_flag``: water becomes ``not_land``.
+    require_data
+        Raise :class:`EmptySelectionError` when the selection holds no value (default);
+        ``False`` returns the all-gap field (to inspect why a place is empty).
 
     Returns
     -------
@@ -121,6 +125,12 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
         svar = nc.require_variable(ds, "sensor", path)
         sens = take(nc.read_raw(svar, win)).astype(np.int64)
         sfill = nc.fill_values(svar)
+        # the radiometer of each day is a property of the whole file, not of the window
+        whole = nc.read_raw(svar).astype(np.int64)
+        whole[np.isin(whole, sorted(sfill)) | (whole < 0)] = 0
+        day_sensor = np.array([nc.schema_sensor(int(np.bitwise_or.reduce(
+            whole[t].ravel(), initial=0))) for t in range(whole.shape[0])], np.int8)
+        del whole
         sensor_bits = nc.sensor_bits_from_attrs(getattr(svar, "flag_values", None),
                                                 getattr(svar, "flag_meanings", None))
     lat, lon = lat[ii], lon[jj]
@@ -149,12 +159,9 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
     what = f"sm in region {box}" if box else "sm"
     if sensors is not None:
         what += f" from sensors {list(sensors)}"
-    nc.not_empty(sm, what, path, "sm")
+    if require_data:
+        nc.not_empty(sm, what, path, "sm")
 
-    # the radiometer of the day: AMSR2 if any valid pixel used it, else AMSR-E, else none
-    day_sensor = np.array([
-        nc.schema_sensor(int(np.bitwise_or.reduce(sens[t][np.isfinite(sm[t])], initial=0)))
-        for t in range(sm.shape[0])], np.int8)
     sb_attrs = {"long_name": "CCI/C3S sensor bit mask",
                 "flag_masks": np.array(sorted(sensor_bits), np.int32),
                 "flag_meanings": " ".join(sensor_bits[b] for b in sorted(sensor_bits))}
@@ -180,14 +187,16 @@ def read_cci_images(paths: str | Path | Iterable[str | Path], *,
                     region: Iterable[float] | None = None,
                     sensors: Sequence[str] | None = None,
                     land_grid: str | Path | None = None,
-                    start=None, end=None, progress: bool = False) -> xr.Dataset:
+                    start=None, end=None, progress: bool = False,
+                    require_data: bool = True) -> xr.Dataset:
     """Read many daily CCI/C3S images (a list, a glob or a folder) into one time series.
 
     All files must be the same product on the same grid. ``start``/``end`` select days by
     the date in the file names; a range outside the files raises ``OutOfRangeError``.
     """
     files = nc.select_by_date(nc.resolve_paths(paths), start, end, date_from_name)
-    parts = [read_cci_image(f, region=region, sensors=sensors, land_grid=land_grid)
+    parts = [read_cci_image(f, region=region, sensors=sensors, land_grid=land_grid,
+                            require_data=require_data)
              for f in tqdm(files, desc="CCI images", disable=not progress or len(files) < 2)]
     products = {p.attrs["product"] for p in parts}
     if len(products) > 1:

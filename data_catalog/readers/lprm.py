@@ -72,7 +72,8 @@ def date_from_name(path: Path) -> pd.Timestamp | None:
 
 def read_lprm(path: str | Path, *, band: str = "c1",
               region: Iterable[float] | None = None,
-              land_grid: str | Path | None = None) -> xr.Dataset:
+              land_grid: str | Path | None = None, require_data: bool = True
+              ) -> xr.Dataset:
     """Read one LPRM AMSR-E/AMSR2 L3 daily file into the canonical gridded form.
 
     Parameters
@@ -136,7 +137,9 @@ def read_lprm(path: str | Path, *, band: str = "c1",
     ii, jj = nc.region_index(lat, lon, box, path)
     lat, lon = lat[ii], lon[jj]
     sm, mask, scan = (a[np.ix_(ii, jj)] for a in (sm, mask, scan))
-    nc.not_empty(sm, f"band {key} in the selected region" if box else f"band {key}", path, var)
+    if require_data:
+        nc.not_empty(sm, f"band {key} in the selected region" if box else f"band {key}", path,
+                     var)
 
     observed = np.isfinite(sm)
     passed = np.isfinite(scan) & (scan > 0)
@@ -183,7 +186,7 @@ def read_lprm(path: str | Path, *, band: str = "c1",
 def read_lprm_files(paths: str | Path | Iterable[str | Path], *, band: str = "c1",
                     region: Iterable[float] | None = None,
                     land_grid: str | Path | None = None, start=None, end=None,
-                    progress: bool = False) -> xr.Dataset:
+                    progress: bool = False, require_data: bool = True) -> xr.Dataset:
     """Read many LPRM daily files (a list, a glob or a folder of ``*.nc4``) into one series.
 
     ``start``/``end`` select days by the date in the file names; a window outside the
@@ -191,7 +194,8 @@ def read_lprm_files(paths: str | Path | Iterable[str | Path], *, band: str = "c1
     example an ascending and a descending file) raises :class:`FormatError`.
     """
     files = nc.select_by_date(nc.resolve_paths(paths, "*.nc*"), start, end, date_from_name)
-    parts = [read_lprm(f, band=band, region=region, land_grid=land_grid)
+    parts = [read_lprm(f, band=band, region=region, land_grid=land_grid,
+                       require_data=require_data)
              for f in tqdm(files, desc="LPRM files", disable=not progress or len(files) < 2)]
     out = xr.concat(parts, dim=schema.TIME, data_vars="minimal", coords="minimal",
                     compat="override", join="override").sortby(schema.TIME)
