@@ -299,3 +299,53 @@ def test_lru_eviction(tmp_path, world):
     assert set(cache.entry_keys()) == {keys[0].digest, keys[2].digest}
     assert cache.stats["evicted"] == 1
     assert cache.total_bytes() <= cache.max_bytes
+
+
+# ---------------------------------------------------------------- predict() through the cache
+@pytest.fixture
+def tiny_checkpoint(tmp_path) -> Path:
+    torch = pytest.importorskip("torch")
+    from model.config import ModelConfig
+    from model.tensors import NormStats
+    from model.wrapper import GapFiller
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.pt"
+    GapFiller(ModelConfig(filters=[4], head_filters=0), NormStats(0.25, 0.08, 50.0, 20.0),
+              {"sensor": "amsr2", "lookback": 5}).save(path)
+    return path
+
+
+def test_cached_predict_computes_once_and_keys_on_the_lookback_window(tmp_path, monkeypatch,
+                                                                      tiny_checkpoint):
+    from model import inference
+    from model.cache import cached_predict, predict_key
+
+    world = mock(ntime=20, nlat=8, nlon=8)
+    calls = []
+    real_predict = inference.predict
+
+    def counting(*a, **k):
+        calls.append(a[2])
+        return real_predict(*a, **k)
+
+    monkeypatch.setattr(inference, "predict", counting)
+    cache = InferenceCache(tmp_path / "cache")
+    args = (world, (-99.5, 30.5, -98.5, 31.5), "2015-06-10", tiny_checkpoint)
+    first = cached_predict(*args, cache=cache, device="cpu")
+    second = cached_predict(*args, cache=cache, device="cpu")
+    assert len(calls) == 1
+    xr.testing.assert_identical(first, second)
+    direct = real_predict(*args, device="cpu")
+    xr.testing.assert_allclose(first.drop_attrs(), direct.drop_attrs())
+    base = predict_key(*args, device="cpu")
+    assert base.inputs["config"]["lookback"] == 5
+    # a change inside the look-back window (5 days up to 2015-06-10) makes a new key ...
+    inside = world.copy(deep=True)
+    inside[schema.ASCAT_SM].loc[{"time": "2015-06-07"}] = 33.0
+    assert predict_key(inside, *args[1:], device="cpu") != base
+    # ... one after the date or before the window does not
+    outside = world.copy(deep=True)
+    outside[schema.ASCAT_SM].loc[{"time": "2015-06-15"}] = 33.0
+    outside[schema.ASCAT_SM].loc[{"time": "2015-06-02"}] = 33.0
+    assert predict_key(outside, *args[1:], device="cpu") == base
