@@ -135,3 +135,15 @@ def test_real_flat_skips_malformed(shared_data, tmp_path, caplog):
     z_table, _ = read_ismn(shared_data / "ismn/zip/Data_SMOSMANIA.zip",
                            meta_path=tmp_path / "zip")
     assert list(z_table["name"]) == ["Narbonne"]
+
+
+def test_default_cache_outside_data_and_refreshed(download, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPFILL_CACHE", str(tmp_path / "cache"))
+    table, _ = read_ismn(download)
+    assert len(table) == 2
+    caches = list((tmp_path / "cache" / "ismn_meta").iterdir())
+    assert len(caches) == 1 and not (download / "python_metadata").exists()
+    write_station(download, "NETC", "Gamma", 10.0, 10.0, (0.0, 0.05),
+                  hours("2017-01-01", [0.3], ["G"]))
+    table, _ = read_ismn(download)  # a new file: a new cache, the new station is seen
+    assert list(table["id"]) == ["NETA.Alpha", "NETB.Beta", "NETC.Gamma"]

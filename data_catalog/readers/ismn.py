@@ -53,9 +53,16 @@ def default_meta_root() -> Path:
 
 def _meta_path_for(data: Path, meta_path: str | Path | None) -> Path:
     if meta_path is None:
-        st = data.stat()
-        key = hashlib.sha1(f"{data.resolve()}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-        meta = default_meta_root() / f"{data.name}-{key}"
+        # the cache key changes whenever a data file is added, removed or rewritten, so a
+        # stale package cache is never reused
+        files = sorted(data.rglob("*")) if data.is_dir() else [data]
+        sig = hashlib.sha1(str(data.resolve()).encode())
+        for f in files:
+            if f.is_file() and "python_metadata" not in f.parts:
+                st = f.stat()
+                sig.update(f"{f.relative_to(data) if data.is_dir() else f.name}|"
+                           f"{st.st_size}|{st.st_mtime_ns}".encode())
+        meta = default_meta_root() / f"{data.name}-{sig.hexdigest()[:16]}"
     else:
         meta = Path(meta_path)
     # a folder: nothing inside it; a zip: not the package's default beside it
