@@ -792,6 +792,13 @@ def _run_tiles(out: Path, spec: SeriesSpec, todo: list[tuple[int, int]],
 
 
 # ---------------------------------------------------------------- reading and export
+NC_FILL = np.float32(-9999.0)
+
+
+def _half_step(c: np.ndarray) -> float:
+    return float(np.median(np.diff(c))) / 2 if c.size > 1 else 0.125
+
+
 def open_series(path: str | Path) -> xr.Dataset:
     """Open a series store (lazy)."""
     p = Path(path)
@@ -817,12 +824,14 @@ def export_netcdf(store: str | Path, out: str | Path, *, region: Sequence[float]
             "input_fingerprint", "model_provenance"}
     attrs = {k: v for k, v in ds.attrs.items() if k in keep}
     t = ds.indexes[schema.TIME]
+    hlat, hlon = (_half_step(ds[c].values) for c in (schema.LAT, schema.LON))
     attrs.update({
         "time_coverage_start": f"{t[0]:%Y-%m-%d}", "time_coverage_end": f"{t[-1]:%Y-%m-%d}",
-        "geospatial_lat_min": float(ds[schema.LAT].min()) - 0.125,
-        "geospatial_lat_max": float(ds[schema.LAT].max()) + 0.125,
-        "geospatial_lon_min": float(ds[schema.LON].min()) - 0.125,
-        "geospatial_lon_max": float(ds[schema.LON].max()) + 0.125,
+        "geospatial_lat_min": float(ds[schema.LAT].min()) - hlat,
+        "geospatial_lat_max": float(ds[schema.LAT].max()) + hlat,
+        "geospatial_lon_min": float(ds[schema.LON].min()) - hlon,
+        "geospatial_lon_max": float(ds[schema.LON].max()) + hlon,
+        "geospatial_lat_units": "degrees_north", "geospatial_lon_units": "degrees_east",
         "date_created": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
         "history": f"{pd.Timestamp.now(tz='UTC'):%Y-%m-%dT%H:%M:%SZ} gapfill export-netcdf "
                    f"from {Path(store).name}",
@@ -839,7 +848,7 @@ def export_netcdf(store: str | Path, out: str | Path, *, region: Sequence[float]
         if var.dims and name not in out_ds.dims:
             enc[name] = {"zlib": True, "complevel": 4}
         if var.dtype.kind == "f" and name not in out_ds.dims:
-            enc[name]["_FillValue"] = np.float32(np.nan)
+            enc[name]["_FillValue"] = NC_FILL  # CF tools prefer a number to NaN
         elif name in out_ds.dims and name != schema.TIME:
             enc[name]["_FillValue"] = None
     enc[schema.TIME] = {"units": "days since 1970-01-01 00:00:00", "calendar": "standard",

@@ -249,6 +249,8 @@ def test_export_netcdf_is_cf(world, tmp_path):
         assert sm.units == "m3 m-3" and sm.long_name
         assert sm.standard_name == "volume_fraction_of_condensed_water_in_soil"
         assert sm.dimensions == ("time", "lat", "lon")
+        assert sm._FillValue == -9999.0 and sm.ancillary_variables == "source_flag"
+        assert f.geospatial_lat_min == 30.5 and f.geospatial_lon_max == -98.5
         flag = f["source_flag"]
         assert flag.dtype == np.int8
         assert len(flag.flag_values) == len(flag.flag_meanings.split()) == 4
