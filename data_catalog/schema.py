@@ -40,18 +40,21 @@ TRUTH_SM = "truth_sm"
 LAND = "land"
 SENSOR = "sensor"
 FILLED_SM = "filled_sm"
+COMBINED_SM = "combined_sm"
 
 UNITS = {
     AMSR_SM: "m3 m-3",
     ASCAT_SM: "percent of saturation",
     TRUTH_SM: "m3 m-3",
     FILLED_SM: "m3 m-3",
+    COMBINED_SM: "m3 m-3",
 }
 LONG_NAMES = {
     AMSR_SM: "AMSR-E/AMSR2 surface soil moisture",
     ASCAT_SM: "ASCAT surface soil moisture (degree of saturation)",
     TRUTH_SM: "true surface soil moisture (demo world)",
     FILLED_SM: "gap-filled surface soil moisture (ConvLSTM)",
+    COMBINED_SM: "merged active+passive surface soil moisture (ESA CCI / C3S COMBINED)",
     GAP_MASK: "gap category of the AMSR observation",
     SENSOR: "radiometer of the day",
     LAND: "land mask",
@@ -69,6 +72,10 @@ UNIT_ALIASES: dict[str, tuple[str, float]] = {
     "percent of saturation": ("percent of saturation", 1.0),
     "percent saturation": ("percent of saturation", 1.0),
     "% saturation": ("percent of saturation", 1.0),
+    # spellings met in H SAF and CCI/C3S files
+    "percentage (%)": ("percent of saturation", 1.0),
+    "percentage": ("percent of saturation", 1.0),
+    "degree of saturation (%)": ("percent of saturation", 1.0),
 }
 
 
