@@ -9,6 +9,9 @@ Measures, on the demo world (whole 64 x 64 region by default):
     peak resident memory of a 1-year and a 4-year build of the same region (1 worker),
     summed over the whole process tree (the CLI, the nanny and the worker), sampled every
     20 ms with psutil.  Streaming keeps the ratio near 1 (target <= 1.2).
+``details.tiling_*_abs_diff_m3m3``
+    the difference between the tiled 1-year build and the same build in one tile:
+    the price of cutting the grid into tiles with halos.
 ``read_day_map_s`` / ``read_pixel_series_s``
     median time to read one day's ``filled_sm`` map and one pixel's 2003-2023 series
     from the 20-year store (opened once, lazily, as an app would).
@@ -66,14 +69,14 @@ def _tree_rss(proc) -> int:
 
 
 def run_build(out: Path, start: str, end: str, *, workers: int, model: str,
-              world: str | None, region: str | None) -> dict:
+              world: str | None, region: str | None, tile: int = 32) -> dict:
     """Run one build in a subprocess; return its timings and peak tree RSS."""
     import psutil
 
     stats_file = out.with_suffix(".stats.json")
     cmd = [sys.executable, "-m", "bench.series", "--_build", str(out), "--_stats",
            str(stats_file), "--_start", start, "--_end", end, "--_workers", str(workers),
-           "--_model", model]
+           "--_model", model, "--_tile", str(tile)]
     if world:
         cmd += ["--world", world]
     if region:
@@ -123,9 +126,20 @@ def _build_entry(args: argparse.Namespace) -> int:
     stats: dict = {}
     series.build_series(args._build, "demo", world=args.world, start=args._start,
                         end=args._end, region=region, workers=args._workers,
-                        models=args._model, progress=False, overwrite=True, stats=stats)
+                        models=args._model, progress=False, overwrite=True, stats=stats,
+                        tile=args._tile)
     Path(args._stats).write_text(json.dumps(stats))
     return 0
+
+
+def tile_edge_error(tiled: Path, whole: Path) -> dict:
+    """How far 32-cell tiles with halos are from one untiled run (filled_sm, m3 m-3)."""
+    import xarray as xr
+
+    a = xr.open_zarr(tiled, consolidated=False, chunks=None)["filled_sm"].values
+    b = xr.open_zarr(whole, consolidated=False, chunks=None)["filled_sm"].values
+    d = np.abs(a - b)
+    return {"max_abs": float(np.nanmax(d)), "mean_abs": float(np.nanmean(d))}
 
 
 def time_reads(store: Path, repeats: int = 7, seed: int = 0) -> dict:
@@ -166,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     for hidden in ("--_build", "--_stats", "--_start", "--_end", "--_model"):
         p.add_argument(hidden, default=None, help=argparse.SUPPRESS)
     p.add_argument("--_workers", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--_tile", type=int, default=32, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._build:
         return _build_entry(args)
@@ -185,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         y1_w1 = run_build(root / "y1_w1.zarr", "2003-01-01", "2003-12-31", workers=1, **kw)
         logger.info("1-year build, 2 workers")
         y1_w2 = run_build(root / "y1_w2.zarr", "2003-01-01", "2003-12-31", workers=2, **kw)
+        logger.info("1-year build in one tile (no tile edges), 1 worker")
+        run_build(root / "y1_one_tile.zarr", "2003-01-01", "2003-12-31", workers=1, tile=4096,
+                  **kw)
+        seams = tile_edge_error(root / "y1_w1.zarr", root / "y1_one_tile.zarr")
         logger.info("4-year build, 1 worker")
         y4_w1 = run_build(root / "y4_w1.zarr", "2003-01-01", "2006-12-31", workers=1, **kw)
         logger.info("%s..%s build, 2 workers", args.series_start, args.series_end)
@@ -216,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 full["pixel_days"] / full["tiles_s"], 1),
             "full_build_wall_s": round(full["subprocess_wall_s"], 1),
             "full_store_days": reads["store_days"],
+            "tiling_max_abs_diff_m3m3": seams["max_abs"],
+            "tiling_mean_abs_diff_m3m3": seams["mean_abs"],
         },
     }
     if args.json:

@@ -571,7 +571,8 @@ def create_store(out: Path, spec: SeriesSpec, world: xr.Dataset) -> None:
     sel = {schema.LAT: slice(*r["lat"]), schema.LON: slice(*r["lon"])}
     times = pd.date_range(spec.start, spec.end, freq="D")
     w = world.isel(sel).sel({schema.TIME: times})
-    chunks = (spec.time_chunk, spec.tile, spec.tile)
+    # chunks are the tiles (never larger than the grid): a chunk has exactly one writer
+    chunks = (min(spec.time_chunk, nt), min(spec.tile, ny), min(spec.tile, nx))
     dims = schema.GRID_DIMS
     attrs = variable_attrs()
 
