@@ -440,6 +440,12 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
         flags = source_flags(valid, land_core, sensors)
         filled = np.where(valid, obs, pred)
         filled = np.where(land_core[None], filled, np.nan).astype(np.float32)
+        holes = np.isnan(filled[:, land_core])
+        if holes.any():  # never write a land pixel-day without a value
+            day = pd.Timestamp(block[schema.TIME].values[int(np.argwhere(holes)[0, 0])])
+            raise DataError(f"tile {tile}: the model left {int(holes.sum())} land pixel-days "
+                            f"without a value (first {day:%Y-%m-%d})", spec.world,
+                            schema.FILLED_SM)
         amsr = raw
         dims = schema.GRID_DIMS
         out = xr.Dataset({schema.FILLED_SM: (dims, filled), schema.AMSR_SM: (dims, amsr),

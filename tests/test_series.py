@@ -58,6 +58,10 @@ class ConstantModel:
         return torch.full((1, *x.shape[1:2], *x.shape[3:]), self.value), state
 
 
+def nan_models(**_) -> dict:
+    return {schema.SENSOR_AMSRE: ConstantModel(np.nan), schema.SENSOR_AMSR2: ConstantModel(0.3)}
+
+
 def constant_models(**_) -> dict:
     return {schema.SENSOR_AMSRE: ConstantModel(0.1), schema.SENSOR_AMSR2: ConstantModel(0.3)}
 
@@ -142,6 +146,15 @@ def test_each_day_is_filled_by_its_sensors_model(world, tmp_path):
                 gap_model=schema.SENSOR_AMSRE)
     sel = (ds2[series.SOURCE_FLAG].values == series.FILLED) & (sensor == 0)[:, None, None]
     np.testing.assert_allclose(ds2[schema.FILLED_SM].values[sel], 0.1, rtol=1e-6)
+
+
+def test_a_model_leaving_holes_fails_the_tile(world, tmp_path):
+    from data_catalog.errors import DataError
+
+    out = tmp_path / "s.zarr"
+    with pytest.raises(DataError, match="without a value"):
+        build(world, out, models="tests.test_series:nan_models")
+    assert series.done_tiles(out) == set()
 
 
 def test_state_is_carried_across_time_blocks(world, tmp_path):
