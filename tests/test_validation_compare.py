@@ -174,7 +174,9 @@ def test_filled_from_model_matches_the_series_store(mock_world, tmp_path):
                                     scheduler="synchronous", progress=False)
     days = pd.DatetimeIndex(ds["time"].values)
     m = series_mod.PersistenceModel()
-    streamed = filled_from_model(ds, table.iloc[:2], days, models={1: m, 2: m})
+    streamed = filled_from_model(ds, table.iloc[:2], days, models={1: m, 2: m}, batched=False)
+    with pytest.raises(ValueError, match="batched=False"):  # the stand-in takes one at a time
+        filled_from_model(ds, table.iloc[:2], days, models={1: m, 2: m})
     src = DemoSource(world=ds, stations=(table, series), series_store=store)
     tab = cmp.network_table(src, station_ids=table["id"].iloc[:2])
     assert (tab.loc[tab["series"] == "filled", "status"] == mx.OK).all()
@@ -283,3 +285,31 @@ def test_cell_mean_of_stations_in_one_cell(mock_world):
     assert (cell["insitu_count"] == 2 * one["insitu_count"]).all()
     np.testing.assert_array_equal(cell["truth"], one["truth"])
     assert set(tab["station"]) == set(frames)
+
+
+def test_streaming_a_real_network_in_one_batch_equals_one_by_one(mock_world, tmp_path):
+    torch = pytest.importorskip("torch")
+    from model.config import ModelConfig
+    from model.tensors import NormStats
+    from model.wrapper import GapFiller
+
+    ds, table, series = mock_world
+    torch.manual_seed(0)
+    net = GapFiller(ModelConfig(filters=[4, 4], head_filters=4),
+                    NormStats(0.25, 0.05, 50.0, 20.0), {"sensor": "amsr2", "lookback": 4})
+    ckpt = tmp_path / "net.pt"
+    net.save(ckpt)
+    days = pd.DatetimeIndex(ds["time"].values)[10:70]
+    batch = filled_from_model(ds, table, days, ckpt, radius=3, chunk_days=16)
+    alone = filled_from_model(ds, table, days, ckpt, radius=3, chunk_days=16, batched=False)
+    threads = torch.get_num_threads()
+    for sid in table["id"]:
+        np.testing.assert_allclose(batch[sid].to_numpy(), alone[sid].to_numpy(), atol=1e-5)
+        assert batch[sid].index.equals(days) and batch[sid].notna().all()
+    assert torch.get_num_threads() == threads  # the one-thread setting is restored
+    src = DemoSource(world=ds, stations=(table, series), filled=batch)
+    frame = cmp.station_timeseries(src, table["id"].iloc[0], cmp.Settings(
+        start=str(days[0].date()), end=str(days[-1].date())))
+    obs = frame["raw"].notna()
+    np.testing.assert_allclose(frame.loc[obs, "filled"], frame.loc[obs, "raw"], atol=1e-6)
+    assert frame.loc[~obs, "filled"].notna().all()

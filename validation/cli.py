@@ -137,7 +137,8 @@ def open_source(args: argparse.Namespace):
                                "not to the demo world")
         return sources.DemoSource(args.world, series_store=args.series_store,
                                   checkpoint=args.checkpoint,
-                                  compute_filled=not args.no_model, device=args.device)
+                                  compute_filled=not args.no_model, device=args.device,
+                                  progress=True)
     return sources.KitSource.from_catalog(args.source, catalog=getattr(args, "catalog", None),
                                           product=args.product,
                                           series_store=args.series_store)

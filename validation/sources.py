@@ -63,6 +63,8 @@ class DemoSource:
     filled : mapping, optional
         Precomputed filled series ``station id -> daily Series`` (e.g. from the app's
         inference); used instead of a series store or the model.
+    progress : bool
+        tqdm bar while the model streams.
     """
 
     name = "demo"
@@ -72,7 +74,7 @@ class DemoSource:
                  checkpoint: str | Path | None = None, compute_filled: bool = True,
                  device: str = "cpu", world=None,
                  stations: tuple[pd.DataFrame, dict] | None = None,
-                 filled: Mapping[str, pd.Series] | None = None):
+                 filled: Mapping[str, pd.Series] | None = None, progress: bool = False):
         from data_catalog import demo
 
         self.path = Path(path) if path is not None else demo.default_demo_path()
@@ -88,6 +90,7 @@ class DemoSource:
         self._extract: dict[tuple, dict[str, np.ndarray]] = {}
         self._filled: dict[tuple, dict[str, pd.Series] | str] = {}
         self._given_filled = dict(filled) if filled is not None else None
+        self.progress = progress
         self.filled_origin = ""
 
     # -- Source protocol
@@ -187,7 +190,7 @@ class DemoSource:
             self.filled_origin = f"series store {store}"
         elif self.compute_filled and self._has_model():
             result = filled_from_model(self.world, self._table, days, self.checkpoint,
-                                       device=self.device)
+                                       device=self.device, progress=self.progress)
             self.filled_origin = f"model {self.checkpoint or 'shipped checkpoints'}"
         else:
             result = ("no series store and no model checkpoint: train one (`gapfill train`) "
@@ -265,18 +268,54 @@ def filled_from_store(store: str | Path, table: pd.DataFrame,
 def filled_from_model(world, table: pd.DataFrame, days: pd.DatetimeIndex,
                       checkpoint: str | Path | None = None, *, device: str = "cpu",
                       radius: int = MODEL_WINDOW_RADIUS, chunk_days: int = 64,
-                      models: Mapping[int, object] | None = None,
+                      block_days: int = 365, warmup_days: int = 30,
+                      models: Mapping[int, object] | None = None, batched: bool = True,
                       progress: bool = False) -> dict[str, pd.Series]:
     """Stream the model over a small window around each station and return its filled series.
 
-    The seamless series is the observation where AMSR observed (in the model's reference
-    climatology, as ``model.inference.predict`` does) and the model output elsewhere.  Each
-    run of days with the same radiometer is streamed by the model of that radiometer, with
-    the recurrent state carried across chunks.  torch is imported here only.
+    Every station gets a ``(2 radius + 1)``-cell square window (shifted inside the grid at
+    its edges); the windows of all stations are streamed together as one batch, so the
+    cost hardly grows with the number of stations.  The seamless series is the observation
+    where AMSR observed (in the model's reference climatology, as
+    ``model.inference.predict`` does) and the model output elsewhere.  Each run of days
+    with the same radiometer is streamed by the model of that radiometer, its state
+    carried across chunks and first warmed up on the ``warmup_days`` before the run
+    (outputs discarded), as the series store does.  torch is imported here only.
 
-    ``models`` (sensor code -> object with ``prepare``/``stream``, e.g. a stand-in model)
-    replaces the checkpoints.
+    Parameters
+    ----------
+    world : xarray.Dataset
+        Canonical world (``amsr_sm``, ``gap_mask``, ``ascat_sm``).
+    table : pandas.DataFrame
+        Stations (``id``, ``lat``, ``lon``).
+    days : pandas.DatetimeIndex
+        Days of the world to fill.
+    checkpoint : path, optional
+        One checkpoint for all days; default the shipped models by radiometer.
+    device : str
+        Torch device.
+    radius : int
+        Cells of context on each side of the station.
+    chunk_days, block_days : int
+        Days per model call, and days prepared at a time.
+    warmup_days : int
+        Days before a radiometer run on which a newly used model warms its state up.
+    models : mapping, optional
+        Sensor code -> object with ``prepare``/``stream`` (a stand-in model), replacing the
+        checkpoints.
+    batched : bool
+        Stream all stations as one batch (False: one at a time, for stand-ins that only
+        take a batch of one).
+    progress : bool
+        tqdm bar over the blocks.
+
+    Returns
+    -------
+    dict
+        Station id -> daily Series on ``days`` (m3 m-3).
     """
+    import torch
+
     from model import inference as inf
     from model.tensors import amsr_valid_mask
 
@@ -288,44 +327,118 @@ def filled_from_model(world, table: pd.DataFrame, days: pd.DatetimeIndex,
         one = inf.load_model(checkpoint, dev)
         pick = lambda sensor: one  # noqa: E731
     else:
-        models = inf.load_models(None, dev)
-        pick = lambda sensor: inf.model_for_sensor(models, sensor)  # noqa: E731
-    sub_t = world.sel({schema.TIME: days})
-    sensors = (np.asarray(sub_t[schema.SENSOR].values) if schema.SENSOR in sub_t.coords
-               else np.array([schema.sensor_for_date(d) for d in days]))
-    runs = _runs(sensors)
-    lat, lon = world[schema.LAT].values, world[schema.LON].values
+        shipped = inf.load_models(None, dev)
+        pick = lambda sensor: inf.model_for_sensor(shipped, sensor)  # noqa: E731
+    days = pd.DatetimeIndex(days)
+    world_t = pd.DatetimeIndex(world[schema.TIME].values)
+    pos = world_t.get_indexer(days)
+    if (pos < 0).any():
+        from data_catalog.errors import OutOfRangeError
+
+        raise OutOfRangeError(f"{int((pos < 0).sum())} day(s) are not in the world",
+                              variable=schema.TIME)
+    sensors_all = (np.asarray(world[schema.SENSOR].values) if schema.SENSOR in world.coords
+                   else np.array([schema.sensor_for_date(d) for d in world_t]))
     names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.LAND)
              if v in world]
-    out: dict[str, pd.Series] = {}
-    rows = list(table.iterrows())
+    lat, lon = world[schema.LAT].values, world[schema.LON].values
+    size_i, size_j = min(2 * radius + 1, lat.size), min(2 * radius + 1, lon.size)
+    ids = table["id"].astype(str).tolist()
+    windows, centres = [], []
+    t_lo = max(0, int(pos.min()) - warmup_days)
+    t_hi = int(pos.max()) + 1
+    for _, row in table.iterrows():
+        m = co.nearest_cell(float(row["lat"]), float(row["lon"]), lat, lon)
+        i0 = int(np.clip(m.i - radius, 0, lat.size - size_i))
+        j0 = int(np.clip(m.j - radius, 0, lon.size - size_j))
+        windows.append(world[names].isel({schema.TIME: slice(t_lo, t_hi),
+                                          schema.LAT: slice(i0, i0 + size_i),
+                                          schema.LON: slice(j0, j0 + size_j)}).load())
+        centres.append((m.i - i0, m.j - j0))
+    # stream the contiguous world period t_lo..t_hi, keep the requested days
+    sensors = sensors_all[t_lo:t_hi]
+    n = t_hi - t_lo
+    out = np.full((len(ids), n), np.nan, np.float32)
+    first = int(pos.min()) - t_lo  # days before this are warm-up only
+    runs = _runs(sensors)
+    blocks = [(a, b, sensor, b0, min(b, b0 + block_days)) for a, b, sensor in runs
+              for b0 in range(a, b, block_days)]
     if progress:
         from tqdm.auto import tqdm
 
-        rows = tqdm(rows, desc="model at stations", unit="station")
-    for _, row in rows:
-        m = co.nearest_cell(float(row["lat"]), float(row["lon"]), lat, lon)
-        i0, j0 = max(0, m.i - radius), max(0, m.j - radius)
-        win = sub_t[names].isel({schema.LAT: slice(i0, m.i + radius + 1),
-                                 schema.LON: slice(j0, m.j + radius + 1)}).load()
-        ci, cj = m.i - i0, m.j - j0
-        vals = np.full(len(days), np.nan, np.float32)
-        for a, b, sensor in runs:
-            part = win.isel({schema.TIME: slice(a, b)})
-            if sensor == schema.SENSOR_NONE:
+        blocks = tqdm(blocks, desc="model at stations", unit="block")
+    # small batched convolutions run faster on one thread than on contended several
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _stream_blocks(blocks, windows, centres, pick, out, first, chunk_days, warmup_days,
+                       batched, amsr_valid_mask, torch)
+    finally:
+        torch.set_num_threads(threads)
+    keep = pos - t_lo
+    return {sid: pd.Series(out[k, keep].astype(np.float64), index=days)
+            for k, sid in enumerate(ids)}
+
+
+def _stream_blocks(blocks, windows, centres, pick, out, first, chunk_days, warmup_days,
+                   batched, amsr_valid_mask, torch):
+    """Stream the stations' windows block by block; write merged centre values to ``out``.
+
+    ``batched``: all stations in one batch with one state; else one call (and state) per
+    station, for stand-in models that only take a batch of one.
+    """
+    n_st = len(windows)
+    groups = [list(range(n_st))] if batched else [[k] for k in range(n_st)]
+    states: list = [None] * len(groups)
+    current = None
+
+    def parts_of(t0, t1, sensor):
+        parts = []
+        for win in windows:
+            part = win.isel({schema.TIME: slice(t0, t1)})
+            if sensor == schema.SENSOR_NONE:  # the gap year: no radiometer
                 part = part.assign({schema.AMSR_SM: part[schema.AMSR_SM].where(False)})
-            model = pick(int(sensor))
-            field, _ = inf.fill_series(model, part, chunk_days=chunk_days)
+            parts.append(part)
+        return parts
+
+    def run(model, parts, g, state):
+        x = torch.cat([model.prepare(parts[k]) for k in groups[g]], dim=0)
+        fields = []
+        for c0 in range(0, x.shape[1], chunk_days):
+            sm, state = model.stream(x[:, c0:c0 + chunk_days], state)
+            if sm.shape[0] != x.shape[0]:
+                raise ValueError(f"model returned a batch of {sm.shape[0]} for "
+                                 f"{x.shape[0]}; pass batched=False")
+            fields.append(sm.float().cpu().numpy())
+        return np.concatenate(fields, axis=1), state  # (stations, days, h, w)
+
+    for a, _b, sensor, b0, b1 in blocks:
+        model = pick(int(sensor))
+        if b0 == a and model is not current:
+            states = [None] * len(groups)
+            if a > 0 and warmup_days > 0:  # a newly used model first warms its state up
+                w0 = max(0, a - warmup_days)
+                warm = parts_of(w0, a, int(sensor))
+                for g in range(len(groups)):
+                    _, states[g] = run(model, warm, g, None)
+            current = model
+        parts = parts_of(b0, b1, sensor)
+        fields = {}
+        for g, members in enumerate(groups):
+            field, states[g] = run(model, parts, g, states[g])
+            for pos_in, k in enumerate(members):
+                fields[k] = field[pos_in]
+        if b1 <= first:
+            continue
+        to_ref = getattr(model, "to_reference", None)
+        for k, (part, (ci, cj)) in enumerate(zip(parts, centres, strict=True)):
             amsr = np.asarray(part[schema.AMSR_SM].values, np.float32)
             gm = part[schema.GAP_MASK].values if schema.GAP_MASK in part else None
             valid = amsr_valid_mask(amsr, gm)
-            to_ref = getattr(model, "to_reference", None)
             obs = (to_ref(amsr, part[schema.LAT].values, part[schema.LON].values)
                    if to_ref is not None else amsr)
-            merged = np.where(valid, obs, field)
-            vals[a:b] = merged[:, ci, cj]
-        out[str(row["id"])] = pd.Series(vals.astype(np.float64), index=days)
-    return out
+            merged = np.where(valid, obs, fields[k])
+            out[k, b0:b1] = merged[:, ci, cj]
 
 
 def _runs(codes: Sequence[int]) -> list[tuple[int, int, int]]:
