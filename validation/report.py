@@ -43,6 +43,8 @@ def _fmt(v, digits: int = 3) -> str:
     if isinstance(v, (float, np.floating)):
         if not math.isfinite(v):
             return ""
+        if abs(v) < 0.5 * 10.0**-digits:  # no "-0.000"
+            v = 0.0
         return f"{v:.{digits}f}"
     return str(v).replace("|", "\\|")
 
@@ -203,11 +205,12 @@ def plot_timeseries(frame: pd.DataFrame, path: str | Path,
     ax.plot(frame.index, frame[cmp.INSITU], color="k", lw=1.0, label="station")
     items = list(_compared(frame, settings))
     # continuous series as lines first, observation-day and gap-day subsets as dots on top
-    items.sort(key=lambda it: _is_subset(it[0], it[3]))
+    # (sparse series, e.g. ASCAT every other day, would be broken lines: dots too)
+    items.sort(key=lambda it: _is_subset(it[0], it[3]) or it[2].notna().mean() < 0.6)
     for name, _x, y, meta in items:
         color = SERIES_COLORS.get(name)
         label = name + (" (scaled)" if meta.get("saturation") else "")
-        if _is_subset(name, meta):
+        if _is_subset(name, meta) or y.notna().mean() < 0.6:
             ax.plot(y.index, y, ".", ms=2.5, label=label, color=color)
         else:
             ax.plot(y.index, y, lw=0.8, alpha=0.85, label=label, color=color)
