@@ -37,7 +37,7 @@ INSITU = "insitu"
 #: Columns of a station-stats row, in order (JSON rows use :data:`JSON_KEYS`).
 ROW_KEYS = ("station", "network", "lat", "lon", "series", "n", "r", "rmse", "ubrmse", "bias",
             "status", "p_r", "r_ci_lower", "r_ci_upper", "rho", "p_rho", "r_anom",
-            "scaling", "cell_lat", "cell_lon", "distance_km", "insitu_hours")
+            "scaling", "cell_lat", "cell_lon", "distance_km", "insitu_hours", "note")
 JSON_KEYS = ("station", "network", "lat", "lon", "series", "n", "r", "rmse", "ubrmse", "bias",
              "status")
 
@@ -320,7 +320,8 @@ def station_stats(source: Source, station_id: str, settings: Settings | None = N
                                      anomaly_base=anom_base, n_boot=settings.n_boot)
             both = x.notna() & y.notna()
             hours = int(frame.loc[both, cnt_col].sum()) if cnt_col in frame else 0
-        rows.append({**base, **res, "scaling": scaling, "insitu_hours": hours})
+        rows.append({**base, **res, "scaling": scaling, "insitu_hours": hours,
+                     "note": meta.get("note") or ""})
     cols = list(ROW_KEYS) + [c for r in rows for c in r if c not in ROW_KEYS]
     return pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(cols)))
 

@@ -71,6 +71,12 @@ def markdown_table(table: pd.DataFrame, summary: Mapping | None = None,
                        f"{_fmt(rec['n'], 0)} | "
                        + " | ".join(_fmt(rec[c]) for c in ("r", "rho", "r_anom", "rmse",
                                                            "ubrmse", "bias")) + " |")
+    if "note" in table.columns and len(table):
+        bad = table[(table["status"] != mx.OK) & (table["note"].fillna("") != "")]
+        if len(bad):
+            out += ["", "## Notes", ""]
+            out += [f"* `{r.station}` {r.series}: {r.status} ({r.note})"
+                    for r in bad.itertuples(index=False)]
     if summary and summary.get("relative_change_median_r"):
         ch = summary["relative_change_median_r"]
         val = ch.get("value")
