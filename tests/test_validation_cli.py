@@ -89,6 +89,9 @@ def test_validate_bad_arguments(tiny_world, capsys):
         main(["validate", "--scaling", "zscore"])
     assert main(["validate", "--source", "demo", "--world", str(tiny_world),
                  "--product", "cci_passive"]) == 1
+    assert main(["validate", "--source", "demo", "--world", str(tiny_world), "--no-model",
+                 "--start", "2017-05-01", "--end", "2017-04-01"]) == 1
+    assert "after its end" in capsys.readouterr().err
 
 
 def test_validate_the_default_demo_world(tmp_path, capsys):

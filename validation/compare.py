@@ -89,6 +89,12 @@ class Settings:
                              f"{mx.SCALINGS[1:]}")
         if self.min_n < 1:
             raise ValueError(f"min_n {self.min_n} must be >= 1")
+        if self.start is not None and self.end is not None and \
+                pd.Timestamp(self.start) > pd.Timestamp(self.end):
+            from data_catalog.errors import OutOfRangeError
+
+            raise OutOfRangeError(f"period start {self.start} is after its end {self.end}",
+                                  variable="time")
 
     def as_dict(self) -> dict:
         d = asdict(self)
