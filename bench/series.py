@@ -43,11 +43,12 @@ logger = logging.getLogger("bench.series")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _shipped_available() -> bool:
+def _shipped_available(checkpoint_dir: str | None = None) -> bool:
     try:
         from model import inference
 
-        return (Path(inference.default_checkpoint_dir()) / "amsr2.pt").exists()
+        d = Path(checkpoint_dir) if checkpoint_dir else Path(inference.default_checkpoint_dir())
+        return (d / "amsr2.pt").exists()
     except ImportError:
         return False
 
@@ -69,7 +70,8 @@ def _tree_rss(proc) -> int:
 
 
 def run_build(out: Path, start: str, end: str, *, workers: int, model: str,
-              world: str | None, region: str | None, tile: int = 32) -> dict:
+              world: str | None, region: str | None, tile: int = 32,
+              checkpoint_dir: str | None = None) -> dict:
     """Run one build in a subprocess; return its timings and peak tree RSS."""
     import psutil
 
@@ -79,6 +81,8 @@ def run_build(out: Path, start: str, end: str, *, workers: int, model: str,
            "--_model", model, "--_tile", str(tile)]
     if world:
         cmd += ["--world", world]
+    if checkpoint_dir:
+        cmd += ["--checkpoint-dir", checkpoint_dir]
     if region:
         cmd += [f"--region={region}"]
     t0 = time.perf_counter()
@@ -127,7 +131,7 @@ def _build_entry(args: argparse.Namespace) -> int:
     series.build_series(args._build, "demo", world=args.world, start=args._start,
                         end=args._end, region=region, workers=args._workers,
                         models=args._model, progress=False, overwrite=True, stats=stats,
-                        tile=args._tile)
+                        tile=args._tile, checkpoint_dir=args.checkpoint_dir)
     Path(args._stats).write_text(json.dumps(stats))
     return 0
 
@@ -173,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--world", default=None, help="demo world store (default: $GAPFILL_DEMO)")
     p.add_argument("--region", default=None, help="W,S,E,N (default: the whole world)")
     p.add_argument("--model", choices=("auto", "shipped", "persistence"), default="auto")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="checkpoints of the shipped models (default: model/checkpoints)")
     p.add_argument("--keep", default=None, metavar="DIR",
                    help="keep the stores in DIR (default: a temporary folder, removed)")
     p.add_argument("--series-start", default="2003-01-01")
@@ -188,13 +194,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from model import series
 
-    use_shipped = args.model == "shipped" or (args.model == "auto" and _shipped_available())
+    use_shipped = args.model == "shipped" or (args.model == "auto"
+                                              and _shipped_available(args.checkpoint_dir))
     factory = series.SHIPPED_MODELS if use_shipped else series.PERSISTENCE_MODELS
-    model_name = ("shipped ConvLSTM (model/checkpoints)" if use_shipped
-                  else "persistence baseline (no shipped checkpoint found)")
+    model_name = (f"shipped ConvLSTM ({args.checkpoint_dir or 'model/checkpoints'})"
+                  if use_shipped else "persistence baseline (no shipped checkpoint found)")
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-series-"))
     root.mkdir(parents=True, exist_ok=True)
-    kw = dict(model=factory, world=args.world, region=args.region)
+    kw = dict(model=factory, world=args.world, region=args.region,
+              checkpoint_dir=args.checkpoint_dir)
     try:
         logger.info("1-year build, 1 worker")
         y1_w1 = run_build(root / "y1_w1.zarr", "2003-01-01", "2003-12-31", workers=1, **kw)
