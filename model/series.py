@@ -214,6 +214,18 @@ class SeriesSpec:
         return [(t, min(t + self.time_chunk, nt)) for t in range(0, nt, self.time_chunk)]
 
 
+#: Environment variable naming the default series store.
+SERIES_ENV = "GAPFILL_SERIES"
+
+
+def default_series_path() -> Path:
+    """``$GAPFILL_SERIES`` or ``<repo>/data/series/series.zarr`` (``build-series`` default)."""
+    env = os.environ.get(SERIES_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[1] / "data" / "series" / "series.zarr"
+
+
 def ledger_path(out: str | Path) -> Path:
     """The ledger folder of a store: ``<store>.ledger`` beside it."""
     out = Path(out)
@@ -727,6 +739,7 @@ def build_series(out: str | Path, source: str = "demo", *, scheduler: str | None
     t_wall = time.perf_counter()
     stats = {} if stats is None else stats
     out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
     spec, world = make_spec(source, **spec_kwargs)
     _prepare(out, spec, world, overwrite)
     todo = [t for t in spec.tiles() if t not in done_tiles(out)]

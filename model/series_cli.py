@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--region", type=_region, default=None, metavar="W,S,E,N",
                    help="region in degrees; write --region=W,S,E,N when W is negative "
                         "(default: the whole world)")
-    p.add_argument("--out", required=True, metavar="PATH", help="zarr store to write")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="zarr store to write (default: $GAPFILL_SERIES or "
+                        "data/series/series.zarr)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of an existing dask.distributed scheduler (workers must see "
                         "--out and the input); 'synchronous' runs without Dask")
@@ -75,7 +77,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     e = sub.add_parser("export-netcdf", parents=[common],
                        help="write a CF-compliant netCDF of a region and period of a series",
                        description="Write a CF-1.10 netCDF-4 file from a series store.")
-    e.add_argument("--store", required=True, metavar="PATH", help="series store (zarr)")
+    e.add_argument("--store", default=None, metavar="PATH",
+                   help="series store (default: $GAPFILL_SERIES or data/series/series.zarr)")
     e.add_argument("--region", type=_region, default=None, metavar="W,S,E,N")
     e.add_argument("--start", default=None, help="first day (default: the store's)")
     e.add_argument("--end", default=None, help="last day (default: the store's)")
@@ -92,7 +95,8 @@ def _build(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     gap = schema.SENSOR_AMSRE if args.gap_model == "amsr_e" else schema.SENSOR_AMSR2
     out = series.build_series(
-        args.out, args.source, world=args.world, start=args.start, end=args.end,
+        args.out or series.default_series_path(), args.source, world=args.world,
+        start=args.start, end=args.end,
         region=args.region, scheduler=args.scheduler, workers=args.workers,
         models=args.model, checkpoint_dir=args.checkpoint_dir, gap_model=gap,
         tile=args.tile, halo=args.halo, time_chunk=args.time_chunk,
@@ -104,7 +108,7 @@ def _build(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from model import series
 
-    out = series.export_netcdf(args.store, args.out, region=args.region, start=args.start,
-                               end=args.end)
+    out = series.export_netcdf(args.store or series.default_series_path(), args.out,
+                               region=args.region, start=args.start, end=args.end)
     print(f"netCDF: {out}")
     return 0
