@@ -131,7 +131,9 @@ class Explorer(param.Parameterized):
         self.stations = st[0] if st is not None else None
         ids = [] if self.stations is None else list(self.stations["id"].astype(str))
         self.state = ExplorerState(grid, stations=ids, sources=hub.sources(), source=source)
-        self.maps = MapSet(self.state, on_tap=self.on_tap, on_box=self.on_box)
+        self._doc = pn.state.curdoc
+        self.maps = MapSet(self.state, on_tap=self.on_tap, on_box=self.on_box,
+                           dispatch=self.dispatch)
         self.url = UrlParams()
         self.layout_version = 0
         self.maps_object = None
@@ -145,6 +147,14 @@ class Explorer(param.Parameterized):
         self.state.param.watch(self._date_changed, ["date"])
         self.state.param.watch(self._rebuild, ["region", "source", "checkpoint"])
         self.state.param.watch(self._selection_changed, ["station", "pixel"])
+
+    def dispatch(self, fn) -> None:
+        """Run ``fn`` (which changes Bokeh models) holding the session's document lock."""
+        doc = self._doc
+        if doc is not None and doc.session_context is not None:
+            doc.add_next_tick_callback(fn)
+        else:
+            fn()
 
     # ------------------------------------------------------------------ messages
     def notify(self, msgs, level: str = "warning") -> None:
@@ -323,7 +333,6 @@ class Explorer(param.Parameterized):
             return out["cell"]
 
         fut = self.hub.submit(job)
-        loop_doc = pn.state.curdoc
 
         def done(f):
             try:
@@ -342,10 +351,7 @@ class Explorer(param.Parameterized):
                     self._series_filled[key] = series
                     self.refresh_selection(only_marker=True)
 
-            if loop_doc is not None and loop_doc.session_context is not None:
-                loop_doc.add_next_tick_callback(apply)
-            else:
-                apply()
+            self.dispatch(apply)
 
         fut.add_done_callback(done)
 
@@ -390,7 +396,10 @@ class Explorer(param.Parameterized):
         self.notify(f"Inference done on {info.get('device')} in {info.get('seconds')} s.", "info")
         if (s.day, s.region, s.checkpoint, s.source) == (day, region, ckpt, source):
             self.load()
-            self.inference_status = f"computed on {info.get('device')} in {info.get('seconds')} s"
+            self.cached = bool(info.get("cached"))
+            self.inference_status = (
+                "cached output" if self.cached else
+                f"computed on {info.get('device')} in {info.get('seconds')} s")
             self.refresh_selection()
 
     # ------------------------------------------------------------------ network table

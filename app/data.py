@@ -354,7 +354,9 @@ class DataHub:
             filled = np.asarray(ds[schema.FILLED_SM].values, np.float32)
             info = {"cached": not computed, "device": label,
                     "seconds": round(time.perf_counter() - t0, 2)}
-            self.remember_filled(source, region, date, checkpoint, filled, info)
+            # published to the cache: for every later request it is a cached output
+            self.remember_filled(source, region, date, checkpoint, filled,
+                                 {**info, "cached": key is not None})
             return filled, info
 
         return self._worker.submit(job)

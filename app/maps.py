@@ -147,9 +147,11 @@ class MapSet(param.Parameterized):
     slow_updates = param.Integer(default=0, doc="Date changes that went through HoloViews.")
 
     def __init__(self, state, on_tap: Callable | None = None, on_box: Callable | None = None,
-                 **params):
+                 dispatch: Callable[[Callable[[], None]], None] | None = None, **params):
         super().__init__(**params)
         self.state = state
+        # how to run a change of Bokeh models: on a server it must hold the document lock
+        self.dispatch = dispatch or (lambda fn: fn())
         self.on_tap = on_tap
         self.on_box = on_box
         self.fields: DayFields | None = None
@@ -225,15 +227,16 @@ class MapSet(param.Parameterized):
             layers = {k: v * pts for k, v in layers.items()}
         out = []
         for mapname, ov in layers.items():
-            ov = (ov * coast).opts(hooks=[self._title_hook(mapname)], title=self.titles[mapname])
-            out.append(ov)
-        # clicks on any map select a station or pixel; boxes are drawn on the raw map
-        for ov in out:
-            tap = hv.streams.Tap(source=ov)
+            tools = ["hover", "tap", "box_select"] if mapname == "raw" else ["hover", "tap"]
+            out.append((ov * coast).opts(hooks=[self._title_hook(mapname)],
+                                         title=self.titles[mapname], tools=tools))
+        # clicks on any map select a station or pixel; boxes are drawn on the raw map.  The
+        # streams hang on each map's soil-moisture raster (the plot that owns the events)
+        for base in (raw, filled, ascat, diff):
+            tap = hv.streams.Tap(source=base)
             tap.add_subscriber(self._tapped)
-        box = hv.streams.BoundsXY(source=out[0])
+        box = hv.streams.BoundsXY(source=raw)
         box.add_subscriber(self._boxed)
-        out[0] = out[0].opts(tools=["hover", "tap", "box_select"])
         return hv.Layout(out).cols(2).opts(shared_axes=True)
 
     # ------------------------------------------------------------------ events
@@ -311,11 +314,17 @@ class MapSet(param.Parameterized):
                 values = values[::-1]
             lon = self.images[name].dimension_values(0, expanded=False)
             new[name] = (src, regrid_like(values, lat, lon, x0, y0, dw, dh, w, h, agg))
-        for src, arr in new.values():
-            src.data.update(image=[arr])
-        for mapname, fig in self._figs.items():
-            if fig.title is not None:
-                fig.title.text = self.titles[mapname]
+        titles = dict(self.titles)
+        figs = dict(self._figs)
+
+        def write():
+            for src, arr in new.values():
+                src.data.update(image=[arr])
+            for mapname, fig in figs.items():
+                if fig.title is not None:
+                    fig.title.text = titles[mapname]
+
+        self.dispatch(write)
         return True
 
 

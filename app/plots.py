@@ -182,7 +182,7 @@ def series_plot(frame: pd.DataFrame, date, ascat_note: str = "",
         else:
             layers.append(hv.Scatter(data, tdim, ydim, label=label).opts(color=color, size=4))
     layers.append(hv.VLine(pd.Timestamp(date)).opts(color="#444444", line_dash="dashed"))
-    return hv.Overlay(layers).opts(title=title)
+    return hv.Overlay(layers).opts(title=title, legend_position="right")
 
 
 def scatter_plot(frame: pd.DataFrame, x: str = "insitu",

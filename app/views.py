@@ -233,7 +233,7 @@ class DetailView(pn.viewable.Viewer):
         super().__init__(**params)
         a = self.app
         r = mapsmod.canvas_renderer()
-        self.series = pn.pane.HoloViews(a.series_plot.opts(width=620, height=260),
+        self.series = pn.pane.HoloViews(a.series_plot.opts(width=760, height=260),
                                         renderer=r, css_classes=["series"], linked_axes=False)
         self.scatter = pn.pane.HoloViews(a.scatter.opts(width=300, height=260), renderer=r,
                                          css_classes=["scatter"], linked_axes=False)
@@ -251,7 +251,7 @@ class DetailView(pn.viewable.Viewer):
         a = self.app
         self.title.object = f"**{a.series_title}** · ASCAT shown mean/std-scaled to m3 m-3; " \
                             "shaded: AMSR gap days; dashed: selected date"
-        self.series.object = a.series_plot.opts(width=620, height=260)
+        self.series.object = a.series_plot.opts(width=760, height=260)
         self.scatter.object = a.scatter.opts(width=300, height=260)
         stats = a.stats if len(a.stats) else pd.DataFrame(columns=STATS_COLUMNS)
         self.stats.value = stats.round(4)

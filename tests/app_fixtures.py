@@ -58,9 +58,10 @@ def serve(env: dict, port: int, log_path: Path, timeout: float = 90.0) -> subpro
     cmd = [sys.executable, "-m", "panel", "serve", "app", "--address", "127.0.0.1",
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
            "--num-threads", "2"]
-    log = open(log_path, "w")  # noqa: SIM115 - closed by the caller via proc
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log,
-                            stderr=subprocess.STDOUT)
+    with open(log_path, "wb") as log:
+        # the child keeps its own descriptor of the log; ours is closed at once
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log,
+                                stderr=subprocess.STDOUT)
     t0 = time.time()
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
@@ -74,7 +75,7 @@ def serve(env: dict, port: int, log_path: Path, timeout: float = 90.0) -> subpro
                 return proc
             except OSError:
                 time.sleep(0.5)
-    proc.kill()
+    stop(proc)
     raise RuntimeError(f"panel serve did not start in {timeout} s: "
                        f"{log_path.read_text()[-2000:]}")
 
