@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -162,7 +163,7 @@ def test_json_rows_have_exactly_the_keys(mock_world):
     assert nomodel and all(r["r"] is None and r["n"] == 0 for r in nomodel)
 
 
-def test_filled_from_model_matches_the_series_store(mock_world, tmp_path):
+def test_filled_from_model_matches_the_series_store(mock_world, tmp_path, monkeypatch):
     series_mod = pytest.importorskip("model.series")
     pytest.importorskip("torch")
     ds, table, series = mock_world
@@ -186,6 +187,16 @@ def test_filled_from_model_matches_the_series_store(mock_world, tmp_path):
         # where AMSR observed, the filled series is the observation
         obs = frame["raw"].notna()
         np.testing.assert_allclose(frame.loc[obs, "filled"], frame.loc[obs, "raw"], atol=1e-6)
+    # the default store ($GAPFILL_SERIES) is used when complete, ignored while unfinished
+    monkeypatch.setenv("GAPFILL_SERIES", str(store))
+    sid = table["id"].iloc[0]
+    src = DemoSource(world=ds, stations=(table, series), compute_filled=False)
+    assert cmp.station_stats(src, sid).set_index("series").loc["filled", "status"] == mx.OK
+    assert "series store" in src.filled_origin
+    (Path(str(store) + ".ledger") / "complete").unlink()
+    src = DemoSource(world=ds, stations=(table, series), compute_filled=False)
+    assert cmp.station_stats(src, sid).set_index("series").loc["filled", "status"] == \
+        mx.NO_MODEL
 
 
 # ---------------------------------------------------------------- real data

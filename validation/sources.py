@@ -205,9 +205,17 @@ class DemoSource:
                 from data_catalog.errors import MissingFileError
 
                 raise MissingFileError("series store not found", p)
+            if not store_complete(p):
+                log.warning("series store %s is not complete (build-series unfinished): "
+                            "tiles not built yet read as NaN", p)
             return p
         default = default_series_store()
-        return default if default is not None and default.exists() else None
+        if default is None or not default.exists():
+            return None
+        if not store_complete(default):
+            log.info("default series store %s is incomplete; not used", default)
+            return None
+        return default
 
     def _has_model(self) -> bool:
         if self.checkpoint is not None:
@@ -230,6 +238,16 @@ def default_series_store() -> Path | None:
     except Exception as exc:  # a missing environment must not stop validation
         log.debug("no default series store: %s", exc)
         return None
+
+
+def store_complete(store: str | Path) -> bool:
+    """Whether a series store's build finished (its ledger's ``complete`` mark).
+
+    A store without a ledger (made some other way) counts as complete.
+    """
+    p = Path(store)
+    ledger = p.with_name(p.name + ".ledger")
+    return not ledger.exists() or (ledger / "complete").exists()
 
 
 def filled_from_store(store: str | Path, table: pd.DataFrame,
