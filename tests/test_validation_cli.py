@@ -16,6 +16,12 @@ from validation import compare as cmp
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _no_default_series_store(tmp_path, monkeypatch):
+    """A series store someone built in data/series must not leak into these tests."""
+    monkeypatch.setenv("GAPFILL_SERIES", str(tmp_path / "no-series.zarr"))
+
+
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory) -> Path:
     from data_catalog.demo import build_demo_world

@@ -17,6 +17,12 @@ from validation import metrics as mx
 from validation.sources import DemoSource, KitSource, filled_from_model
 
 
+@pytest.fixture(autouse=True)
+def _no_default_series_store(tmp_path, monkeypatch):
+    """A series store someone built in data/series must not leak into these tests."""
+    monkeypatch.setenv("GAPFILL_SERIES", str(tmp_path / "no-series.zarr"))
+
+
 @pytest.fixture(scope="module")
 def mock_world():
     # schema.mock_grid_dataset uses DatetimeIndex.dayofyear, deprecated in pandas 3.1
