@@ -91,8 +91,11 @@ def test_validate_bad_arguments(tiny_world, capsys):
     assert main(["validate", "--source", "demo", "--world", str(tiny_world), "--no-model",
                  "--stations", "NOPE"]) == 1
     assert "NOPE" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["validate", "--scaling", "zscore"])
+    for bad in (["--scaling", "zscore"], ["--half-window", "-1"], ["--overpass", "25"],
+                ["--bootstrap", "-5"], ["--min-n", "0"], ["--depth", "0.1"]):
+        with pytest.raises(SystemExit):
+            main(["validate", *bad])
+    capsys.readouterr()
     assert main(["validate", "--source", "demo", "--world", str(tiny_world),
                  "--product", "cci_passive"]) == 1
     assert main(["validate", "--source", "demo", "--world", str(tiny_world), "--no-model",

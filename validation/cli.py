@@ -34,11 +34,38 @@ def _floats(n: int | None = None):
     return parse
 
 
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+
+def _hours(text: str) -> tuple[float, ...]:
+    vals = _floats()(text)
+    if any(not 0 <= v < 24 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected hours in [0, 24), got {text!r}")
+    return vals
+
+
 def _ids(text: str) -> list[str]:
     ids = [s.strip() for s in text.split(",") if s.strip()]
     if not ids:
         raise argparse.ArgumentTypeError("expected station ids separated by commas")
     return ids
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
 
 
 def _positive_int(text: str) -> int:
@@ -76,7 +103,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--series-store", default=None, metavar="PATH",
                    help="seamless series store with filled_sm (gapfill build-series); "
-                        "default: stream the shipped model at the stations")
+                        "default: $GAPFILL_SERIES or data/series/series.zarr when complete, "
+                        "else stream the shipped model at the stations")
     p.add_argument("--world", default=None, metavar="PATH",
                    help="demo world store (default: $GAPFILL_DEMO or data/demo/world.zarr)")
     p.add_argument("--checkpoint", default=None, metavar="FILE",
@@ -96,9 +124,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--window", choices=("overpass", "daily"), default="overpass",
                    help="station value of a day: mean around the overpasses (default) or "
                         "the daily mean")
-    p.add_argument("--overpass", type=_floats(), default=(1.5, 13.5), metavar="H,...",
+    p.add_argument("--overpass", type=_hours, default=(1.5, 13.5), metavar="H,...",
                    help="overpass times in local solar time, hours (default 1.5,13.5)")
-    p.add_argument("--half-window", type=float, default=1.0, metavar="H",
+    p.add_argument("--half-window", type=_nonneg_float, default=1.0, metavar="H",
                    help="half width of the window around each overpass, hours (default 1)")
     p.add_argument("--flags", default="G",
                    help="accepted ISMN quality flags, comma-separated (default G)")
@@ -106,7 +134,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="accepted range of the sensor top in m (default 0,0.1)")
     p.add_argument("--cell-mean", action="store_true",
                    help="average stations that share a satellite cell (one row per cell)")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+    p.add_argument("--bootstrap", type=_nonneg_int, default=0, metavar="N",
                    help="bootstrap resamples for CIs of R and RMSE (default 0: analytical "
                         "CI of R only)")
     p.set_defaults(func=run)
