@@ -89,10 +89,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def _build(args: argparse.Namespace) -> int:
     from model import series
 
-    if not args.verbose:  # the scheduler's and nannies' start/stop chatter
-        for name in ("distributed", "distributed.scheduler", "distributed.nanny",
-                     "distributed.core", "distributed.http.proxy"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    if not args.verbose and args.scheduler != "synchronous":
+        # the scheduler's, nannies' and scratch folders' start/stop chatter
+        import distributed  # noqa: F401  (creates its loggers)
+
+        for name in list(logging.root.manager.loggerDict):
+            if name == "distributed" or name.startswith("distributed."):
+                logging.getLogger(name).setLevel(logging.WARNING)
     gap = schema.SENSOR_AMSRE if args.gap_model == "amsr_e" else schema.SENSOR_AMSR2
     out = series.build_series(
         args.out or series.default_series_path(), args.source, world=args.world,
