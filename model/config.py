@@ -124,7 +124,7 @@ class TrainConfig:
     observed_weight: float = 0.2
     lookback: int = 32
     seed: int = 42
-    num_threads: int = 2
+    num_threads: int = 1
     out: str = "model/checkpoints/amsr2.pt"
 
     @classmethod

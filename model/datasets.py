@@ -101,8 +101,9 @@ class PeriodData:
     def fingerprint(self) -> str:
         """sha256 of the period's grid, times and AMSR/ASCAT/gap values."""
         h = hashlib.sha256()
-        for a in (self.time.values.astype("datetime64[s]").astype(np.int64), self.lat, self.lon, np.nan_to_num(self.amsr, nan=-1),
-                  self.valid, np.nan_to_num(self.ascat, nan=-1), self.natural_gap):
+        days = self.time.values.astype("datetime64[s]").astype(np.int64)
+        for a in (days, self.lat, self.lon, np.nan_to_num(self.amsr, nan=-1), self.valid,
+                  np.nan_to_num(self.ascat, nan=-1), self.natural_gap):
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
 

@@ -30,7 +30,7 @@ import xarray as xr
 
 from data_catalog import schema
 from model import baselines
-from model.datasets import PeriodData, load_period, open_world
+from model.datasets import load_period, open_world
 from model.inference import load_models, select_device, stream_arrays
 from model.wrapper import GapFiller
 
@@ -74,6 +74,27 @@ def hide_like_other_days(valid: np.ndarray, natural_gap: np.ndarray, days: np.nd
     return hidden
 
 
+def calibrated_truth(truth_train: np.ndarray, obs_train: np.ndarray, truth: np.ndarray
+                     ) -> np.ndarray:
+    """The demo-world oracle: the truth through a per-pixel linear calibration
+    ``obs = a + b truth`` fitted on the training years.
+
+    Its error on hidden observations is (nearly) the sensor's own noise: the floor that no
+    gap filler can beat when it is scored against noisy observations.
+    """
+    ok = np.isfinite(obs_train) & np.isfinite(truth_train)
+    n = ok.sum(0)
+    x = np.where(ok, truth_train, 0.0)
+    y = np.where(ok, obs_train, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, my = x.sum(0) / n, y.sum(0) / n
+        cov = (np.where(ok, (x - mx) * (y - my), 0.0)).sum(0) / n
+        var = (np.where(ok, (x - mx) ** 2, 0.0)).sum(0) / n
+        b = cov / var
+    a = my - b * mx
+    return (a + b * truth).astype(np.float32)
+
+
 def evaluate_sensor(ds: xr.Dataset, model: GapFiller, sensor: str, test_year: int,
                     train_years: list[int], *, seed: int = 0, region=None,
                     dct_smooth: float | None = None, progress: bool = False
@@ -104,6 +125,10 @@ def evaluate_sensor(ds: xr.Dataset, model: GapFiller, sensor: str, test_year: in
     cdf = baselines.CDFMatch().fit(train.ascat, tv)
     preds["ascat_cdf"] = cdf.predict(per.ascat)
 
+    oracle = None
+    if per.truth is not None and train.truth is not None:
+        oracle = calibrated_truth(train.truth, tv, per.truth)
+
     sel_hidden = hidden & test_days[:, None, None] & land
     sel_nat = per.natural_gap & test_days[:, None, None] & land
     scores = {}
@@ -113,6 +138,8 @@ def evaluate_sensor(ds: xr.Dataset, model: GapFiller, sensor: str, test_year: in
                      "natural_gaps": (metrics(p[sel_nat], per.truth[sel_nat])
                                       if per.truth is not None else metrics([], []))}
     details = {"test_year": test_year, "train_years": list(train_years),
+               "noise_floor_hidden": (metrics(oracle[sel_hidden], per.amsr[sel_hidden])
+                                      if oracle is not None else None),
                "n_hidden": int(sel_hidden.sum()), "n_natural_gaps": int(sel_nat.sum()),
                "hidden_fraction_of_observed": float(sel_hidden.sum()
                                                     / max((per.valid & test_days[:, None, None]
@@ -187,6 +214,12 @@ def markdown(result: dict, details: dict) -> str:
             lines.append(f"| {m} | {h['rmse']:.4f} | {h['ubrmse']:.4f} | {h['bias']:+.4f} | "
                          f"{h['r']:.3f} | {h['n']} | {g['rmse']:.4f} | {g['ubrmse']:.4f} | "
                          f"{g['bias']:+.4f} | {g['r']:.3f} | {g['n']} |")
+        nf = det.get("noise_floor_hidden")
+        if nf:
+            lines += ["", f"Noise floor of the hidden score (the demo truth through a per-pixel "
+                          f"linear calibration fitted on the training years): RMSE "
+                          f"{nf['rmse']:.4f}, R {nf['r']:.3f}; floor / best baseline = "
+                          f"{nf['rmse'] / det['best_baseline_hidden_rmse']:.3f}."]
         if "convlstm_over_best_baseline" in det:
             lines += ["", f"ConvLSTM / best baseline hidden RMSE: "
                           f"{det['convlstm_over_best_baseline']:.3f} (target <= {TARGET_RATIO}: "

@@ -24,7 +24,7 @@ from data_catalog import schema
 from data_catalog.errors import DataError, FormatError, MissingFileError
 from model.config import ModelConfig
 from model.network import ConvLSTMNet, State, to_channels_last_5d
-from model.tensors import CHANNELS, N_CHANNELS, NormStats, dataset_arrays, channels_from_arrays
+from model.tensors import CHANNELS, N_CHANNELS, NormStats, channels_from_arrays, dataset_arrays
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from model import inference
 from model.config import ModelConfig
 from model.inference import predict, select_device, snap_region, tiles
 from model.tensors import NormStats
-from model.wrapper import GapFiller
 from model.testing import mock_world
+from model.wrapper import GapFiller
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device"))]

@@ -9,9 +9,9 @@ import torch
 from data_catalog.errors import DataError, FormatError, MissingFileError, MissingVariableError
 from model.config import ModelConfig, TrainConfig
 from model.tensors import CHANNELS, NormStats, to_array
+from model.testing import mock_world
 from model.train import masked_loss
 from model.wrapper import GapFiller
-from model.testing import mock_world
 
 STATS = NormStats(0.25, 0.05, 50.0, 20.0)
 

@@ -1,0 +1,58 @@
+"""The shipped demo checkpoints: size, metadata, CPU inference on the demo world."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.inference import default_checkpoint_dir, load_models, predict
+from model.wrapper import GapFiller, file_sha256
+
+CKPT = default_checkpoint_dir()
+REGION = (-98.0, 34.0, -94.0, 38.0)  # Oklahoma / Kansas, inside the demo world
+
+
+@pytest.fixture(scope="module")
+def demo_world():
+    from model.datasets import default_world_path, open_world
+
+    path = default_world_path()
+    if not path.exists():
+        pytest.skip(f"demo world not built at {path} (run `gapfill demo-data`)")
+    return open_world(path)
+
+
+def test_shipped_checkpoints_are_small_and_complete():
+    files = sorted(CKPT.glob("*.pt"))
+    assert {p.name for p in files} >= {"amsr2.pt", "amsre.pt"}
+    assert sum(p.stat().st_size for p in CKPT.iterdir() if p.is_file()) <= 5 * 1024**2
+    base = GapFiller.load(CKPT / "amsr2.pt")
+    child = GapFiller.load(CKPT / "amsre.pt")
+    assert base.sensor == "amsr2" and base.metadata["parent"] is None
+    assert child.sensor == "amsre" and child.has_matching
+    assert child.metadata["parent"]["sha256"] == file_sha256(CKPT / "amsr2.pt")
+    for meta in (base.metadata, child.metadata):
+        assert len(meta["data_fingerprint"]) == 64
+        assert meta["training"]["period"][0] < meta["training"]["period"][1]
+        assert meta["code_version"]
+    seam = child.metadata["seam"]
+    assert seam["after_transfer"] < seam["before_transfer"]
+
+
+@pytest.mark.parametrize("date, sensor", [("2022-07-15", 2), ("2010-07-15", 1),
+                                          ("2005-03-10", 1), ("2012-02-01", 0)])
+def test_shipped_model_fills_the_demo_region_on_cpu(demo_world, date, sensor):
+    out = predict(demo_world, REGION, date, device="cpu")
+    assert out.attrs["device"] == "cpu" and out.attrs["sensor"] == sensor
+    models = load_models(device="cpu")
+    expect = models["amsre" if sensor == 1 else "amsr2"].metadata["checkpoint_sha256"]
+    assert out.attrs["checkpoint_sha256"] == expect
+    f = out.filled_sm.values
+    land = out.land.values
+    assert np.isfinite(f[land]).all()
+    assert 0.0 <= np.nanmin(f) and np.nanmax(f) <= 0.7
+    gaps = land & (out.gap_mask.values != 0)
+    assert gaps.any()
+    err = f[gaps] - out.truth_sm.values[gaps]
+    # a filled field, not noise: within 0.1 m3/m3 RMS of the truth under the gaps
+    assert np.sqrt(np.mean(err**2)) < 0.1
