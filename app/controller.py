@@ -199,6 +199,8 @@ class Explorer(param.Parameterized):
             self.maps.update(f)
         self._describe(f)
         self.last_update_s = time.perf_counter() - t0
+        log.info("%s %s in %.3f s", "rebuilt" if rebuild else "updated", f"{f.date:%Y-%m-%d}",
+                 self.last_update_s)
 
     def _describe(self, f: DayFields) -> None:
         frac = plots.gap_fraction(f.gap, f.land)

@@ -156,10 +156,10 @@ class DataHub:
     max_days
         Region-days kept in memory (each a few arrays of the region's size).
     readahead
-        Days on each side of a requested day read in the background.
+        Days after a requested day read in the background (and two before).
     """
 
-    def __init__(self, max_days: int = 192, readahead: int = 3):
+    def __init__(self, max_days: int = 192, readahead: int = 8):
         self._worlds: dict[str, xr.Dataset] = {}
         self._world_lock = threading.Lock()
         self._days = _LRU(max_days)
@@ -170,7 +170,7 @@ class DataHub:
         # one reader for read-ahead, one inference worker: the event loop never waits
         self._reader = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gapfill-read")
         self._worker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gapfill-infer")
-        self._pending: set = set()
+        self._inflight: dict = {}
         self._cache = None
         self._pending_lock = threading.Lock()
 
@@ -226,6 +226,12 @@ class DataHub:
         key = (source, region, date)
         fields = self._days.get(key)
         if fields is None:
+            with self._pending_lock:
+                pending = self._inflight.get(key)
+            if pending is not None:  # being read ahead right now: wait instead of re-reading
+                pending.result(timeout=30)
+                fields = self._days.get(key)
+        if fields is None:
             fields = _read_day(self.world(source), region, date)
             self._days.put(key, fields)
         filled, info = self.cached_filled(source, region, date, checkpoint)
@@ -235,37 +241,43 @@ class DataHub:
         return fields
 
     def _prefetch(self, source, region, date, checkpoint) -> None:
-        k = self.readahead
-        want = [date + pd.Timedelta(days=d) for d in range(-k, k + 1) if d]
-        missing = [d for d in want if self._days.get((source, region, d)) is None
-                   or self._filled.get(self._filled_key(source, region, d, checkpoint)) is None]
-        if not missing:
-            return
-        key = (source, region, min(missing), max(missing), checkpoint)
+        """Read the next days (and a couple before) in one block, in the background:
+        stepping forward through dates is then served from memory."""
+        want = [date + pd.Timedelta(days=d) for d in (*range(1, self.readahead + 1),
+                                                      *range(-1, -3, -1))]
         with self._pending_lock:
-            if key in self._pending:
+            missing = [d for d in want if (source, region, d) not in self._inflight and (
+                self._days.get((source, region, d)) is None or self._filled.get(
+                    self._filled_key(source, region, d, checkpoint)) is None)]
+            if not missing:
                 return
-            self._pending.add(key)
-        self._reader.submit(self._prefetch_block, key, source, region, missing, checkpoint)
+            fut: cf.Future = cf.Future()
+            for d in missing:
+                self._inflight[(source, region, d)] = fut
+        self._reader.submit(self._prefetch_block, fut, source, region, missing, checkpoint)
 
-    def _prefetch_block(self, key, source, region, days, checkpoint) -> None:
+    def _prefetch_block(self, fut, source, region, days, checkpoint) -> None:
         try:
             ds = self.world(source)
             t = pd.DatetimeIndex(ds[schema.TIME].values)
-            days = [d for d in days if t[0] <= d <= t[-1]]
+            days = sorted(d for d in days if t[0] <= d <= t[-1])
             if days:
-                lo, hi = min(days), max(days)
-                # read the whole span around the day in one go (one chunk decode)
-                for f in _read_days(ds, region, pd.DatetimeIndex([lo, hi])):
-                    if self._days.get((source, region, f.date)) is None:
-                        self._days.put((source, region, f.date), f)
-                for d in days:
+                todo = [d for d in days if self._days.get((source, region, d)) is None]
+                if todo:
+                    # the whole span in one go (one chunk decode)
+                    for f in _read_days(ds, region, pd.DatetimeIndex([todo[0], todo[-1]])):
+                        if self._days.get((source, region, f.date)) is None:
+                            self._days.put((source, region, f.date), f)
+                for d in days:  # forward days first: the likely next steps
                     self.cached_filled(source, region, d, checkpoint)
         except Exception:  # noqa: BLE001 - read-ahead is best effort; the foreground reports
-            log.debug("read-ahead of %s failed", key, exc_info=True)
+            log.debug("read-ahead of %s failed", days, exc_info=True)
         finally:
             with self._pending_lock:
-                self._pending.discard(key)
+                for d in days:
+                    if self._inflight.get((source, region, d)) is fut:
+                        del self._inflight[(source, region, d)]
+            fut.set_result(None)
 
     # ------------------------------------------------------------------ model outputs
     def _filled_key(self, source, region, date, checkpoint):

@@ -17,6 +17,11 @@ from app.data import get_hub
 from app.views import DetailView, InferencePanel, MapsView, NetworkView, Sidebar
 
 log = logging.getLogger("app")
+if not log.handlers:  # panel serve configures Bokeh's loggers only
+    _h = logging.StreamHandler()
+    _h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    log.addHandler(_h)
+    log.setLevel(logging.INFO)
 
 
 def _exception_handler(exc: Exception) -> None:

@@ -67,30 +67,56 @@ def coast_paths(bbox: tuple[float, float, float, float]) -> tuple[np.ndarray, ..
     except ImportError:
         return ()
     try:
-        return tuple(coastline_paths(w - pad, s - pad, e + pad, n + pad, "50m"))
+        paths = coastline_paths(w - pad, s - pad, e + pad, n + pad, "50m")
     except Exception as exc:  # noqa: BLE001 - coastlines are decoration; say so in the log
         log.warning("coastlines unavailable: %s", exc)
         return ()
+    # simplify to about a screen pixel of a map: every repaint draws them four times
+    import shapely
+
+    tol = max(e - w, n - s) / 1500.0
+    out = []
+    for p in paths:
+        q = np.asarray(shapely.simplify(shapely.LineString(p), tol).coords)
+        if len(q) >= 2:
+            out.append(q)
+    return tuple(out)
 
 
-def layer_elements(f: DayFields) -> dict[str, hv.Image]:
-    """The six image layers of a day (pure: arrays in, HoloViews images out)."""
+#: how each layer's array becomes a HoloViews image
+IMAGE_FUNCS = {
+    "raw_sm": plots.sm_image, "raw_gap": lambda lo, la, v: plots._image(lo, la, v,
+                                                                        plots.GAP_DIM),
+    "filled_sm": plots.sm_image,
+    "filled_mark": lambda lo, la, v: plots._image(lo, la, v, plots.FILLED_DIM),
+    "ascat": plots.ascat_image,
+    "diff": lambda lo, la, v: plots._image(lo, la, v, plots.DIFF_DIM),
+}
+
+
+def layer_arrays(f: DayFields) -> dict[str, np.ndarray]:
+    """The six image layers of a day as (lat, lon) float32 arrays (numpy only: the fast
+    path regrids these without building HoloViews objects)."""
     nan = np.full(f.amsr.shape, np.nan, np.float32)
     filled = f.filled if f.filled is not None else nan
     if f.truth is not None:
-        diff = plots.difference_image(f.lon, f.lat, filled, f.truth, observed_only=False)
+        diff = plots.difference_values(filled, f.truth, observed_only=False)
     else:
-        diff = plots.difference_image(f.lon, f.lat, filled, f.amsr, observed_only=True,
-                                      gap_mask=f.gap)
+        diff = plots.difference_values(filled, f.amsr, observed_only=True, gap_mask=f.gap)
     return {
-        "raw_sm": plots.sm_image(f.lon, f.lat, f.amsr),
-        "raw_gap": plots.gap_image(f.lon, f.lat, f.gap),
-        "filled_sm": plots.sm_image(f.lon, f.lat, filled),
-        "filled_mark": plots.filled_mark_image(f.lon, f.lat, f.gap, f.land)
-        if f.filled is not None else plots.filled_mark_image(f.lon, f.lat, np.zeros_like(f.gap)),
-        "ascat": plots.ascat_image(f.lon, f.lat, f.ascat),
+        "raw_sm": np.asarray(f.amsr, np.float32),
+        "raw_gap": plots.gap_values(f.gap),
+        "filled_sm": np.asarray(filled, np.float32),
+        "filled_mark": plots.filled_mark_values(f.gap, f.land) if f.filled is not None
+        else nan,
+        "ascat": np.asarray(f.ascat, np.float32),
         "diff": diff,
     }
+
+
+def layer_elements(f: DayFields) -> dict[str, hv.Image]:
+    """The six image layers of a day as HoloViews images (pure: arrays in, images out)."""
+    return {k: IMAGE_FUNCS[k](f.lon, f.lat, v) for k, v in layer_arrays(f).items()}
 
 
 def map_titles(f: DayFields) -> dict[str, str]:
@@ -115,8 +141,13 @@ def regrid_like(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, x0: float,
     Returns a ``(height, width)`` float32 array whose first row is the bottom (southern)
     edge, the layout of a Bokeh ``image`` glyph.
     """
-    da = xr.DataArray(np.asarray(values, np.float32), coords={"y": lat, "x": lon},
-                      dims=("y", "x"))
+    values = np.asarray(values, np.float32)
+    if lat.size > 1 and lon.size > 1 and (int(width), int(height)) == (lon.size, lat.size):
+        rx, ry = (lon[-1] - lon[0]) / (lon.size - 1), (lat[-1] - lat[0]) / (lat.size - 1)
+        if (abs(x0 - (lon[0] - rx / 2)) < 1e-6 * rx and abs(y0 - (lat[0] - ry / 2)) < 1e-6 * ry
+                and abs(dw - rx * lon.size) < 1e-6 * rx and abs(dh - ry * lat.size) < 1e-6 * ry):
+            return np.ascontiguousarray(values)  # the view is the data grid: nothing to do
+    da = xr.DataArray(values, coords={"y": lat, "x": lon}, dims=("y", "x"))
     cvs = dsh.Canvas(plot_width=int(width), plot_height=int(height),
                      x_range=(float(x0), float(x0 + dw)), y_range=(float(y0), float(y0 + dh)))
     out = cvs.raster(da, interpolate="nearest", agg=agg, nan_value=np.nan)
@@ -155,7 +186,8 @@ class MapSet(param.Parameterized):
         self.on_tap = on_tap
         self.on_box = on_box
         self.fields: DayFields | None = None
-        self.images: dict[str, hv.Image] = {}
+        self.arrays: dict[str, np.ndarray] = {}
+        self._elements: dict[str, tuple[int, hv.Image]] = {}
         self.titles: dict[str, str] = {}
         self.frame = Frame()
         self._plots: dict[str, object] = {}
@@ -179,16 +211,14 @@ class MapSet(param.Parameterized):
 
     def _raster(self, name: str) -> hv.DynamicMap:
         agg = LAYERS[name][1]
-        dmap = hv.DynamicMap(lambda key, _n=name: self.images[_n], streams=[self.frame])
+        dmap = hv.DynamicMap(lambda key, _n=name: self.element(_n, key), streams=[self.frame])
         # precompute=True keeps the regridding input prepared between zooms
         return rasterize(dmap, aggregator=agg, interpolation="nearest",
                          precompute=True).opts(hooks=[self._hook(name)])
 
     def build(self, fields: DayFields, stations=None) -> hv.Layout:
         """All four maps for the fields' region (call again when the region changes)."""
-        self.fields = fields
-        self.images = layer_elements(fields)
-        self.titles = map_titles(fields)
+        self._set_fields(fields)
         self._plots.clear()
         self._figs.clear()
         res = float(np.median(np.diff(fields.lon))) if fields.lon.size > 1 else 0.25
@@ -202,14 +232,17 @@ class MapSet(param.Parameterized):
         sm_style = dict(cmap=plots.SM_CMAP, clim=st.param.clim, colorbar=False)
         raw = self._raster("raw_sm").apply.opts(**sm_style).opts(**common)
         mask_alpha = param.bind(lambda show: 0.85 if show else 0.0, st.param.show_mask)
+        clear = {"min": "transparent", "NaN": "transparent"}
         gap = self._raster("raw_gap").opts(cmap=plots.GAP_CMAP, clim=plots.GAP_CLIM,
-                                           colorbar=False).apply.opts(alpha=mask_alpha)
+                                           clipping_colors=clear, colorbar=False
+                                           ).apply.opts(alpha=mask_alpha)
         filled = self._raster("filled_sm").apply.opts(
             cmap=plots.SM_CMAP, clim=st.param.clim).opts(
             colorbar=True, colorbar_opts={"title": "Soil moisture (m3 m-3)"}, **common)
         mark_alpha = param.bind(lambda show: 0.45 if show else 0.0, st.param.show_mask)
         mark = self._raster("filled_mark").opts(cmap=[plots.FILLED_MARK_COLOR],
-                                                clim=(0.5, 1.5)).apply.opts(alpha=mark_alpha)
+                                                clim=(0.5, 1.5), clipping_colors=clear
+                                                ).apply.opts(alpha=mark_alpha)
         ascat = self._raster("ascat").opts(
             cmap=plots.ASCAT_CMAP, clim=plots.ASCAT_CLIM, colorbar=True,
             colorbar_opts={"title": "ASCAT (% saturation)"}, **common)
@@ -238,6 +271,21 @@ class MapSet(param.Parameterized):
         box = hv.streams.BoundsXY(source=raw)
         box.add_subscriber(self._boxed)
         return hv.Layout(out).cols(2).opts(shared_axes=True)
+
+    def _set_fields(self, fields: DayFields) -> None:
+        self.fields = fields
+        self.arrays = layer_arrays(fields)
+        self._elements.clear()
+        self.titles = map_titles(fields)
+
+    def element(self, name: str, key: int = 0) -> hv.Image:
+        """The HoloViews image of a layer, built when HoloViews asks for it (zoom, rebuild)."""
+        hit = self._elements.get(name)
+        if hit is None:
+            f = self.fields
+            hit = (key, IMAGE_FUNCS[name](f.lon, f.lat, self.arrays[name]))
+            self._elements[name] = hit
+        return hit[1]
 
     # ------------------------------------------------------------------ events
     def _tapped(self, x=None, y=None, **_):
@@ -276,9 +324,7 @@ class MapSet(param.Parameterized):
     # ------------------------------------------------------------------ date changes
     def update(self, fields: DayFields) -> str:
         """Show another day of the same region; returns 'fast' or 'stream'."""
-        self.fields = fields
-        self.images = layer_elements(fields)
-        self.titles = map_titles(fields)
+        self._set_fields(fields)
         key = self.frame.key + 1
         if self._fast_write(fields):
             self.frame.update(key=key)  # silent: the next zoom re-rasterizes this day
@@ -306,14 +352,15 @@ class MapSet(param.Parameterized):
             h, w = np.shape(img)
             if not (h and w and all(math.isfinite(v) for v in (x0, y0, dw, dh))):
                 return False
-            values = self.images[name].dimension_values(2, flat=False)
-            # hv.Image stores rows north->south; regrid wants the (lat, lon) field
-            lat = self.images[name].dimension_values(1, expanded=False)
-            if lat.size > 1 and lat[0] > lat[-1]:
-                lat = lat[::-1]
-                values = values[::-1]
-            lon = self.images[name].dimension_values(0, expanded=False)
-            new[name] = (src, regrid_like(values, lat, lon, x0, y0, dw, dh, w, h, agg))
+            values, lat, lon = self.arrays[name], self.fields.lat, self.fields.lon
+            arr = regrid_like(values, lat, lon, x0, y0, dw, dh, w, h, agg)
+            if agg == "mode":  # categories: a quarter of the bytes; 0 is below clim (clear)
+                arr = np.nan_to_num(arr, nan=0.0).astype(np.uint8)
+            old = data["image"][0]
+            if isinstance(old, np.ndarray) and old.shape == arr.shape and np.array_equal(
+                    old, arr, equal_nan=True):
+                continue  # unchanged (e.g. no model output on either day): send nothing
+            new[name] = (src, arr)
         titles = dict(self.titles)
         figs = dict(self._figs)
 

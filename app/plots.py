@@ -62,6 +62,14 @@ def ascat_image(lon, lat, values, label: str = "ASCAT") -> hv.Image:
     return _image(lon, lat, values, ASCAT_DIM, label)
 
 
+def difference_values(filled, reference, observed_only: bool, gap_mask=None) -> np.ndarray:
+    """``filled - reference`` as float32; non-observed cells NaN if ``observed_only``."""
+    diff = np.asarray(filled, np.float32) - np.asarray(reference, np.float32)
+    if observed_only and gap_mask is not None:
+        diff = np.where(np.asarray(gap_mask) == schema.OBSERVED, diff, np.nan)
+    return diff.astype(np.float32, copy=False)
+
+
 def difference_image(lon, lat, filled, reference, observed_only: bool,
                      gap_mask=None, label: str = "") -> hv.Image:
     """``filled - reference``: against the truth everywhere, or against observations only.
@@ -73,26 +81,34 @@ def difference_image(lon, lat, filled, reference, observed_only: bool,
     observed_only
         If true, cells whose ``gap_mask`` is not *observed* are NaN (filled minus observed).
     """
-    diff = np.asarray(filled, np.float32) - np.asarray(reference, np.float32)
-    if observed_only and gap_mask is not None:
-        diff = np.where(np.asarray(gap_mask) == schema.OBSERVED, diff, np.nan)
-    return _image(lon, lat, diff.astype(np.float32), DIFF_DIM, label)
+    return _image(lon, lat, difference_values(filled, reference, observed_only, gap_mask),
+                  DIFF_DIM, label)
+
+
+def gap_values(gap_mask) -> np.ndarray:
+    """Gap categories as float32; observed and not-land cells NaN (transparent)."""
+    m = np.asarray(gap_mask).astype(np.float32)
+    m[(m == schema.OBSERVED) | (m == schema.NOT_LAND)] = np.nan
+    return m
 
 
 def gap_image(lon, lat, gap_mask) -> hv.Image:
     """Gap categories as numbers (RFI .. invalid); observed and not-land cells are NaN."""
-    m = np.asarray(gap_mask).astype(np.float32)
-    m[(m == schema.OBSERVED) | (m == schema.NOT_LAND)] = np.nan
-    return _image(lon, lat, m, GAP_DIM)
+    return _image(lon, lat, gap_values(gap_mask), GAP_DIM)
 
 
-def filled_mark_image(lon, lat, gap_mask, land=None) -> hv.Image:
-    """1 where the model filled a gap (land cell not observed), NaN elsewhere."""
+def filled_mark_values(gap_mask, land=None) -> np.ndarray:
+    """1 where the model filled a gap (land cell not observed), NaN elsewhere (float32)."""
     m = np.asarray(gap_mask)
     filled = (m != schema.OBSERVED) & (m != schema.NOT_LAND)
     if land is not None:
         filled &= np.asarray(land, bool)
-    return _image(lon, lat, np.where(filled, 1.0, np.nan).astype(np.float32), FILLED_DIM)
+    return np.where(filled, 1.0, np.nan).astype(np.float32)
+
+
+def filled_mark_image(lon, lat, gap_mask, land=None) -> hv.Image:
+    """1 where the model filled a gap (land cell not observed), NaN elsewhere."""
+    return _image(lon, lat, filled_mark_values(gap_mask, land), FILLED_DIM)
 
 
 def gap_fraction(gap_mask, land=None) -> float:
