@@ -79,7 +79,7 @@ class _NaiveNet(nn.Module):
 def run(size: int = 64, steps: int | None = None, batch: int = 1, threads: int = 1,
         repeats: int = 7) -> dict:
     """Measure and return the report dict."""
-    from model.inference import configure_for_device
+    from model.inference import configure_for_device, cpu_bf16
     from model.tensors import N_CHANNELS, NormStats
     from model.wrapper import GapFiller
 
@@ -144,22 +144,13 @@ def run(size: int = 64, steps: int | None = None, batch: int = 1, threads: int =
             "ceiling_precision": str(dtype).replace("torch.", ""),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "mkldnn": bool(torch.backends.mkldnn.is_available()),
-            "bf16_supported": _cpu_bf16(),
+            "bf16_supported": cpu_bf16(),
             "repeats": repeats,
             "timing": "best of interleaved repeats after 2 warm-up runs each",
             "model_vs_naive_max_abs_diff_m3m3": max_abs_diff,
             "torch": str(torch.__version__),
         },
     }
-
-
-def _cpu_bf16() -> bool:
-    """Whether the CPU has native bfloat16 instructions (avx512_bf16 / amx_bf16)."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from torch import nn
 from data_catalog import schema
 from data_catalog.errors import DataError, FormatError, MissingFileError
 from model.config import ModelConfig
-from model.network import ConvLSTMNet, State, to_channels_last_5d
+from model.network import ConvLSTMNet, State
 from model.tensors import CHANNELS, N_CHANNELS, NormStats, channels_from_arrays, dataset_arrays
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,7 @@ class GapFiller(nn.Module):
         self.metadata["norm"] = norm.to_dict()
         self.metadata.setdefault("channels", list(CHANNELS))
         self.amp_dtype: torch.dtype | None = None
-        """Autocast dtype for :meth:`stream` (set by :func:`model.inference` on CUDA)."""
-        self.channels_last = False
+        """Autocast dtype of :meth:`stream` (see :func:`model.inference.configure_for_device`)."""
 
     # ------------------------------------------------------------------ properties
     @property
@@ -110,6 +109,14 @@ class GapFiller(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.norm.device
+
+    @property
+    def channels_last(self) -> bool:
+        return self.net.convlstm[0].channels_last
+
+    @channels_last.setter
+    def channels_last(self, flag: bool) -> None:
+        self.net.set_channels_last(bool(flag))
 
     @property
     def sensor(self) -> str:
@@ -216,8 +223,6 @@ class GapFiller(nn.Module):
         self.check_input(x)
         x = x.to(self.device, torch.float32)
         with torch.inference_mode():
-            if self.channels_last:
-                x = to_channels_last_5d(x)
             if self.amp_dtype is not None:
                 with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype):
                     y, state = self.net(x, state)

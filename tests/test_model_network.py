@@ -100,11 +100,16 @@ def test_naive_reference_is_the_same_layer():
 
 def test_channels_last_gives_the_same_result():
     torch.manual_seed(4)
-    net = ConvLSTMNet(3, [4, 4], 3).to(memory_format=torch.channels_last)
+    net = ConvLSTMNet(3, [4, 4], 3)
     x = _x()
     ref, _ = net(x)
-    y, _ = net(to_channels_last_5d(x))
+    net.set_channels_last(True)
+    y, states = net(to_channels_last_5d(x))
     torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+    assert states[0][0].is_contiguous(memory_format=torch.channels_last)
+    y2, s2 = net(x[:, :2])  # plain input and a carried state work too
+    y3, _ = net(x[:, 2:], s2)
+    torch.testing.assert_close(torch.cat([y2, y3], 1), ref, atol=1e-5, rtol=1e-5)
 
 
 def test_receptive_field_is_local():
