@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import math
+import re
 import sys
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        description="Fill one day over a region with the model of the date's "
                                    "radiometer; prints a summary, optionally writes netCDF.")
     p.add_argument("--region", required=True, metavar="W,S,E,N",
-                   help="degrees; write --region=-100,30,-96,34 when W is negative")
+                   help="degrees, e.g. --region -98,34,-94,38")
+    # let "-98,34,-94,38" count as a value, not an option (argparse only knows "-98")
+    p._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(,-?[\d.]+){3}$")
     p.add_argument("--date", required=True, metavar="YYYY-MM-DD")
     p.add_argument("--out", metavar="FILE.nc", help="write the result as netCDF")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

@@ -292,7 +292,7 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
     sub = sub[names].load()
     if sensor == schema.SENSOR_NONE:  # the gap year: no radiometer, whatever the file holds
         sub[schema.AMSR_SM] = sub[schema.AMSR_SM].where(False)
-    x = model.prepare(sub)
+    x = model.prepare(sub, device="cpu")  # tiles go to the device one at a time
     if tile == "auto":
         tile_n: int | None = auto_tile_size(model, steps, dev, halo)
     else:

@@ -172,15 +172,18 @@ class GapFiller(nn.Module):
         return ((sm - rm) / rs * ss + smean).astype(np.float32)
 
     # ------------------------------------------------------------------ data -> tensor
-    def prepare(self, ds: xr.Dataset) -> torch.Tensor:
-        """Canonical slice (consecutive days, one region) -> ``(1, T, C, H, W)`` on the device.
+    def prepare(self, ds: xr.Dataset, device: str | torch.device | None = None
+                ) -> torch.Tensor:
+        """Canonical slice (consecutive days, one region) -> ``(1, T, C, H, W)`` float32.
 
-        Applies this checkpoint's per-sensor matching to ``amsr_sm`` first.
+        Applies this checkpoint's per-sensor matching to ``amsr_sm`` first.  The tensor is
+        put on ``device`` (default: the model's; tiled inference keeps it on the CPU and
+        moves one tile at a time).
         """
         arr = dataset_arrays(ds)
         amsr = self.to_reference(arr["amsr"], ds[schema.LAT].values, ds[schema.LON].values)
         x = channels_from_arrays(amsr, arr["valid"], arr["ascat"], arr["doy"], self.stats)
-        return torch.from_numpy(x)[None].to(self.device)
+        return torch.from_numpy(x)[None].to(self.device if device is None else device)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise :class:`DataError` unless ``x`` is ``(B, T, C, H, W)`` floating point."""

@@ -144,7 +144,7 @@ def test_evaluate_json_shape_and_cli(world, tmp_path):
     assert "| convlstm |" in (tmp_path / "rep" / "evaluation.md").read_text()
     # predict through the CLI, written as netCDF
     nc = tmp_path / "day.nc"
-    rc = main(["predict", "--region=-99.5,30.5,-98,32", "--date", "2015-03-01",
+    rc = main(["predict", "--region", "-99.5,30.5,-98,32", "--date", "2015-03-01",
                "--world", str(store), "--checkpoint", str(ck / "amsr2.pt"), "--device",
                "cpu", "--out", str(nc)])
     assert rc == 0
