@@ -4,7 +4,8 @@ Measures, on the demo world (whole 64 x 64 region by default):
 
 ``pixel_days_per_s_1_worker`` / ``_2_workers``
     pixel-days of a 1-year build divided by the time its tiles took on a local Dask
-    cluster of 1 or 2 worker processes (cluster start-up excluded; it is in ``details``).
+    cluster of 1 or 2 worker processes, after the workers are up and prepared (imports,
+    world opened, models loaded: that start-up is in ``details``).
 ``peak_rss_mb_1y`` / ``peak_rss_mb_4y`` / ``rss_ratio_4y_1y``
     peak resident memory of a 1-year and a 4-year build of the same region (1 worker),
     summed over the whole process tree (the CLI, the nanny and the worker), sampled every
