@@ -151,3 +151,16 @@ def test_auto_tile_size_is_memory_aware(monkeypatch):
     monkeypatch.setattr(inference, "CPU_MEMORY_BUDGET", 4 * 1024**2)
     small = inference.auto_tile_size(m, 4, torch.device("cpu"), halo=9)
     assert small < big and small >= inference.MIN_TILE
+
+
+def test_cpu_fast_path_matches_float32(world):
+    """configure_for_device: NHWC (+ bf16 where the CPU has it) stays close to float32."""
+    ref_model = _model()
+    fast = _model()
+    inference.configure_for_device(fast, torch.device("cpu"))
+    if inference.cpu_bf16():
+        assert fast.amp_dtype == torch.bfloat16 and fast.channels_last
+    a = predict(world, (-101, 29, -93, 36), "2015-06-11", ref_model, device="cpu")
+    b = predict(world, (-101, 29, -93, 36), "2015-06-11", fast, device="cpu")
+    np.testing.assert_allclose(b.filled_sm.values, a.filled_sm.values, atol=5e-3)
+    assert b.attrs["precision"] == ("bfloat16" if inference.cpu_bf16() else "float32")
