@@ -122,7 +122,13 @@ class DemoSource:
         amsr = series(schema.AMSR_SM)
         mask = series(schema.GAP_MASK)
         observed = amsr.notna() & (mask == schema.OBSERVED)
-        out = [SatSeries(RAW, amsr.where(observed), **loc)]
+        note = ""
+        if not observed.any() and len(mask):
+            codes = mask.dropna().astype(int)
+            top = int(codes.mode().iloc[0]) if len(codes) else schema.INVALID
+            label = {f.value: f.label for f in schema.GAP_FLAGS}.get(top, str(top))
+            note = f"AMSR never observed this cell in the period (mostly: {label})"
+        out = [SatSeries(RAW, amsr.where(observed), note=note, **loc)]
         found = self._filled_series(days)
         filled = found.get(sid) if isinstance(found, dict) else None
         if filled is None:
@@ -192,6 +198,8 @@ class DemoSource:
             result = filled_from_model(self.world, self._table, days, self.checkpoint,
                                        device=self.device, progress=self.progress)
             self.filled_origin = f"model {self.checkpoint or 'shipped checkpoints'}"
+        elif not self.compute_filled:
+            result = "no series store, and the model is not to be run (--no-model)"
         else:
             result = ("no series store and no model checkpoint: train one (`gapfill train`) "
                       "or pass --series-store")
