@@ -330,3 +330,78 @@ def test_streaming_a_real_network_in_one_batch_equals_one_by_one(mock_world, tmp
     obs = frame["raw"].notna()
     np.testing.assert_allclose(frame.loc[obs, "filled"], frame.loc[obs, "raw"], atol=1e-6)
     assert frame.loc[~obs, "filled"].notna().all()
+
+
+def _kit_fixture():
+    """One station and stand-in product readers in the canonical point form."""
+    from data_catalog.errors import EmptySelectionError
+
+    hours = pd.date_range("2018-01-01", periods=60 * 24, freq="h", tz="UTC", name="time")
+    t = np.arange(len(hours)) / 24.0
+    sm = 0.25 + 0.08 * np.sin(2 * np.pi * t / 20.0)
+    table = pd.DataFrame([{"id": "NET.ST", "network": "NET", "name": "ST", "lat": 19.8,
+                           "lon": -155.3, "depth_from": 0.05, "depth_to": 0.05,
+                           "sensor": "probe"}])
+    series = {"NET.ST": pd.DataFrame({"sm": sm, "flag": "G"}, index=hours)}
+    days = pd.date_range("2018-01-01", periods=60, freq="D", tz="UTC", name="time")
+    daily = pd.Series(sm, hours).resample("D").mean().to_numpy()
+    rng = np.random.default_rng(0)
+    attrs = {"lat": 19.875, "lon": -155.375, "distance_km": 9.4, "units": "m3 m-3"}
+
+    def passive(lat, lon, *, start=None, end=None):
+        sensor = np.where(np.arange(60) % 3 == 0, 256, 32 | 512)  # every third day: no AMSR
+        df = pd.DataFrame({"sm": daily + 0.01 * rng.standard_normal(60), "sensor": sensor},
+                          index=days)
+        df.attrs = dict(attrs)
+        return df
+
+    def gapfilled(lat, lon, *, start=None, end=None):
+        df = pd.DataFrame({"sm": daily + 0.02, "gapmask": np.where(np.arange(60) < 20, 0, 1)},
+                          index=days)
+        df.attrs = dict(attrs)
+        return df
+
+    def ascat(lat, lon, *, start=None, end=None):
+        times = days + pd.Timedelta("19h40min")  # 09:20 local solar time at -155.3
+        df = pd.DataFrame({"sm": 100 * np.interp(times.asi8, hours.asi8, sm) / 0.5},
+                          index=times)
+        df.attrs = {**attrs, "units": "percent of saturation", "distance_km": 3.0}
+        return df
+
+    def broken(lat, lon, *, start=None, end=None):
+        raise EmptySelectionError("grid point 1 has no valid sm at all", "/x/0165.nc", "sm")
+
+    from validation import kits
+
+    products = [kits.make_product(n, f) for n, f in (("cci_passive", passive),
+                                                     ("ascat_h119", ascat),
+                                                     ("cci_gapfilled", gapfilled),
+                                                     ("c3s_active", broken))]
+    return (table, series), products
+
+
+def test_kit_source_rules_without_real_data():
+    stations, products = _kit_fixture()
+    src = KitSource("kit", stations, products)
+    assert src.change_pair == ("cci_passive", "cci_gapfilled")
+    frame = cmp.station_timeseries(src, "NET.ST")
+    rows = cmp.station_stats(src, "NET.ST", frame=frame).set_index("series")
+    assert list(rows.index) == ["cci_passive", "ascat_h119", "cci_gapfilled",
+                                "cci_gapfilled_gaps", "c3s_active"]
+    # only the days whose sensor bits include AMSR2 (32) are compared
+    assert rows.loc["cci_passive", "n"] == 40 and rows.loc["cci_passive", "r"] > 0.95
+    # gap days of the peer product: gapmask == 0
+    assert rows.loc["cci_gapfilled_gaps", "n"] == 20 and rows.loc["cci_gapfilled", "n"] == 60
+    assert rows.loc["cci_gapfilled", "bias"] == pytest.approx(0.02, abs=1e-3)
+    # ASCAT: matched around its own observation times, scaled from percent to the station
+    assert frame.attrs["series"]["ascat_h119"]["exact_times"]
+    assert rows.loc["ascat_h119", "scaling"] == "mean_std"
+    assert rows.loc["ascat_h119", "r"] > 0.99 and rows.loc["ascat_h119", "rmse"] < 0.01
+    assert (frame["insitu_ascat_h119_count"] == 2).all()
+    assert rows.loc["ascat_h119", "distance_km"] == 3.0
+    # a reader that finds nothing gives a status and a note, not an exception
+    assert rows.loc["c3s_active", "status"] == mx.NO_DATA
+    assert "no valid sm" in rows.loc["c3s_active", "note"]
+    one = KitSource("kit", stations, products[1:2])
+    assert one.change_pair is None
+    assert cmp.summarize(cmp.network_table(one), one)["relative_change_median_r"] is None
