@@ -195,12 +195,12 @@ class Explorer(param.Parameterized):
         if rebuild or self.maps_object is None:
             self.maps_object = self.maps.build(f, self.stations)
             self.layout_version += 1
+            how = "rebuilt"
         else:
-            self.maps.update(f)
+            how = self.maps.update(f)
         self._describe(f)
         self.last_update_s = time.perf_counter() - t0
-        log.info("%s %s in %.3f s", "rebuilt" if rebuild else "updated", f"{f.date:%Y-%m-%d}",
-                 self.last_update_s)
+        log.info("%s: %s in %.3f s", f"{f.date:%Y-%m-%d}", how, self.last_update_s)
 
     def _describe(self, f: DayFields) -> None:
         frac = plots.gap_fraction(f.gap, f.land)

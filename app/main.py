@@ -22,6 +22,7 @@ if not log.handlers:  # panel serve configures Bokeh's loggers only
     _h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
     log.addHandler(_h)
     log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _exception_handler(exc: Exception) -> None:

@@ -370,6 +370,7 @@ class MapSet(param.Parameterized):
             for mapname, fig in figs.items():
                 if fig.title is not None:
                     fig.title.text = titles[mapname]
+            log.debug("wrote %d layers and the titles", len(new))
 
         self.dispatch(write)
         return True

@@ -1,0 +1,208 @@
+"""Concurrent sessions stepping through dates (``python -m bench.load --json``).
+
+Starts ``panel serve app`` on 127.0.0.1 (a small synthetic world and a stand-in checkpoint,
+days pre-filled in the inference cache), then opens N pages at once in one headless
+chromium (playwright, asyncio).  Each page clicks *next day* and waits until all four map
+titles show the new day and a frame is painted (as ``bench.app`` does), for the given
+duration; at the end of the pre-filled days it reloads at the start.  Server, browser and
+the benchmark share the machine's cores.  Reported: errors
+(server refusals, timeouts, exceptions), median and 95th percentile latency of a date
+change, and the server's resident memory before (after one warm-up session, closed), at
+its peak during the run, and after all sessions have closed and the server has discarded
+them.  Target: 0 errors; memory after within 10% of before.
+
+JSON: ``{"sessions", "errors", "p50_s", "p95_s", "rss_mb_before", "rss_mb_peak",
+"rss_mb_after", ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.app_fixtures import free_port, stop, write_standin_checkpoint  # noqa: E402
+
+log = logging.getLogger("bench.load")
+
+WORLD = dict(west=-100.0, south=30.0, east=-84.0, north=46.0, start="2015-05-01",
+             end="2015-08-31", n_stations=24, seed=42)
+START = "2015-06-01"
+N_DAYS = 40
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+async def run_page(browser, url: str, k: int, duration: float, out: dict,
+                   start_evt: asyncio.Event, ready: set) -> None:
+    """One browser page: step dates for ``duration`` seconds, record latencies."""
+    from bench.app import STEP_JS, WAIT_JS
+
+    lat: list[float] = []
+    errors: list[str] = []
+    page = None
+    try:
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        await page.goto(f"{url}?date={START}")
+        await page.wait_for_function(f"({WAIT_JS})() === 4", timeout=180_000)
+        ready.add(k)
+        await start_evt.wait()
+        t_end = time.perf_counter() + duration
+        day = pd.Timestamp(START)
+        while time.perf_counter() < t_end:
+            if day >= pd.Timestamp(START) + pd.Timedelta(days=N_DAYS - 2):
+                await page.goto(f"{url}?date={START}")  # back to the start of the record
+                await page.wait_for_function(f"({WAIT_JS})() === 4", timeout=180_000)
+                day = pd.Timestamp(START)
+            day += pd.Timedelta(days=1)
+            r = await page.evaluate(STEP_JS, [f"{day:%Y-%m-%d}"])
+            if "error" in r:
+                errors.append(f"{day:%Y-%m-%d}: {r['error']}")
+                day = pd.Timestamp(START) + pd.Timedelta(days=N_DAYS)  # reload
+            else:
+                lat.append(float(r["seconds"]))
+    except Exception as exc:  # noqa: BLE001 - every failure is counted as an error
+        errors.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        if page is not None:
+            await page.close()
+        out[k] = {"latencies": lat, "errors": errors}
+
+
+async def run_all(url: str, n: int, duration: float, pid: int) -> tuple[dict, float]:
+    from playwright.async_api import async_playwright
+
+    from bench.app import CHROMIUM_ARGS
+
+    out: dict = {}
+    peak = 0.0
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium",
+                                          args=CHROMIUM_ARGS)
+        start = asyncio.Event()
+        ready: set = set()
+        tasks = [asyncio.create_task(run_page(browser, url, k, duration, out, start, ready))
+                 for k in range(n)]
+        # start stepping when every page shows its maps (or has failed)
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 240:
+            peak = max(peak, rss_mb(pid))
+            if all(t.done() or k in ready for k, t in enumerate(tasks)):
+                break
+            await asyncio.sleep(0.5)
+        start.set()
+        while not all(t.done() for t in tasks):
+            peak = max(peak, rss_mb(pid))
+            await asyncio.sleep(0.5)
+        await browser.close()
+    return out, peak
+
+
+def warmup(url: str, pid: int) -> None:
+    out, _ = asyncio.run(run_all(url, 1, 5.0, pid))
+    if out[0]["errors"]:
+        raise RuntimeError(f"warm-up session failed: {out[0]['errors']}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", action="store_true", help="print JSON only")
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of stepping")
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-load-"))
+    work.mkdir(parents=True, exist_ok=True)
+    from data_catalog.demo import build_demo_world
+
+    world = build_demo_world(work / "world.zarr", progress=False, **WORLD)
+    ckpts = work / "checkpoints"
+    if not (ckpts / "amsr2.pt").exists():
+        write_standin_checkpoint(ckpts)
+    cache = work / "cache"
+    from bench.app import fill_cache
+
+    fill_cache(world, ckpts, cache, (WORLD["west"], WORLD["south"], WORLD["east"],
+                                     WORLD["north"]),
+               pd.date_range(START, periods=N_DAYS))
+    port = free_port()
+    env = {"GAPFILL_DEMO": str(world), "GAPFILL_CHECKPOINTS": str(ckpts),
+           "GAPFILL_CACHE": str(cache)}
+    # discard closed sessions quickly so "after" measures a server without sessions
+    proc = _serve(env, port, work / "server.log")
+    url = f"http://127.0.0.1:{port}/app"
+    try:
+        warmup(url, proc.pid)
+        time.sleep(10)  # the warm-up session is discarded (checked every 2 s, 5 s lifetime)
+        before = rss_mb(proc.pid)
+        out, peak = asyncio.run(run_all(url, args.sessions, args.duration, proc.pid))
+        peak = max(peak, before)
+        time.sleep(12)
+        after = rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    lat = [x for r in out.values() for x in r["latencies"]]
+    errs = [e for r in out.values() for e in r["errors"]]
+    res = {
+        "sessions": args.sessions,
+        "duration_s": args.duration,
+        "date_changes": len(lat),
+        "errors": len(errs),
+        "p50_s": round(float(np.percentile(lat, 50)), 4) if lat else None,
+        "p95_s": round(float(np.percentile(lat, 95)), 4) if lat else None,
+        "rss_mb_before": round(before, 1),
+        "rss_mb_peak": round(peak, 1),
+        "rss_mb_after": round(after, 1),
+        "rss_after_vs_before": round(after / before, 3),
+        "error_samples": errs[:5],
+        "client": "headless chromium pages in one browser (playwright), clicking next day",
+    }
+    print(json.dumps(res) if args.json else json.dumps(res, indent=2))
+    return 0
+
+
+def _serve(env: dict, port: int, log_path: Path):
+    """``panel serve app`` with quick discarding of closed sessions."""
+    import os
+    import subprocess
+    import urllib.request
+
+    cmd = [sys.executable, "-m", "panel", "serve", "app", "--address", "127.0.0.1",
+           "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
+           "--num-threads", "2", "--check-unused-sessions", "2000",
+           "--unused-session-lifetime", "5000"]
+    with open(log_path, "wb") as logf:
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=logf,
+                                stderr=subprocess.STDOUT)
+    t0 = time.time()
+    while time.time() - t0 < 90:
+        if proc.poll() is not None:
+            raise RuntimeError(f"panel serve exited: {log_path.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/app", timeout=30)
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    stop(proc)
+    raise RuntimeError("panel serve did not start")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
