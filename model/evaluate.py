@@ -152,7 +152,7 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
              seed: int = 0, progress: bool = False, out: str | Path | None = None
              ) -> dict[str, Any]:
     """The full report: ``{"sensors": {...}, "seam": {...}}`` (and files under ``out``)."""
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    torch.set_num_threads(1)  # two threads on a busy 2-core machine run several times slower
     ds = open_world(world)
     models = load_models(checkpoint_dir, select_device(device))
     result: dict[str, Any] = {"sensors": {}, "seam": {}}
