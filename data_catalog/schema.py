@@ -211,7 +211,7 @@ def mock_grid_dataset(
     lat = grid_centres(lat0, lat0 + 0.25 * nlat)
     lon = grid_centres(lon0, lon0 + 0.25 * nlon)
     yy, xx = np.meshgrid(np.linspace(0, 1, nlat), np.linspace(0, 1, nlon), indexing="ij")
-    doy = time.dayofyear.values[:, None, None]
+    doy = time.day_of_year.values[:, None, None]
     truth = (0.22 + 0.08 * np.sin(2 * np.pi * doy / 365.25) * yy[None]
              + 0.05 * xx[None] + 0.01 * rng.standard_normal((ntime, nlat, nlon)))
     truth = np.clip(truth, 0.02, 0.5).astype(np.float32)
