@@ -119,7 +119,12 @@ class Explorer(param.Parameterized):
         self._series_filled: dict = {}
         self._series_jobs: set = set()
         self.series_frame = pd.DataFrame()
-        source = hub.sources()[0]
+        sources = hub.sources()
+        source = (query or {}).get("source") or sources[0]
+        if source not in sources:
+            self._pending_msgs.append(("warning", f"URL parameter source={source!r} is not "
+                                       f"an available source; using {sources[0]!r}."))
+            source = sources[0]
         try:
             world = hub.world(source)
             grid = GridInfo.from_dataset(world)
@@ -130,7 +135,10 @@ class Explorer(param.Parameterized):
         st = None if self.fatal else hub.stations(source)
         self.stations = st[0] if st is not None else None
         ids = [] if self.stations is None else list(self.stations["id"].astype(str))
-        self.state = ExplorerState(grid, stations=ids, sources=hub.sources(), source=source)
+        self.state = ExplorerState(grid, stations=ids, sources=sources, source=source)
+        clim = hub.source_metadata(source).get("clim")
+        if clim:
+            self.state.request_clim(*clim)
         self._doc = pn.state.curdoc
         self.maps = MapSet(self.state, on_tap=self.on_tap, on_box=self.on_box,
                            dispatch=self.dispatch)
@@ -138,14 +146,15 @@ class Explorer(param.Parameterized):
         self.layout_version = 0
         self.maps_object = None
         if query and not self.fatal:
-            self.notify(self.state.apply_query(query))
+            self.notify(self.state.apply_query({k: v for k, v in query.items()
+                                                if k != "source"}))
         if not self.fatal:
             self.load(rebuild=True)
             if self.state.station:
                 self.maps.select_station(self.state.station)
             self.refresh_selection()
         self.state.param.watch(self._date_changed, ["date"])
-        self.state.param.watch(self._rebuild, ["region", "source", "checkpoint"])
+        self.state.param.watch(self._rebuild, ["region", "checkpoint"])
         self.state.param.watch(self._selection_changed, ["station", "pixel"])
 
     def dispatch(self, fn) -> None:
@@ -173,6 +182,16 @@ class Explorer(param.Parameterized):
         pending, self._pending_msgs = self._pending_msgs, []
         for level, m in pending:
             self.notify(m, level)
+
+    def switch_source(self, name: str) -> list[str]:
+        """Open another source: a new page for it (its grid, record and stations differ)."""
+        if name not in self.state.param.source.objects:
+            return [f"Unknown source {name!r}."]
+        loc = pn.state.location
+        if loc is not None and name != self.state.source:
+            loc.reload = True
+            loc.search = f"?source={name}"
+        return []
 
     # ------------------------------------------------------------------ loading
     def _read(self) -> DayFields | None:

@@ -117,6 +117,9 @@ def _read_days(ds: xr.Dataset, region, dates: pd.DatetimeIndex) -> list[DayField
     got = dict(zip(names, (np.asarray(v) for v in vals), strict=False))
     shape = (sub.sizes[schema.LAT], sub.sizes[schema.LON])
     land = np.asarray(vals[len(names)], bool) if schema.LAND in sub else np.ones(shape, bool)
+    if schema.GAP_MASK not in got and schema.AMSR_SM in got:  # a product without a mask
+        got[schema.GAP_MASK] = np.where(np.isnan(got[schema.AMSR_SM]), schema.INVALID,
+                                        schema.OBSERVED).astype(np.int8)
     lat = np.asarray(sub[schema.LAT].values, float)
     lon = np.asarray(sub[schema.LON].values, float)
     times = pd.DatetimeIndex(block[schema.TIME].values)
@@ -172,14 +175,45 @@ class DataHub:
         self._worker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gapfill-infer")
         self._inflight: dict = {}
         self._cache = None
+        self._catalog = None
         self._pending_lock = threading.Lock()
 
     # ------------------------------------------------------------------ sources
+    def catalog(self):
+        """The data catalog (``$GAPFILL_CATALOG`` or the built-in one), or ``None``."""
+        if self._catalog is None:
+            try:
+                from data_catalog.catalog import load_catalog
+
+                self._catalog = load_catalog()
+            except Exception as exc:  # noqa: BLE001 - the demo world works without it
+                log.warning("data catalog unavailable: %s", exc)
+                self._catalog = False
+        return self._catalog or None
+
     def sources(self) -> list[str]:
-        """Gridded sources the app can show (the demo world, plus the mock in dev)."""
-        if os.environ.get("GAPFILL_APP_MOCK"):
-            return [MOCK_SOURCE, DEMO_SOURCE]
-        return [DEMO_SOURCE]
+        """Gridded sources the app can show: the demo world, then every available catalog
+        source of AMSR soil moisture on a grid (real products: raw maps, no stations)."""
+        out = [MOCK_SOURCE, DEMO_SOURCE] if os.environ.get("GAPFILL_APP_MOCK") \
+            else [DEMO_SOURCE]
+        cat = self.catalog()
+        if cat is not None:
+            for src in cat:
+                try:
+                    if (src.name not in out and src.kind == "grid" and src.driver != "demo_world"
+                            and src.metadata.get("variable") == schema.AMSR_SM
+                            and src.available()):
+                        out.append(src.name)
+                except Exception:  # noqa: BLE001 - a broken entry must not hide the others
+                    log.debug("catalog source %s skipped", src.name, exc_info=True)
+        return out
+
+    def source_metadata(self, source: str) -> dict:
+        """Display metadata of a source from the catalog (label, units, cmap, clim...)."""
+        cat = self.catalog()
+        if cat is not None and source in cat:
+            return dict(cat[source].metadata)
+        return {}
 
     def world(self, source: str = DEMO_SOURCE) -> xr.Dataset:
         """The source's canonical dataset (lazy).
@@ -207,6 +241,10 @@ class DataHub:
                     raise GapfillError("the demo world reader (data_catalog.demo) is not "
                                        "available yet") from exc
                 ds = open_demo_world(path)
+            elif self.catalog() is not None and source in self.catalog():
+                ds = self.catalog()[source].open()
+                if schema.AMSR_SM not in ds:
+                    raise GapfillError(f"catalog source {source!r} has no {schema.AMSR_SM}")
             else:
                 raise GapfillError(f"unknown source {source!r}; known: {self.sources()}")
             self._worlds[source] = ds

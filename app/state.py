@@ -90,14 +90,23 @@ class GridInfo:
     res: float
     start: pd.Timestamp
     end: pd.Timestamp
+    times: pd.DatetimeIndex | None = None
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> GridInfo:
         lat = np.asarray(ds[schema.LAT].values, dtype=float)
         lon = np.asarray(ds[schema.LON].values, dtype=float)
         res = float(np.median(np.diff(lon))) if lon.size > 1 else 0.25
-        t = pd.DatetimeIndex(ds[schema.TIME].values)
-        return cls(lat, lon, res, t[0].normalize(), t[-1].normalize())
+        t = pd.DatetimeIndex(ds[schema.TIME].values).normalize()
+        daily = len(t) == (t[-1] - t[0]).days + 1
+        return cls(lat, lon, res, t[0], t[-1], None if daily else t)
+
+    def has_day(self, t: pd.Timestamp) -> bool:
+        """Whether the record holds this day (every day between start and end, or one of
+        the listed days of a sparse product)."""
+        if not (self.start <= t <= self.end):
+            return False
+        return self.times is None or t in self.times
 
     @property
     def bounds(self) -> Bbox:
@@ -240,7 +249,7 @@ class ExplorerState(param.Parameterized):
         self.source = source if source in sources else sources[0]
         self.param.preset.objects = ["custom", *self.presets]
         self.param.date.bounds = (grid.start.to_pydatetime(), grid.end.to_pydatetime())
-        if not (grid.start <= pd.Timestamp(self.date) <= grid.end):
+        if not grid.has_day(pd.Timestamp(self.date)):
             self.date = self.default_date().to_pydatetime()
         box, _ = validate_region(self.region, grid)
         self.region = box if box is not None else grid.bounds
@@ -250,7 +259,7 @@ class ExplorerState(param.Parameterized):
         """A summer AMSR2 day inside the record (or its last day)."""
         for cand in ("2015-06-01", "2008-06-01"):
             t = pd.Timestamp(cand)
-            if self.grid.start <= t <= self.grid.end:
+            if self.grid.has_day(t):
                 return t
         return self.grid.end
 
@@ -267,12 +276,21 @@ class ExplorerState(param.Parameterized):
         if not (self.grid.start <= t <= self.grid.end):
             return [f"{t:%Y-%m-%d} is outside the record ({self.grid.start:%Y-%m-%d} to "
                     f"{self.grid.end:%Y-%m-%d}); kept {self.day:%Y-%m-%d}."]
+        if not self.grid.has_day(t):
+            days = ", ".join(f"{d:%Y-%m-%d}" for d in self.grid.times[:6])
+            return [f"No data on {t:%Y-%m-%d}; this source has {len(self.grid.times)} days "
+                    f"({days}{', ...' if len(self.grid.times) > 6 else ''}); kept "
+                    f"{self.day:%Y-%m-%d}."]
         if t != self.day:
             self.date = t.to_pydatetime()
         return []
 
     def step_date(self, days: int) -> list[str]:
         """Move the date by ``days`` (previous/next buttons), stopping at the record's ends."""
+        if self.grid.times is not None:  # a sparse product: the next day it has
+            times = self.grid.times
+            side = times[times > self.day] if days > 0 else times[times < self.day][::-1]
+            return self.request_date(side[0]) if len(side) else []
         t = self.day + pd.Timedelta(days=int(days))
         t = min(max(t, self.grid.start), self.grid.end)
         return self.request_date(t)
@@ -370,7 +388,7 @@ class ExplorerState(param.Parameterized):
         d = query.get("date")
         if d:
             t = parse_date(d)
-            if t is None or not (self.grid.start <= t <= self.grid.end):
+            if t is None or not self.grid.has_day(t):
                 msgs.append(f"URL parameter date={d!r} is not a day in the record "
                             f"({self.grid.start:%Y-%m-%d} to {self.grid.end:%Y-%m-%d}); using "
                             f"{self.day:%Y-%m-%d}.")

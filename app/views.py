@@ -66,11 +66,10 @@ class Sidebar(pn.viewable.Viewer):
 
     # browser -> state (validated)
     def _source(self, e):
-        if e.new not in self.app.state.param.source.objects:
-            self.app.notify(f"Unknown source {e.new!r}.")
+        msgs = self.app.switch_source(e.new)
+        if msgs:
+            self.app.notify(msgs)
             self.source.value = self.app.state.source
-            return
-        self.app.state.source = e.new
 
     def _preset(self, e):
         self.app.notify(self.app.state.request_preset(e.new))
