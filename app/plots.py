@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - the Bokeh backend: style options below
 import numpy as np
 import pandas as pd
 

@@ -1,0 +1,134 @@
+"""The app's data hub and session controller on a small demo world (no browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_catalog import schema
+from data_catalog.errors import MissingFileError
+from tests.app_fixtures import SMALL_DATE, build_small_world
+
+
+@pytest.fixture(scope="module")
+def world_path(tmp_path_factory):
+    return build_small_world(tmp_path_factory.mktemp("app-data") / "world.zarr")
+
+
+@pytest.fixture
+def env(world_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPFILL_DEMO", str(world_path))
+    monkeypatch.setenv("GAPFILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
+    return world_path
+
+
+REGION = (-98.0, 31.0, -94.0, 35.0)
+
+
+def test_day_matches_the_world(env):
+    from app.data import DataHub
+    from data_catalog.demo import open_demo_world
+
+    hub = DataHub(readahead=0)
+    f = hub.day("demo", REGION, SMALL_DATE)
+    ds = open_demo_world(env).sel(lat=slice(31, 35), lon=slice(-98, -94), time=SMALL_DATE)
+    assert f.amsr.shape == (16, 16) and f.amsr.dtype == np.float32
+    np.testing.assert_array_equal(f.amsr, ds[schema.AMSR_SM].values)
+    np.testing.assert_array_equal(f.gap, ds[schema.GAP_MASK].values)
+    assert f.sensor == schema.SENSOR_AMSR2 and f.sensor_label == "AMSR2"
+    assert f.truth is not None and f.filled is None  # no model output without a checkpoint
+    assert hub.day("demo", REGION, SMALL_DATE) is f  # served from memory
+    hub.close()
+
+
+def test_read_ahead_fills_memory(env):
+    from app.data import DataHub
+
+    hub = DataHub(readahead=3)
+    hub.day("demo", REGION, SMALL_DATE)
+    for fut in list(hub._inflight.values()):
+        fut.result(timeout=60)
+    nxt = pd.Timestamp(SMALL_DATE) + pd.Timedelta(days=3)
+    assert hub._days.get(("demo", REGION, nxt)) is not None
+    hub.close()
+
+
+def test_missing_checkpoint_is_a_clear_error(env):
+    from app.data import DataHub, resolve_checkpoint
+
+    with pytest.raises(MissingFileError, match="no model checkpoint"):
+        resolve_checkpoint("")
+    with pytest.raises(MissingFileError, match="checkpoint not found"):
+        resolve_checkpoint("/nowhere/model.pt")
+    hub = DataHub(readahead=0)
+    assert hub.cache_key("demo", REGION, SMALL_DATE) is None  # nothing to look up
+    fut = hub.run_inference("demo", REGION, SMALL_DATE)
+    with pytest.raises(MissingFileError):
+        fut.result(timeout=120)
+    hub.close()
+
+
+def test_missing_world_gives_a_message_not_a_traceback(tmp_path, monkeypatch):
+    from app.controller import Explorer
+    from app.data import DataHub
+
+    monkeypatch.setenv("GAPFILL_DEMO", str(tmp_path / "absent.zarr"))
+    app = Explorer(DataHub(readahead=0))
+    assert "demo world not found" in app.fatal and "gapfill demo-data" in app.fatal
+
+
+def test_explorer_applies_query_and_reports_bad_values(env):
+    from app.controller import Explorer
+    from app.data import DataHub
+
+    app = Explorer(DataHub(readahead=0), query={"date": "2015-06-10", "region": "x,y",
+                                                 "station": "NOPE"})
+    msgs = [m for _, m in app._pending_msgs]
+    assert any("region" in m for m in msgs) and any("NOPE" in m for m in msgs)
+    assert app.state.day == pd.Timestamp("2015-06-10")
+    assert "2015-06-10" in app.status and app.fields is not None
+    assert "Run inference" in app.inference_status
+    app.state.step_date(1)
+    assert app.fields.date == pd.Timestamp("2015-06-11")
+
+
+def test_station_selection_gives_series_and_validation_stats(env):
+    from app.controller import Explorer
+    from app.data import DataHub
+
+    app = Explorer(DataHub(readahead=0), query={"date": SMALL_DATE})
+    sid = sorted(app.state.station_ids)[0]
+    assert app.state.request_station(sid) == []
+    assert app.series_title.startswith(f"Station {sid}")
+    frame = app.series_frame
+    assert {"raw", "gap", "ascat", "insitu", "ascat_scaled"} <= set(frame.columns)
+    assert frame.index.min() <= pd.Timestamp(SMALL_DATE) <= frame.index.max()
+    stats = app.stats.set_index("series")
+    assert {"raw", "filled", "ascat", "truth"} <= set(stats.index)
+    assert stats.loc["truth", "status"] == "OK" and stats.loc["truth", "n"] > 20
+    assert stats.loc["filled", "status"] == "NO_MODEL"  # no checkpoint in this test
+
+
+def test_maps_png_export(env):
+    from app.data import DataHub
+    from app.export import maps_png
+
+    f = DataHub(readahead=0).day("demo", REGION, SMALL_DATE)
+    png = maps_png(f)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    with pytest.raises(ValueError):
+        maps_png(None)
+
+
+def test_network_wide_table():
+    from app.controller import network_wide
+
+    long = pd.DataFrame({
+        "station": ["A", "A", "B", "B"], "network": ["N"] * 4, "lat": [1, 1, 2, 2],
+        "lon": [3, 3, 4, 4], "series": ["raw", "filled"] * 2, "n": [10, 20, 10, 20],
+        "r": [0.5, 0.6, 0.4, 0.2], "rmse": [0.1] * 4, "status": ["OK"] * 4})
+    wide = network_wide(long).set_index("id")
+    assert wide.loc["A", "r_change"] == pytest.approx(0.2)
+    assert wide.loc["B", "r_change"] == pytest.approx(-0.5)
