@@ -176,7 +176,7 @@ class InferencePanel(pn.viewable.Viewer):
         self.bar.visible = a.running
         self.bar.value = a.progress
         self.button.disabled = a.running
-        self.button.visible = not (a.has_filled and a.cached) or a.running
+        self.button.visible = not a.has_filled or a.running
 
     def __panel__(self):
         return pn.Row(self.button, self.bar, self.badge, sizing_mode="stretch_width")
