@@ -5,7 +5,8 @@ Measures, on the demo world (whole 64 x 64 region by default):
 ``pixel_days_per_s_1_worker`` / ``_2_workers``
     pixel-days of a 1-year build divided by the time its tiles took on a local Dask
     cluster of 1 or 2 worker processes, after the workers are up and prepared (imports,
-    world opened, models loaded: that start-up is in ``details``).
+    world opened, models loaded: that start-up is in ``details``); best of ``--repeats``
+    alternating runs (the machine may be shared; every run is in ``details``).
 ``peak_rss_mb_1y`` / ``peak_rss_mb_4y`` / ``rss_ratio_4y_1y``
     peak resident memory of a 1-year and a 4-year build of the same region (1 worker),
     summed over the whole process tree (the CLI, the nanny and the worker), sampled every
@@ -137,6 +138,21 @@ def _build_entry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digests(store: Path) -> dict[str, str]:
+    """SHA-256 of the chunk files of each data variable."""
+    import hashlib
+
+    out = {}
+    for var in ("filled_sm", "amsr_sm", "source_flag"):
+        h = hashlib.sha256()
+        for f in sorted((store / var / "c").rglob("*")):
+            if f.is_file():
+                h.update(f.relative_to(store).as_posix().encode())
+                h.update(f.read_bytes())
+        out[var] = h.hexdigest()
+    return out
+
+
 def tile_edge_error(tiled: Path, whole: Path) -> dict:
     """How far 32-cell tiles with halos are from one untiled run (filled_sm, m3 m-3)."""
     import xarray as xr
@@ -182,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="checkpoints of the shipped models (default: model/checkpoints)")
     p.add_argument("--keep", default=None, metavar="DIR",
                    help="keep the stores in DIR (default: a temporary folder, removed)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="1-year builds per worker count; the best is reported (default 3)")
     p.add_argument("--series-start", default="2003-01-01")
     p.add_argument("--series-end", default="2023-12-31")
     for hidden in ("--_build", "--_stats", "--_start", "--_end", "--_model"):
@@ -205,10 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     kw = dict(model=factory, world=args.world, region=args.region,
               checkpoint_dir=args.checkpoint_dir)
     try:
-        logger.info("1-year build, 1 worker")
-        y1_w1 = run_build(root / "y1_w1.zarr", "2003-01-01", "2003-12-31", workers=1, **kw)
-        logger.info("1-year build, 2 workers")
-        y1_w2 = run_build(root / "y1_w2.zarr", "2003-01-01", "2003-12-31", workers=2, **kw)
+        # the machine is shared: alternate 1 and 2 workers and keep the best of `repeats`
+        runs: dict[int, list[dict]] = {1: [], 2: []}
+        for rep in range(args.repeats):
+            for w in (1, 2):
+                logger.info("1-year build, %d worker(s), run %d of %d", w, rep + 1, args.repeats)
+                runs[w].append(run_build(root / f"y1_w{w}.zarr", "2003-01-01", "2003-12-31",
+                                         workers=w, **kw))
+        y1_w1 = max(runs[1], key=lambda r: r["pixel_days"] / r["tiles_s"])
+        y1_w2 = max(runs[2], key=lambda r: r["pixel_days"] / r["tiles_s"])
+        rss_1y = runs[1][0]["peak_rss_mb"]  # one sample, like the 4-year build
+        identical_1_2 = _digests(root / "y1_w1.zarr") == _digests(root / "y1_w2.zarr")
         logger.info("1-year build in one tile (no tile edges), 1 worker")
         run_build(root / "y1_one_tile.zarr", "2003-01-01", "2003-12-31", workers=1, tile=4096,
                   **kw)
@@ -225,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "pixel_days_per_s_1_worker": round(y1_w1["pixel_days"] / y1_w1["tiles_s"], 1),
         "pixel_days_per_s_2_workers": round(y1_w2["pixel_days"] / y1_w2["tiles_s"], 1),
-        "peak_rss_mb_1y": round(y1_w1["peak_rss_mb"], 1),
+        "peak_rss_mb_1y": round(rss_1y, 1),
         "peak_rss_mb_4y": round(y4_w1["peak_rss_mb"], 1),
-        "rss_ratio_4y_1y": round(y4_w1["peak_rss_mb"] / y1_w1["peak_rss_mb"], 3),
+        "rss_ratio_4y_1y": round(y4_w1["peak_rss_mb"] / rss_1y, 3),
         "read_day_map_s": round(reads["read_day_map_s"], 4),
         "read_pixel_series_s": round(reads["read_pixel_series_s"], 4),
         "model": model_name,
@@ -235,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_count": os.cpu_count(),
             "load_avg_1min": round(os.getloadavg()[0], 2),
             "pixel_days_1y": y1_w1["pixel_days"],
+            "pixel_days_per_s_all_runs": {
+                f"{w}_workers": [round(r["pixel_days"] / r["tiles_s"], 1) for r in rs]
+                for w, rs in runs.items()},
+            "stores_1_and_2_workers_byte_identical": identical_1_2,
+            "peak_rss_mb_1y_all_runs": [round(r["peak_rss_mb"], 1) for r in runs[1]],
             "cluster_startup_s_1_worker": round(y1_w1["startup_s"], 2),
             "cluster_startup_s_2_workers": round(y1_w2["startup_s"], 2),
             "max_single_process_rss_mb_1y": round(y1_w1["max_child_rss_mb"], 1),
