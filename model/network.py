@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -86,6 +87,7 @@ class ConvLSTM2D(nn.Module):
         self.recurrent_conv = nn.Conv2d(filters, 4 * filters, kernel_size, padding=pad,
                                         bias=False)
         self._scale_cache: torch.Tensor | None = None
+        self._fold_cache: tuple | None = None
         self.channels_last = False
         """Run every convolution on NHWC tensors (oneDNN's native layout on CPU: no
         reorders per call; set through :meth:`ConvLSTMNet.set_channels_last`)."""
@@ -117,27 +119,41 @@ class ConvLSTM2D(nn.Module):
             z = z.contiguous(memory_format=torch.channels_last)
         return z, z.clone()
 
-    def input_gates(self, x: torch.Tensor) -> torch.Tensor:
-        """Input-to-gate convolution for all steps at once: ``(B,T,C,H,W) -> (B,T,4F,H,W)``."""
+    def input_gates(self, x: torch.Tensor, folded: bool = False) -> torch.Tensor:
+        """Input-to-gate convolution for all steps at once: ``(B,T,C,H,W) -> (B,T,4F,H,W)``.
+
+        ``folded``: with the c block of the kernel doubled (see :meth:`_folded`).
+        """
         b, t, c, h, w = x.shape
         frames = x.reshape(b * t, c, h, w)
         if self.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)
-        g = self.input_conv(frames)
+        if folded:
+            wi, bi, _ = self._folded()
+            g = F.conv2d(frames, wi, bi, padding=self.kernel_size // 2)
+        else:
+            g = self.input_conv(frames)
         return g.reshape(b, t, 4 * self.filters, h, w)
 
-    def step(self, gx: torch.Tensor, state: State) -> State:
-        """One recurrence step given the precomputed input gates ``gx`` ``(B, 4F, H, W)``."""
+    def step(self, gx: torch.Tensor, state: State, folded: bool = False) -> State:
+        """One recurrence step given the precomputed input gates ``gx`` ``(B, 4F, H, W)``.
+
+        ``folded``: ``gx`` came from :meth:`input_gates` with ``folded=True``.
+        """
         h, c = state
         # under autocast the convolutions run in bf16/fp16; the gate arithmetic and the
         # cell state stay float32 so long streams do not accumulate rounding error
-        g = (gx + self.recurrent_conv(h)).float()
+        if folded:
+            g = (gx + F.conv2d(h, self._folded()[2], padding=self.kernel_size // 2)).float()
+        else:
+            g = (gx + self.recurrent_conv(h)).float()
         n = self.filters
         if self.recurrent_activation == "sigmoid":
             # one sigmoid over all four gate blocks (a dense tensor, vectorised), with
             # tanh(x) = 2 sigmoid(2x) - 1 for the c block: torch.tanh runs ~5x slower per
-            # element than torch.sigmoid on CPU, and strided gate slices slower still
-            s = torch.sigmoid(g * self._gate_scale(g))
+            # element than torch.sigmoid on CPU, and strided gate slices slower still.
+            # The factor 2 is folded into the kernels at inference (no extra pass).
+            s = torch.sigmoid(g if folded else g * self._gate_scale(g))
             gg = 2.0 * s[:, 2 * n:3 * n] - 1.0
             c = torch.addcmul(s[:, n:2 * n] * c, s[:, :n], gg)
             h = s[:, 3 * n:] * _tanh(c)
@@ -147,6 +163,28 @@ class ConvLSTM2D(nn.Module):
         c = act(f) * c + act(i) * torch.tanh(gg)
         h = act(o) * torch.tanh(c)
         return h, c
+
+    def _folded(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Input kernel, input bias and recurrent kernel with the c block doubled.
+
+        Inference only (no autograd); cached and rebuilt whenever a parameter changes
+        (its version counter), moves, or the memory format changes.
+        """
+        ps = (self.input_conv.weight, self.input_conv.bias, self.recurrent_conv.weight)
+        key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in ps)
+        key += (self.channels_last,)
+        if self._fold_cache is None or self._fold_cache[0] != key:
+            n = self.filters
+            out = []
+            with torch.inference_mode(False), torch.no_grad():
+                for p in ps:
+                    q = p.detach().clone()
+                    q[2 * n:3 * n] *= 2.0
+                    if q.dim() == 4 and self.channels_last:
+                        q = q.contiguous(memory_format=torch.channels_last)
+                    out.append(q)
+            self._fold_cache = (key, tuple(out))
+        return self._fold_cache[1]
 
     def _gate_scale(self, g: torch.Tensor) -> torch.Tensor:
         """``(1, 4F, 1, 1)``: 1 on the i, f, o blocks and 2 on the c block."""
@@ -182,19 +220,20 @@ class ConvLSTM2D(nn.Module):
             state = self.initial_state(x)
         elif self.channels_last:
             state = tuple(s.contiguous(memory_format=torch.channels_last) for s in state)
-        gates = self.input_gates(x)
+        folded = self.recurrent_activation == "sigmoid" and not torch.is_grad_enabled()
+        gates = self.input_gates(x, folded)
         b, t, _, hh, ww = x.shape
         if self.channels_last and self.return_sequences:
             # frames stored NHWC, written in place: the next layer reads them without a copy
             out = x.new_empty((b, t, hh, ww, self.filters),
                               dtype=torch.float32).permute(0, 1, 4, 2, 3)
             for k in range(t):
-                state = self.step(gates[:, k], state)
+                state = self.step(gates[:, k], state, folded)
                 out[:, k] = state[0]
             return out, state
         outs = []
         for k in range(t):
-            state = self.step(gates[:, k], state)
+            state = self.step(gates[:, k], state, folded)
             if self.return_sequences:
                 outs.append(state[0])
         out = torch.stack(outs, dim=1) if self.return_sequences else state[0]

@@ -129,3 +129,22 @@ def test_receptive_field_is_local():
         assert len(changed) > 0
         assert (changed - 12).abs().max() <= r
         assert diff[t, 12, 12] > 0
+
+
+def test_inference_path_equals_training_path_and_follows_weight_changes():
+    """Without autograd the c-gate factor is folded into cached kernels: same numbers,
+    and an in-place weight update (an optimiser step) invalidates the cache."""
+    torch.manual_seed(6)
+    net = ConvLSTMNet(3, [4, 5], 3)
+    x = _x(t=4)
+    train_y, _ = net(x)
+    with torch.no_grad():
+        inf_y, _ = net(x)
+    torch.testing.assert_close(inf_y, train_y.detach(), atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        net.convlstm[0].recurrent_conv.weight.mul_(0.5)
+        net.convlstm[1].input_conv.bias.add_(0.3)
+        inf2, _ = net(x)
+    train2, _ = net(x)
+    torch.testing.assert_close(inf2, train2.detach(), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(inf2, inf_y)
