@@ -140,6 +140,9 @@ def evaluate_sensor(ds: xr.Dataset, model: GapFiller, sensor: str, test_year: in
     details = {"test_year": test_year, "train_years": list(train_years),
                "noise_floor_hidden": (metrics(oracle[sel_hidden], per.amsr[sel_hidden])
                                       if oracle is not None else None),
+               "convlstm_hidden_where_ascat": metrics(
+                   np.where(np.isfinite(preds["ascat_cdf"]), preds["convlstm"],
+                            np.nan)[sel_hidden], per.amsr[sel_hidden]),
                "n_hidden": int(sel_hidden.sum()), "n_natural_gaps": int(sel_nat.sum()),
                "hidden_fraction_of_observed": float(sel_hidden.sum()
                                                     / max((per.valid & test_days[:, None, None]
@@ -220,6 +223,10 @@ def markdown(result: dict, details: dict) -> str:
                           f"linear calibration fitted on the training years): RMSE "
                           f"{nf['rmse']:.4f}, R {nf['r']:.3f}; floor / best baseline = "
                           f"{nf['rmse'] / det['best_baseline_hidden_rmse']:.3f}."]
+        sub = det.get("convlstm_hidden_where_ascat")
+        if sub:
+            lines += ["", f"ConvLSTM on the hidden pixels where ASCAT exists (the ascat_cdf "
+                          f"subset): RMSE {sub['rmse']:.4f}, R {sub['r']:.3f}, n {sub['n']}."]
         if "convlstm_over_best_baseline" in det:
             lines += ["", f"ConvLSTM / best baseline hidden RMSE: "
                           f"{det['convlstm_over_best_baseline']:.3f} (target <= {TARGET_RATIO}: "
