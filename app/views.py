@@ -232,22 +232,29 @@ class DetailView(pn.viewable.Viewer):
         super().__init__(**params)
         a = self.app
         r = mapsmod.canvas_renderer()
+        # hidden until a station or pixel is selected
         self.series = pn.pane.HoloViews(a.series_plot.opts(width=760, height=260),
-                                        renderer=r, css_classes=["series"], linked_axes=False)
+                                        renderer=r, css_classes=["series"], linked_axes=False,
+                                        visible=False)
         self.scatter = pn.pane.HoloViews(a.scatter.opts(width=300, height=260), renderer=r,
-                                         css_classes=["scatter"], linked_axes=False)
+                                         css_classes=["scatter"], linked_axes=False,
+                                         visible=False)
         self.stats = pn.widgets.Tabulator(pd.DataFrame(columns=STATS_COLUMNS),
                                           disabled=True, show_index=False,
                                           css_classes=["station-stats"], height=200,
-                                          width=560)
+                                          width=560, visible=False)
         self.title = pn.pane.Markdown("Click a station (triangle) or any pixel on a map.",
                                       css_classes=["series-title"])
         self.series_status = pn.pane.Markdown("", css_classes=["series-status"])
         a.param.watch(self._refresh, "series_title")
         a.param.watch(lambda e: setattr(self.series_status, "object", e.new), "series_status")
+        if a.series_title:  # selected from the URL before this view existed
+            self._refresh()
 
     def _refresh(self, *_):
         a = self.app
+        self.series.visible = self.scatter.visible = True
+        self.stats.visible = bool(len(a.stats))
         self.title.object = f"**{a.series_title}** · ASCAT shown mean/std-scaled to m3 m-3; " \
                             "shaded: AMSR gap days; dashed: selected date"
         self.series.object = a.series_plot.opts(width=760, height=260)

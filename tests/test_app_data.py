@@ -132,3 +132,26 @@ def test_network_wide_table():
     wide = network_wide(long).set_index("id")
     assert wide.loc["A", "r_change"] == pytest.approx(0.2)
     assert wide.loc["B", "r_change"] == pytest.approx(-0.5)
+
+
+def test_pixel_selection_streams_the_filled_series_in_the_worker(env, tmp_path, monkeypatch):
+    """With a (stand-in) checkpoint, the filled series at a clicked cell is computed by the
+    model in the worker thread and then shown; torch is loaded there, not before."""
+    import time
+
+    from app.controller import Explorer
+    from app.data import DataHub
+    from tests.app_fixtures import write_standin_checkpoint
+
+    monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(write_standin_checkpoint(tmp_path / "ck")
+                                                  .parent))
+    app = Explorer(DataHub(readahead=0), query={"date": SMALL_DATE})
+    assert app.state.request_pixel(33.1, -95.9) == []
+    assert app.series_title.startswith("Pixel 33.125")
+    t0 = time.time()
+    while app._series_jobs and time.time() - t0 < 120:
+        time.sleep(0.2)
+    assert not app._series_jobs and app.series_status == ""
+    filled = app.series_frame["filled"]
+    assert filled.notna().sum() == len(filled)  # every day of the window
+    assert 0.0 < filled.mean() < 0.6
