@@ -65,6 +65,7 @@ def build_app() -> pn.viewable.Viewable:
         sizing_mode="stretch_width",
     )
     pn.state.onload(app.flush_messages)
+    pn.state.on_session_destroyed(lambda ctx: app.maps.cleanup())
     return page
 
 

@@ -193,6 +193,7 @@ class MapSet(param.Parameterized):
         self._plots: dict[str, object] = {}
         self._figs: dict[str, object] = {}
         self._stations = None
+        self._streams: list = []
         self.station_stream = hv.streams.Stream.define("Selected", selected="")()
 
     # ------------------------------------------------------------------ building
@@ -265,11 +266,14 @@ class MapSet(param.Parameterized):
                                          title=self.titles[mapname], tools=tools))
         # clicks on any map select a station or pixel; boxes are drawn on the raw map.  The
         # streams hang on each map's soil-moisture raster (the plot that owns the events)
+        self.cleanup_streams()
         for base in (raw, filled, ascat, diff):
             tap = hv.streams.Tap(source=base)
             tap.add_subscriber(self._tapped)
+            self._streams.append(tap)
         box = hv.streams.BoundsXY(source=raw)
         box.add_subscriber(self._boxed)
+        self._streams.append(box)
         return hv.Layout(out).cols(2).opts(shared_axes=True)
 
     def _set_fields(self, fields: DayFields) -> None:
@@ -286,6 +290,20 @@ class MapSet(param.Parameterized):
             hit = (key, IMAGE_FUNCS[name](f.lon, f.lat, self.arrays[name]))
             self._elements[name] = hit
         return hit[1]
+
+    def cleanup_streams(self) -> None:
+        """Detach this map set's event streams (HoloViews keeps a global registry)."""
+        for st in self._streams:
+            st.clear()
+            st.source = None
+        self._streams.clear()
+
+    def cleanup(self) -> None:
+        """Drop every reference to the session's plots (called when the session ends)."""
+        self.cleanup_streams()
+        self._plots.clear()
+        self._figs.clear()
+        self._elements.clear()
 
     # ------------------------------------------------------------------ events
     def _tapped(self, x=None, y=None, **_):

@@ -131,6 +131,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of stepping")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="rounds of N sessions (memory after each: growth vs plateau)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-load-"))
@@ -157,16 +159,21 @@ def main(argv=None) -> int:
         warmup(url, proc.pid)
         time.sleep(10)  # the warm-up session is discarded (checked every 2 s, 5 s lifetime)
         before = rss_mb(proc.pid)
-        out, peak = asyncio.run(run_all(url, args.sessions, args.duration, proc.pid))
-        peak = max(peak, before)
-        time.sleep(12)
-        after = rss_mb(proc.pid)
+        peak, afters, out = before, [], {}
+        for _ in range(args.rounds):
+            got, p = asyncio.run(run_all(url, args.sessions, args.duration, proc.pid))
+            out.update({(len(afters), k): v for k, v in got.items()})
+            peak = max(peak, p)
+            time.sleep(12)  # closed sessions are discarded (checked every 2 s, 5 s lifetime)
+            afters.append(rss_mb(proc.pid))
+        after = afters[-1]
     finally:
         stop(proc)
     lat = [x for r in out.values() for x in r["latencies"]]
     errs = [e for r in out.values() for e in r["errors"]]
     res = {
         "sessions": args.sessions,
+        "rounds": args.rounds,
         "duration_s": args.duration,
         "date_changes": len(lat),
         "errors": len(errs),
@@ -176,6 +183,7 @@ def main(argv=None) -> int:
         "rss_mb_peak": round(peak, 1),
         "rss_mb_after": round(after, 1),
         "rss_after_vs_before": round(after / before, 3),
+        "rss_mb_after_each_round": [round(a, 1) for a in afters],
         "error_samples": errs[:5],
         "client": "headless chromium pages in one browser (playwright), clicking next day",
     }
