@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,10 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.app_fixtures import free_port, serve, stop, write_standin_checkpoint  # noqa: E402
+from bench.serving import free_port, serve, stop, write_standin_checkpoint
 
 log = logging.getLogger("bench.app")
 

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,10 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.app_fixtures import free_port, stop, write_standin_checkpoint  # noqa: E402
+from bench.serving import free_port, serve, stop, write_standin_checkpoint
 
 log = logging.getLogger("bench.load")
 
@@ -153,7 +149,10 @@ def main(argv=None) -> int:
     env = {"GAPFILL_DEMO": str(world), "GAPFILL_CHECKPOINTS": str(ckpts),
            "GAPFILL_CACHE": str(cache)}
     # discard closed sessions quickly so "after" measures a server without sessions
-    proc = _serve(env, port, work / "server.log")
+    proc = serve(env, port, work / "server.log",
+                 # discard closed sessions quickly, so memory after the rounds is comparable
+                 extra_args=("--check-unused-sessions", "2000",
+                             "--unused-session-lifetime", "5000"))
     url = f"http://127.0.0.1:{port}/app"
     try:
         warmup(url, proc.pid)
@@ -189,32 +188,6 @@ def main(argv=None) -> int:
     }
     print(json.dumps(res) if args.json else json.dumps(res, indent=2))
     return 0
-
-
-def _serve(env: dict, port: int, log_path: Path):
-    """``panel serve app`` with quick discarding of closed sessions."""
-    import os
-    import subprocess
-    import urllib.request
-
-    cmd = [sys.executable, "-m", "panel", "serve", "app", "--address", "127.0.0.1",
-           "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
-           "--num-threads", "2", "--check-unused-sessions", "2000",
-           "--unused-session-lifetime", "5000"]
-    with open(log_path, "wb") as logf:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=logf,
-                                stderr=subprocess.STDOUT)
-    t0 = time.time()
-    while time.time() - t0 < 90:
-        if proc.poll() is not None:
-            raise RuntimeError(f"panel serve exited: {log_path.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/app", timeout=30)
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    stop(proc)
-    raise RuntimeError("panel serve did not start")
 
 
 if __name__ == "__main__":

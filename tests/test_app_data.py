@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.serving import SMALL_DATE, build_small_world
 from data_catalog import schema
 from data_catalog.errors import MissingFileError
-from tests.app_fixtures import SMALL_DATE, build_small_world
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_pixel_selection_streams_the_filled_series_in_the_worker(env, tmp_path, 
 
     from app.controller import Explorer
     from app.data import DataHub
-    from tests.app_fixtures import write_standin_checkpoint
+    from bench.serving import write_standin_checkpoint
 
     monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(write_standin_checkpoint(tmp_path / "ck")
                                                   .parent))

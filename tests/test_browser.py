@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_fixtures import (
+from bench.serving import (
     REPO,
     SMALL_DATE,
     build_small_world,

@@ -1,4 +1,5 @@
-"""Helpers for the app tests: a small demo world and a stand-in checkpoint.
+"""Serving the app for the browser tests and the app benchmarks: a small demo world, a
+stand-in checkpoint, and ``panel serve`` in a subprocess.
 
 The browser tests serve the app on a world built here (a small grid over a few months),
 never on the full demo world, and on a tiny untrained stand-in model: they test the app's
@@ -53,11 +54,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(env: dict, port: int, log_path: Path, timeout: float = 90.0) -> subprocess.Popen:
-    """Start ``panel serve app`` on 127.0.0.1:port and wait until it answers."""
+def serve(env: dict, port: int, log_path: Path, timeout: float = 90.0,
+          extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start ``panel serve app`` on 127.0.0.1:port and wait until it answers.
+
+    ``extra_args`` are added to the ``panel serve`` command line.
+    """
     cmd = [sys.executable, "-m", "panel", "serve", "app", "--address", "127.0.0.1",
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
-           "--num-threads", "2"]
+           "--num-threads", "2", *extra_args]
     with open(log_path, "wb") as log:
         # the child keeps its own descriptor of the log; ours is closed at once
         proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log,
