@@ -72,10 +72,14 @@ UNIT_ALIASES: dict[str, tuple[str, float]] = {
     "percent of saturation": ("percent of saturation", 1.0),
     "percent saturation": ("percent of saturation", 1.0),
     "% saturation": ("percent of saturation", 1.0),
-    # spellings met in H SAF and CCI/C3S files
-    "percentage (%)": ("percent of saturation", 1.0),
-    "percentage": ("percent of saturation", 1.0),
+    # spellings met in real files: C3S v202505 cells write "percentage (%)" (a percentage of
+    # what the variable is: converted by what the reader expects), H SAF "degree of
+    # saturation (%)" (H111)
+    "percentage (%)": ("percent", 1.0),
+    "percentage": ("percent", 1.0),
+    "m3m-3": ("m3 m-3", 1.0),
     "degree of saturation (%)": ("percent of saturation", 1.0),
+    "degree of saturation": ("percent of saturation", 1.0),
 }
 
 

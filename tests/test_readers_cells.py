@@ -212,3 +212,25 @@ def test_real_hsaf_ragged_matches_raw(shared_data):
     assert h25.attrs["gpi"] == 3066159 and len(h25) == 7737
     pts = grid_points_in_bbox(shared_data / "hsaf/h110", (0, 50, 5, 54))
     assert len(pts) > 400 and set(pts["cell"]) >= {1324}
+
+
+@pytest.mark.parametrize(
+    ("units", "expected", "factor"),
+    [
+        ("percentage (%)", "percent of saturation", 1.0),  # C3S v202505 ACTIVE cells
+        ("percentage (%)", "m3 m-3", 0.01),  # a percentage of volume: divide by 100
+        ("degree of saturation (%)", "percent of saturation", 1.0),  # H SAF H111
+        ("m3m-3", "m3 m-3", 1.0),
+    ],
+)
+def test_unit_spellings_of_real_files(units, expected, factor):
+    from data_catalog.readers._netcdf import canonical_units
+
+    assert canonical_units(units, expected, "f.nc", "sm") == factor
+
+
+def test_saturation_is_never_taken_for_volume():
+    from data_catalog.readers._netcdf import canonical_units
+
+    with pytest.raises(UnitsError, match="cannot be converted"):
+        canonical_units("degree of saturation (%)", "m3 m-3", "f.nc", "sm")

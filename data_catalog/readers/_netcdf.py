@@ -27,17 +27,6 @@ from data_catalog.errors import (
     UnitsError,
 )
 
-# Spellings met in real products that the schema table does not list (yet): the C3S
-# v202505 cell files write "percentage (%)", H SAF "percentage" or "degree of saturation
-# (%)".
-EXTRA_UNIT_ALIASES: dict[str, tuple[str, float]] = {
-    "percentage (%)": ("percent", 1.0),
-    "percentage": ("percent", 1.0),
-    "m3m-3": ("m3 m-3", 1.0),
-    "degree of saturation (%)": ("percent of saturation", 1.0),  # H SAF H111
-    "degree of saturation": ("percent of saturation", 1.0),
-}
-
 #: Fill values written without a ``_FillValue`` attribute by some producers.
 BARE_FILL_VALUES = (-9999.0,)
 
@@ -108,11 +97,10 @@ def canonical_units(units: str | None, expected: str, path: str | Path,
         raise UnitsError(f"no units attribute (expected {expected!r}); pass units=... "
                          "if the product documents them", path, variable)
     key = str(units).strip()
-    known = schema.UNIT_ALIASES.get(key) or EXTRA_UNIT_ALIASES.get(key) \
-        or schema.UNIT_ALIASES.get(key.lower()) or EXTRA_UNIT_ALIASES.get(key.lower())
+    known = schema.UNIT_ALIASES.get(key) or schema.UNIT_ALIASES.get(key.lower())
     if known is None:
         raise UnitsError(f"unknown units {units!r} (known: "
-                         f"{', '.join(sorted({**schema.UNIT_ALIASES, **EXTRA_UNIT_ALIASES}))})",
+                         f"{', '.join(sorted(schema.UNIT_ALIASES))})",
                          path, variable)
     canon, factor = known
     if canon == expected:
