@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.serving import free_port, serve, stop, write_standin_checkpoint
+from bench.serving import free_port, prepare_workdir, serve, stop
 
 log = logging.getLogger("bench.app")
 
@@ -182,14 +182,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-app-"))
-    work.mkdir(parents=True, exist_ok=True)
-    from data_catalog.demo import build_demo_world
-
-    world = build_demo_world(work / "world.zarr", progress=False, **WORLD)
-    ckpts = work / "checkpoints"
-    if not (ckpts / "amsr2.pt").exists():
-        write_standin_checkpoint(ckpts)
-    cache = work / "cache"
+    world, ckpts, cache = prepare_workdir(work, WORLD)
     days = pd.date_range(START, periods=args.steps + 4)
     results = {}
     for region in REGIONS.values():

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.serving import free_port, serve, stop, write_standin_checkpoint
+from bench.serving import free_port, prepare_workdir, serve, stop
 
 log = logging.getLogger("bench.load")
 
@@ -132,14 +132,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-load-"))
-    work.mkdir(parents=True, exist_ok=True)
-    from data_catalog.demo import build_demo_world
-
-    world = build_demo_world(work / "world.zarr", progress=False, **WORLD)
-    ckpts = work / "checkpoints"
-    if not (ckpts / "amsr2.pt").exists():
-        write_standin_checkpoint(ckpts)
-    cache = work / "cache"
+    world, ckpts, cache = prepare_workdir(work, WORLD)
     from bench.app import fill_cache
 
     fill_cache(world, ckpts, cache, (WORLD["west"], WORLD["south"], WORLD["east"],

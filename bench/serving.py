@@ -48,6 +48,22 @@ def write_standin_checkpoint(folder: Path, lookback: int = 4) -> Path:
     return path
 
 
+def prepare_workdir(work: Path, world: dict) -> tuple[Path, Path, Path]:
+    """A benchmark's working folder: the demo world ``world`` (build parameters), a
+    stand-in checkpoint (kept when already there) and the cache folder.
+
+    Returns ``(world_store, checkpoint_dir, cache_dir)``.
+    """
+    from data_catalog.demo import build_demo_world
+
+    work.mkdir(parents=True, exist_ok=True)
+    store = build_demo_world(work / "world.zarr", progress=False, **world)
+    ckpts = work / "checkpoints"
+    if not (ckpts / "amsr2.pt").exists():
+        write_standin_checkpoint(ckpts)
+    return store, ckpts, work / "cache"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
