@@ -16,7 +16,8 @@ USA; the default region is the US Southern Great Plains to the Gulf coast):
   with runoff, drainage, exchange with a deeper layer, evaporation limited by water,
   snow melt, frozen soil), in m3 m-3 within [residual, porosity];
 * AMSR-E (2002-06-01 .. 2011-10-03) and AMSR2 (from 2012-07-02) retrievals, each the
-  truth through its own bias, gain, spatial bias pattern and noise, with gaps in the
+  truth through its own bias, gain, spatial bias pattern, a persistent (weeks, footprint
+  scale) retrieval error and white noise, with gaps in the
   schema categories: persistent RFI hot spots near cities, dense vegetation, frozen
   ground, swath gaps of one descending overpass a day, invalid retrievals (heavy rain,
   speckle) and not-land;
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = "data_catalog.demo"
-VERSION = "2"
+VERSION = "3"
 CITATION = ("Sivaprasad, S. et al. (2025): Gap-filling of AMSR-E/AMSR2 soil moisture with a "
             "ConvLSTM network. IEEE Journal of Selected Topics in Applied Earth Observations "
             "and Remote Sensing, doi:10.1109/JSTARS.2025.3557956")
@@ -65,8 +66,16 @@ STATION_FLAGS = ("G", "D01", "D02", "D01,D02", "C03")
 FLAG_G, FLAG_D01, FLAG_D02, FLAG_D01_D02, FLAG_C03 = range(5)
 
 # Real sensor characteristics that the demo imitates (all tunable here, in one place).
-AMSRE = {"bias": 0.03, "gain": 1.10, "noise": 0.030, "phase": 0.0}
-AMSR2 = {"bias": -0.01, "gain": 0.95, "noise": 0.025, "phase": 0.37}
+# Retrieval error = a smooth static bias map + a persistent part (``persist``: spatially
+# correlated over about a footprint, ~0.5 deg, and in time over ``PERSIST_DAYS``, like
+# errors of the vegetation optical depth and effective temperature a retrieval carries
+# for weeks) + independent day-to-day noise (``noise``), both larger under vegetation.
+# Total random error ~0.025 (AMSR2) and ~0.03 m3 m-3 (AMSR-E), of which about a quarter of
+# the variance is white.
+AMSRE = {"bias": 0.03, "gain": 1.10, "noise": 0.015, "persist": 0.026, "phase": 0.0}
+AMSR2 = {"bias": -0.01, "gain": 0.95, "noise": 0.012, "persist": 0.022, "phase": 0.37}
+PERSIST_DAYS = 20.0         # e-folding time of the persistent retrieval error (days)
+PERSIST_DEG = 0.5           # its spatial correlation length (deg): the footprint scale
 SM_REF = 0.25               # gain acts about this reference soil moisture (m3 m-3)
 ORBIT_SPACING_DEG = 24.7    # longitude between successive orbits (98.8 min at 0.25 deg/min)
 ORBITS_PER_DAY_FRAC = 0.5625  # 14.5625 orbits a day: the 16-day, 233-orbit repeat
@@ -300,36 +309,45 @@ class _World:
         return clim + anom
 
     # ---------------------------------------------------------- rain
-    def _rain_setup(self) -> None:
+    def _latent_spec(self, name: str, length_deg: float, rho: float, drift_deg: tuple,
+                     pad_days: int) -> dict:
+        """A latent unit-variance Gaussian field, AR(1) in time (``rho`` a day), Gaussian in
+        space (``length_deg``), drifting ``drift_deg`` (north, east) a day."""
         res = self.p.res
-        self.rain_fields = []
+        length = max(length_deg / res, 1.0)
+        drift = (drift_deg[0] / res, drift_deg[1] / res)  # cells a day north, east
+        # the padding lets a feature leaving the east edge decorrelate before the periodic
+        # Fourier domain brings it back in the west
+        pad_y = int(np.ceil(3 * length + abs(drift[0]) * pad_days))
+        pad_x = int(np.ceil(3 * length + abs(drift[1]) * pad_days))
+        shape = (sfft.next_fast_len(self.ny + 2 * pad_y, real=True),
+                 sfft.next_fast_len(self.nx + 2 * pad_x, real=True))
+        ky = sfft.fftfreq(shape[0])[:, None]
+        kx = sfft.rfftfreq(shape[1])[None, :]
+        phase = np.exp(-2j * np.pi * (ky * drift[0] + kx * drift[1]))
+        # white noise drawn directly in Fourier space: the rfft of unit real white
+        # noise has E|W|^2 = N, i.e. sqrt(N / 2) times a unit complex normal
+        scale = _gauss_filter(shape, length) * np.sqrt(shape[0] * shape[1] / 2.0)
+        # irfft keeps only the real part of the kx = 0 (and Nyquist) column, which
+        # would halve their variance: compensate
+        scale[:, 0] *= np.sqrt(2.0)
+        if shape[1] % 2 == 0:
+            scale[:, -1] *= np.sqrt(2.0)
+        return {"rng": _rng(self.p.seed, name), "shape": shape, "pad": (pad_y, pad_x),
+                "scale": scale.astype(np.float32), "step": (rho * phase).astype(np.complex64),
+                "innov": np.float32(np.sqrt(1 - rho**2)), "state": None}
+
+    def _rain_setup(self) -> None:
         # (name, correlation length in degrees, day-to-day correlation, weight, pad in days
-        # of drift): the padding lets a feature leaving the east edge decorrelate before
-        # the periodic Fourier domain brings it back in the west
+        # of drift)
+        self.rain_fields = []
         for name, length_deg, rho, weight, pad_days in (("syn", 2.0, 0.7, 0.78, 2),
                                                          ("conv", 0.5, 0.3, 0.626, 1)):
-            length = max(length_deg / res, 1.0)
-            drift = (0.3 / res, 1.6 / res)  # cells a day north, east
-            pad_y = int(np.ceil(3 * length + abs(drift[0]) * pad_days))
-            pad_x = int(np.ceil(3 * length + abs(drift[1]) * pad_days))
-            shape = (sfft.next_fast_len(self.ny + 2 * pad_y, real=True),
-                     sfft.next_fast_len(self.nx + 2 * pad_x, real=True))
-            ky = sfft.fftfreq(shape[0])[:, None]
-            kx = sfft.rfftfreq(shape[1])[None, :]
-            phase = np.exp(-2j * np.pi * (ky * drift[0] + kx * drift[1]))
-            # white noise drawn directly in Fourier space: the rfft of unit real white
-            # noise has E|W|^2 = N, i.e. sqrt(N / 2) times a unit complex normal
-            scale = _gauss_filter(shape, length) * np.sqrt(shape[0] * shape[1] / 2.0)
-            # irfft keeps only the real part of the kx = 0 (and Nyquist) column, which
-            # would halve their variance: compensate
-            scale[:, 0] *= np.sqrt(2.0)
-            if shape[1] % 2 == 0:
-                scale[:, -1] *= np.sqrt(2.0)
-            self.rain_fields.append({
-                "rng": _rng(self.p.seed, f"rain-{name}"), "shape": shape, "pad": (pad_y, pad_x),
-                "scale": scale.astype(np.float32), "step": (rho * phase).astype(np.complex64),
-                "innov": np.float32(np.sqrt(1 - rho**2)), "weight": weight, "state": None,
-            })
+            f = self._latent_spec(f"rain-{name}", length_deg, rho, (0.3, 1.6), pad_days)
+            f["weight"] = weight
+            self.rain_fields.append(f)
+        self.persist_field = self._latent_spec("retrieval-persist", PERSIST_DEG,
+                                               float(np.exp(-1.0 / PERSIST_DAYS)), (0.0, 0.0), 0)
         self._excess_power = 1.5
 
     def _latent(self, f: dict, n: int) -> np.ndarray:
@@ -353,6 +371,10 @@ class _World:
         field = sfft.irfft2(spec, s=f["shape"], workers=-1, overwrite_x=True)
         py, px = f["pad"]
         return field[:, py:py + self.ny, px:px + self.nx]
+
+    def persistent_error(self, a: int, b: int) -> np.ndarray:
+        """Unit-variance persistent retrieval error field for days ``a:b`` (in order)."""
+        return self._latent(self.persist_field, b - a)
 
     def rain(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """Daily rain (mm) and the latent convective field for days ``a:b``."""
@@ -501,12 +523,14 @@ def _observe(w: _World, a: int, b: int, truth: np.ndarray, frozen: np.ndarray,
     t64 = truth.astype(np.float64)
     amsr = np.full(truth.shape, np.nan)
     eps = rng_obs.standard_normal(truth.shape)
+    persist = w.persistent_error(a, b)
     for code, sen, bias_map in ((schema.SENSOR_AMSRE, AMSRE, w.bias_e),
                                 (schema.SENSOR_AMSR2, AMSR2, w.bias_2)):
         d = sensor == code
         if d.any():
             amsr[d] = (SM_REF + sen["bias"] + sen["gain"] * (t64[d] - SM_REF) + bias_map[None]
-                       + sen["noise"] * (1 + w.land_veg_noise[None]) * eps[d])
+                       + (1 + w.land_veg_noise[None])
+                       * (sen["persist"] * persist[d] + sen["noise"] * eps[d]))
     amsr = np.clip(amsr, 0.0, 0.65)
     amsr[mask != schema.OBSERVED] = np.nan
     # --- ASCAT: degree of saturation, own noise and gaps
