@@ -80,7 +80,7 @@ def run(size: int = 64, steps: int | None = None, batch: int = 1, threads: int =
         repeats: int = 7) -> dict:
     """Measure and return the report dict."""
     from model.inference import configure_for_device, cpu_bf16
-    from model.tensors import N_CHANNELS, NormStats
+    from model.tensors import NormStats
     from model.wrapper import GapFiller
 
     torch.set_num_threads(threads)
@@ -89,7 +89,7 @@ def run(size: int = 64, steps: int | None = None, batch: int = 1, threads: int =
     torch.manual_seed(0)
     model = configure_for_device(GapFiller(mcfg, NormStats(0.25, 0.08, 50.0, 20.0)),
                                  torch.device("cpu"))
-    x = torch.randn(batch, t, N_CHANNELS, size, size)
+    x = torch.randn(batch, t, model.n_channels, size, size)
     pixel_steps = batch * t * size * size
 
     naive = _NaiveNet(model).eval()
@@ -98,7 +98,7 @@ def run(size: int = 64, steps: int | None = None, batch: int = 1, threads: int =
     dtype = model.amp_dtype or torch.float32
     fmt = torch.channels_last if model.channels_last else torch.contiguous_format
     convs = []
-    cin = N_CHANNELS
+    cin = model.n_channels
     for f in mcfg.filters:
         convs.append(nn.Conv2d(cin + f, 4 * f, mcfg.kernel_size,
                                padding=mcfg.kernel_size // 2).to(memory_format=fmt))
@@ -138,7 +138,7 @@ def run(size: int = 64, steps: int | None = None, batch: int = 1, threads: int =
         "config": {
             "source": source, "filters": list(mcfg.filters), "kernel_size": mcfg.kernel_size,
             "head_filters": mcfg.head_filters, "batch": batch, "steps": t, "height": size,
-            "width": size, "channels": N_CHANNELS, "threads": threads,
+            "width": size, "channels": model.n_channels, "threads": threads,
             "model_precision": str(dtype).replace("torch.", ""),
             "model_channels_last": bool(model.channels_last),
             "ceiling_precision": str(dtype).replace("torch.", ""),

@@ -33,6 +33,10 @@ class ModelConfig:
         ``"sigmoid"`` or ``"hard_sigmoid"``.
     unit_forget_bias : bool
         Initialise the forget-gate bias to one (Keras default).
+    lead_days : int
+        Look-ahead: each day's input also holds the AMSR and ASCAT channels of the next
+        ``lead_days`` days (0: a causal filter; > 0: a smoother that fills day *t* knowing
+        whether it rained by *t+1*).  See :mod:`model.tensors`.
     """
 
     filters: list[int] = field(default_factory=lambda: [16, 16])
@@ -41,6 +45,7 @@ class ModelConfig:
     head_kernel: int = 3
     recurrent_activation: str = "sigmoid"
     unit_forget_bias: bool = True
+    lead_days: int = 0
 
 
 @dataclass
@@ -86,6 +91,9 @@ class TrainConfig:
         Probability that a whole sequence has no AMSR (the 2011/2012 gap year).
     drop_ascat_prob : float
         Probability that a sequence has no ASCAT (AMSR-E years before 2007).
+    drop_lead_prob : float
+        Probability that a sequence's look-ahead days are cut (as at the end of a record;
+        only for models with ``lead_days > 0``).
     hidden_weight, observed_weight : float
         Loss weights of hidden pixels and of still-visible observed pixels.
     lookback : int
@@ -120,6 +128,7 @@ class TrainConfig:
     hide_day_prob: float = 0.08
     hide_window_prob: float = 0.05
     drop_ascat_prob: float = 0.1
+    drop_lead_prob: float = 0.1
     hidden_weight: float = 1.0
     observed_weight: float = 0.2
     lookback: int = 32

@@ -150,12 +150,17 @@ class Sampler:
     stats : NormStats
     cfg : TrainConfig
         ``seq_len``, ``burn_in_max``, ``patch``, ``batch_size`` and the hiding probabilities.
+    lead : int
+        The model's look-ahead days: each sequence is read ``lead`` days further (hidden
+        pixels stay hidden there too, as in the evaluation, and those days are not scored);
+        with ``cfg.drop_lead_prob`` the look-ahead is dropped, as at the end of a record.
     """
 
-    def __init__(self, data: PeriodData, stats: NormStats, cfg: TrainConfig):
+    def __init__(self, data: PeriodData, stats: NormStats, cfg: TrainConfig, lead: int = 0):
         self.d = data
         self.stats = stats
         self.cfg = cfg
+        self.lead = int(lead)
         t, h, w = data.amsr.shape
         self.p = min(cfg.patch, h, w)
         if t < cfg.seq_len:
@@ -179,11 +184,12 @@ class Sampler:
             t0 = int(rng.integers(k, t_all - s + 1))
             i0 = int(rng.integers(0, h - p + 1))
             j0 = int(rng.integers(0, w - p + 1))
-            sl = (slice(t0 - k, t0 + s), slice(i0, i0 + p), slice(j0, j0 + p))
+            te = min(t0 + s + self.lead, t_all)  # look-ahead days (not scored)
+            sl = (slice(t0 - k, te), slice(i0, i0 + p), slice(j0, j0 + p))
             a, v, asc = d.amsr[sl], d.valid[sl], d.ascat[sl].copy()
             vin = v.copy()
             hidden = np.zeros_like(v)
-            for day in range(k, k + s):
+            for day in range(k, te - t0 + k):
                 r = rng.random()
                 if r < cfg.hide_day_prob:
                     hid = v[day]
@@ -201,12 +207,18 @@ class Sampler:
                 vin[:] = False
             if rng.random() < cfg.drop_ascat_prob:  # no ASCAT (AMSR-E before 2007)
                 asc[:] = np.nan
-            x = channels_from_arrays(a, vin, asc, self.doy[t0 - k:t0 + s], self.stats)
+            n_in = k + s
+            if self.lead and rng.random() < cfg.drop_lead_prob:  # the end of the record
+                cut = n_in + int(rng.integers(0, self.lead))
+                vin[cut:] = False
+                asc[cut:] = np.nan
+            x = channels_from_arrays(a, vin, asc, self.doy[t0 - k:te], self.stats,
+                                     lead=self.lead, n_days=n_in)
             tgt = np.where(v, (a - self.stats.amsr_mean) / self.stats.amsr_std, 0.0)
             wgt = hidden * cfg.hidden_weight + (vin & v) * cfg.observed_weight
             xs.append(x)
-            ts.append(tgt[k:])
-            ws.append(wgt[k:])
+            ts.append(tgt[k:n_in])
+            ws.append(wgt[k:n_in])
         return {"x": torch.from_numpy(np.stack(xs)),
                 "target": torch.from_numpy(np.stack(ts).astype(np.float32)),
                 "weight": torch.from_numpy(np.stack(ws).astype(np.float32)),

@@ -31,7 +31,7 @@ import xarray as xr
 
 from data_catalog import schema
 from data_catalog.errors import EmptySelectionError, MissingFileError, OutOfRangeError
-from model.tensors import N_CHANNELS, amsr_valid_mask
+from model.tensors import amsr_valid_mask
 from model.wrapper import GapFiller, code_version
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def tiles(h: int, w: int, tile: int | None) -> list[tuple[int, int, int, int]]:
 def auto_tile_size(model: GapFiller, steps: int, device: torch.device, halo: int) -> int:
     """Largest square core tile whose activations fit in the free memory (CUDA) or budget."""
     f = sum(model.model_config.filters)
-    per_pixel = steps * (N_CHANNELS + 6 * f) * 4 * 2  # gates + states + outputs, margin 2
+    per_pixel = steps * (model.n_channels + 6 * f) * 4 * 2  # gates + states + outputs, margin 2
     if model.amp_dtype in (torch.float16, torch.bfloat16):
         per_pixel //= 2
     if device.type == "cuda":
@@ -286,13 +286,18 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
     nlat, nlon = world.sizes[schema.LAT], world.sizes[schema.LON]
     c_lat = slice(max(0, lat_sl.start - ctx), min(nlat, lat_sl.stop + ctx))
     c_lon = slice(max(0, lon_sl.start - ctx), min(nlon, lon_sl.stop + ctx))
-    sub = world.isel({schema.TIME: slice(t0, ti + 1), schema.LAT: c_lat, schema.LON: c_lon})
+    # look-ahead models also read the days after the date (as many as the record holds)
+    t_end = min(ti + 1 + model.lead_days, len(times))
+    sub = world.isel({schema.TIME: slice(t0, t_end), schema.LAT: c_lat, schema.LON: c_lon})
     names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.TRUTH_SM,
                          schema.LAND) if v in sub]
     sub = sub[names].load()
     if sensor == schema.SENSOR_NONE:  # the gap year: no radiometer, whatever the file holds
         sub[schema.AMSR_SM] = sub[schema.AMSR_SM].where(False)
-    x = model.prepare(sub, device="cpu")  # tiles go to the device one at a time
+    elif schema.SENSOR in sub.coords:  # look-ahead days of another radiometer are not seen
+        other = sub[schema.SENSOR] != sensor
+        sub[schema.AMSR_SM] = sub[schema.AMSR_SM].where(~other)
+    x = model.prepare(sub, device="cpu", n_days=steps)  # tiles go to the device one at a time
     if tile == "auto":
         tile_n: int | None = auto_tile_size(model, steps, dev, halo)
     else:
@@ -302,7 +307,7 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
     ri = slice(lat_sl.start - c_lat.start, lat_sl.stop - c_lat.start)
     rj = slice(lon_sl.start - c_lon.start, lon_sl.stop - c_lon.start)
     field = field[ri, rj]
-    today = sub.isel({schema.TIME: -1, schema.LAT: ri, schema.LON: rj})
+    today = sub.isel({schema.TIME: steps - 1, schema.LAT: ri, schema.LON: rj})
     amsr = np.asarray(today[schema.AMSR_SM].values, np.float32)
     gm = today[schema.GAP_MASK].values if schema.GAP_MASK in today else None
     valid = amsr_valid_mask(amsr, gm)
@@ -339,6 +344,7 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
         "precision": str(model.amp_dtype).replace("torch.", "") if model.amp_dtype
         else "float32",
         "lookback_days": int(steps),
+        "lead_days": int(t_end - ti - 1),
         "halo_cells": int(halo),
         "context_cells": int(ctx),
         "tile_cells": int(used_tile) if used_tile else 0,
@@ -361,10 +367,13 @@ def stream_arrays(model: GapFiller, amsr: np.ndarray, valid: np.ndarray, ascat: 
     from model.tensors import channels_from_arrays
 
     n = amsr.shape[0]
+    lead = model.lead_days
     out = np.empty(amsr.shape, np.float32)
     for t0 in tqdm(range(0, n, chunk_days), disable=not progress, desc="stream", unit="chunk"):
         sl = slice(t0, t0 + chunk_days)
-        x = channels_from_arrays(amsr[sl], valid[sl], ascat[sl], doy[sl], model.stats)
+        ext = slice(t0, t0 + chunk_days + lead)  # look-ahead days after the chunk
+        x = channels_from_arrays(amsr[ext], valid[ext], ascat[ext], doy[ext], model.stats,
+                                 lead=lead, n_days=len(range(n)[sl]))
         sm, state = model.stream(torch.from_numpy(x)[None].to(model.device), state)
         out[sl] = sm[0].float().cpu().numpy()
     return out, state
@@ -382,7 +391,8 @@ def fill_series(model: GapFiller, ds: xr.Dataset, *, chunk_days: int = 64, state
     n = ds.sizes[schema.TIME]
     out = np.empty((n, ds.sizes[schema.LAT], ds.sizes[schema.LON]), np.float32)
     for t0 in tqdm(range(0, n, chunk_days), disable=not progress, desc="stream", unit="chunk"):
-        sub = ds.isel({schema.TIME: slice(t0, t0 + chunk_days)})
-        sm, state = model.stream(model.prepare(sub), state)
-        out[t0:t0 + sub.sizes[schema.TIME]] = sm[0].float().cpu().numpy()
+        m = len(range(n)[t0:t0 + chunk_days])
+        sub = ds.isel({schema.TIME: slice(t0, t0 + m + model.lead_days)})
+        sm, state = model.stream(model.prepare(sub, n_days=m), state)
+        out[t0:t0 + m] = sm[0].float().cpu().numpy()
     return out, state

@@ -112,10 +112,15 @@ class PersistenceModel:
                          "initial": initial, "description": PersistenceModel.__doc__.split(
                              "\n")[0]}
 
-    def prepare(self, ds: xr.Dataset):
-        """Canonical slice -> ``(1, T, 3, H, W)``: AMSR (m3 m-3, 0 in gaps), observed
-        mask, ASCAT as m3 m-3 (NaN where missing)."""
+    lead_days = 0
+
+    def prepare(self, ds: xr.Dataset, n_days: int | None = None):
+        """Canonical slice (its first ``n_days`` days) -> ``(1, T, 3, H, W)``: AMSR (m3 m-3,
+        0 in gaps), observed mask, ASCAT as m3 m-3 (NaN where missing)."""
         import torch
+
+        if n_days is not None:
+            ds = ds.isel({schema.TIME: slice(0, n_days)})
 
         amsr = ds[schema.AMSR_SM].values.astype(np.float32)
         observed = np.isfinite(amsr)
@@ -351,14 +356,18 @@ def pick_model(models: dict, sensor: int):
     raise KeyError(f"no model for sensor {sensor} among {sorted(map(str, models))}")
 
 
-def _blank_gap_days(ds: xr.Dataset, sensors: np.ndarray) -> xr.Dataset:
-    """No radiometer, no observation: whatever the file holds on gap days is hidden."""
-    gap = sensors == schema.SENSOR_NONE
-    if not gap.any():
+def _blank_days(ds: xr.Dataset, days: np.ndarray) -> xr.Dataset:
+    """``ds`` with AMSR hidden on the ``days`` (boolean over time)."""
+    if not days.any():
         return ds
     ds = ds.copy()
-    ds[schema.AMSR_SM] = ds[schema.AMSR_SM].where(~xr.DataArray(gap, dims=schema.TIME))
+    ds[schema.AMSR_SM] = ds[schema.AMSR_SM].where(~xr.DataArray(days, dims=schema.TIME))
     return ds
+
+
+def _blank_gap_days(ds: xr.Dataset, sensors: np.ndarray) -> xr.Dataset:
+    """No radiometer, no observation: whatever the file holds on gap days is hidden."""
+    return _blank_days(ds, sensors == schema.SENSOR_NONE)
 
 
 def _runs(ids: np.ndarray) -> Iterator[tuple[int, int, int]]:
@@ -428,12 +437,17 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
     lat_core = sub[schema.LAT].values[core[0]]
     lon_core = sub[schema.LON].values[core[1]]
     current, state = None, None
+    # look-ahead models read days after each block (as many as the world holds)
+    lead_max = max((int(getattr(m, "lead_days", 0)) for m in models.values()), default=0)
     for b0, b1 in spec.blocks():
-        block = _load(sub.isel({schema.TIME: slice(t0_world + b0, t0_world + b1)}))
-        sensors = block[schema.SENSOR].values.astype(int)
-        raw = block[schema.AMSR_SM].values[(slice(None), *core)].astype(np.float32)
-        block = _blank_gap_days(block, sensors)
-        ids = np.array([model_for_day(s, spec.gap_model) for s in sensors])
+        e1 = min(t0_world + b1 + lead_max, world.sizes[schema.TIME])
+        blockx = _load(sub.isel({schema.TIME: slice(t0_world + b0, e1)}))
+        sensorsx = blockx[schema.SENSOR].values.astype(int)
+        raw = blockx[schema.AMSR_SM].values[(slice(b1 - b0), *core)].astype(np.float32)
+        blockx = _blank_gap_days(blockx, sensorsx)
+        idsx = np.array([model_for_day(s, spec.gap_model) for s in sensorsx])
+        block, sensors, ids = blockx.isel({schema.TIME: slice(0, b1 - b0)}), \
+            sensorsx[:b1 - b0], idsx[:b1 - b0]
         pred = np.empty((b1 - b0, y1 - y0, x1 - x0), np.float32)
         obs = np.empty_like(pred)
         for a, b, mid in _runs(ids):
@@ -446,9 +460,12 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
                     warm = _blank_gap_days(warm, warm[schema.SENSOR].values.astype(int))
                     _, state = model.stream(model.prepare(warm), None)
                 current = mid
+            lead = int(getattr(model, "lead_days", 0))
             for c0 in range(a, b, spec.stream_days):
                 c1 = min(c0 + spec.stream_days, b)
-                x = model.prepare(block.isel({schema.TIME: slice(c0, c1)}))
+                ce = min(c1 + lead, len(idsx))  # look-ahead days of this model's radiometer
+                xin = _blank_days(blockx.isel({schema.TIME: slice(c0, ce)}), idsx[c0:ce] != mid)
+                x = model.prepare(xin, n_days=c1 - c0)
                 y, state = model.stream(x, state)
                 y = y.detach().float().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
                 pred[c0:c1] = y[(0, slice(None), *core)]

@@ -9,6 +9,12 @@ Channels per day (:data:`CHANNELS`):
 4. ``doy_sin``      sin(2 pi doy / 365.25)
 5. ``doy_cos``      cos(2 pi doy / 365.25)
 
+and, for a model with ``lead_days = L > 0`` (look-ahead: the network fills day *t* knowing
+days *t+1 .. t+L*, as a smoother rather than a filter), four channels per following day
+``j = 1..L``: ``amsr_next{j}``, ``amsr_valid_next{j}``, ``ascat_next{j}``,
+``ascat_valid_next{j}`` (the same encoding as channels 0-3).  Days past the end of the
+arrays given are missing (valid 0), so the model still runs at the end of a record.
+
 Training (numpy arrays already in memory) and inference (xarray slices) both go through
 :func:`channels_from_arrays`, so the two can never disagree.
 """
@@ -27,6 +33,17 @@ from data_catalog.errors import DataError, EmptySelectionError, MissingVariableE
 
 CHANNELS = ("amsr", "amsr_valid", "ascat", "ascat_valid", "doy_sin", "doy_cos")
 N_CHANNELS = len(CHANNELS)
+"""Channels of a model without look-ahead (``lead_days = 0``)."""
+LEAD_CHANNELS = ("amsr_next{j}", "amsr_valid_next{j}", "ascat_next{j}", "ascat_valid_next{j}")
+
+
+def channel_names(lead: int = 0) -> tuple[str, ...]:
+    """Names of the input channels of a model that looks ``lead`` days ahead."""
+    return CHANNELS + tuple(n.format(j=j) for j in range(1, lead + 1) for n in LEAD_CHANNELS)
+
+
+def n_channels(lead: int = 0) -> int:
+    return N_CHANNELS + len(LEAD_CHANNELS) * lead
 AMSR_FILL = 0.0
 """Normalised value put into AMSR gaps (0 = the training mean)."""
 ASCAT_FILL = 0.0
@@ -93,7 +110,8 @@ def doy_of(time: np.ndarray | pd.DatetimeIndex) -> np.ndarray:
 
 
 def channels_from_arrays(amsr: np.ndarray, amsr_valid: np.ndarray, ascat: np.ndarray,
-                         doy: np.ndarray, stats: NormStats) -> np.ndarray:
+                         doy: np.ndarray, stats: NormStats, *, lead: int = 0,
+                         n_days: int | None = None) -> np.ndarray:
     """Stack the model channels from physical arrays.
 
     Parameters
@@ -107,23 +125,39 @@ def channels_from_arrays(amsr: np.ndarray, amsr_valid: np.ndarray, ascat: np.nda
     doy : ndarray (T,)
         Day of year of each step.
     stats : NormStats
+    lead : int
+        Look-ahead days: day ``t`` also gets the AMSR and ASCAT channels of days
+        ``t+1 .. t+lead`` (missing where past the end of the arrays).
+    n_days : int, optional
+        Frames to return (the first ``n_days`` days; default all ``T``).  Give the arrays
+        ``lead`` more days than that so the last frames see their following days.
 
     Returns
     -------
-    ndarray float32 (T, C, H, W)
+    ndarray float32 (n_days, C, H, W), ``C = n_channels(lead)``
     """
     t, h, w = amsr.shape
-    out = np.empty((t, N_CHANNELS, h, w), np.float32)
+    n = t if n_days is None else int(n_days)
+    if not 0 <= n <= t:
+        raise ValueError(f"n_days {n_days} outside 0..{t}")
+    base = np.empty((t, 4, h, w), np.float32)
     a = (amsr - stats.amsr_mean) / stats.amsr_std
-    out[:, 0] = np.where(amsr_valid, a, AMSR_FILL)
-    out[:, 1] = amsr_valid
+    base[:, 0] = np.where(amsr_valid, a, AMSR_FILL)
+    base[:, 1] = amsr_valid
     av = np.isfinite(ascat)
-    out[:, 2] = np.where(av, (np.nan_to_num(ascat) - stats.ascat_mean) / stats.ascat_std,
-                         ASCAT_FILL)
-    out[:, 3] = av
-    ang = 2.0 * np.pi * np.asarray(doy, np.float64) / 365.25
+    base[:, 2] = np.where(av, (np.nan_to_num(ascat) - stats.ascat_mean) / stats.ascat_std,
+                          ASCAT_FILL)
+    base[:, 3] = av
+    out = np.zeros((n, n_channels(lead), h, w), np.float32)
+    out[:, :4] = base[:n]
+    ang = 2.0 * np.pi * np.asarray(doy, np.float64)[:n] / 365.25
     out[:, 4] = np.sin(ang)[:, None, None]
     out[:, 5] = np.cos(ang)[:, None, None]
+    for j in range(1, lead + 1):
+        c = N_CHANNELS + 4 * (j - 1)
+        m = max(0, min(n, t - j))  # frames whose day t+j is inside the arrays
+        out[:m, c:c + 4] = base[j:j + m]
+        # frames past the end keep zeros: fill values and valid flags 0 (missing)
     return out
 
 
@@ -160,20 +194,22 @@ def dataset_arrays(ds: xr.Dataset) -> dict[str, np.ndarray]:
             "doy": doy_of(ds[schema.TIME].values)}
 
 
-def to_array(ds: xr.Dataset, stats: NormStats, *, amsr: np.ndarray | None = None
-             ) -> np.ndarray:
+def to_array(ds: xr.Dataset, stats: NormStats, *, amsr: np.ndarray | None = None,
+             lead: int = 0, n_days: int | None = None) -> np.ndarray:
     """Canonical slice -> ``(T, C, H, W)`` float32 channels.
 
     ``amsr`` replaces the dataset's AMSR values (e.g. after per-sensor matching); the
-    validity still comes from the dataset's ``gap_mask``.
+    validity still comes from the dataset's ``gap_mask``.  ``lead`` and ``n_days`` as in
+    :func:`channels_from_arrays`.
     """
     arr = dataset_arrays(ds)
     if amsr is not None:
         arr["amsr"] = amsr
-    return channels_from_arrays(arr["amsr"], arr["valid"], arr["ascat"], arr["doy"], stats)
+    return channels_from_arrays(arr["amsr"], arr["valid"], arr["ascat"], arr["doy"], stats,
+                                lead=lead, n_days=n_days)
 
 
-def to_tensor(ds: xr.Dataset, stats: NormStats, *, amsr: np.ndarray | None = None
-              ) -> torch.Tensor:
+def to_tensor(ds: xr.Dataset, stats: NormStats, *, amsr: np.ndarray | None = None,
+              lead: int = 0, n_days: int | None = None) -> torch.Tensor:
     """Like :func:`to_array` as a torch tensor."""
-    return torch.from_numpy(to_array(ds, stats, amsr=amsr))
+    return torch.from_numpy(to_array(ds, stats, amsr=amsr, lead=lead, n_days=n_days))

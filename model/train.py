@@ -109,9 +109,9 @@ def fit(model: GapFiller, train: PeriodData, val: PeriodData, cfg: TrainConfig, 
     model.to(device)
     stats = model.stats
     rng = np.random.default_rng(cfg.seed)
-    sampler = Sampler(train, stats, cfg)
+    sampler = Sampler(train, stats, cfg, lead=model.lead_days)
     vrng = np.random.default_rng(cfg.seed + 1)
-    vsampler = Sampler(val, stats, cfg)
+    vsampler = Sampler(val, stats, cfg, lead=model.lead_days)
     val_batches = [vsampler.sample(vrng, burn_in=min(cfg.burn_in_max, 8))
                    for _ in range(cfg.val_batches)]
     params = [p for p in (params if params is not None else model.parameters())

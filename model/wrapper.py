@@ -24,7 +24,7 @@ from data_catalog import schema
 from data_catalog.errors import DataError, FormatError, MissingFileError
 from model.config import ModelConfig
 from model.network import ConvLSTMNet, State
-from model.tensors import CHANNELS, N_CHANNELS, NormStats, channels_from_arrays, dataset_arrays
+from model.tensors import NormStats, channel_names, channels_from_arrays, dataset_arrays, n_channels
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,9 @@ class GapFiller(nn.Module):
                  metadata: dict[str, Any] | None = None):
         super().__init__()
         self.model_config = model_config
-        self.net = ConvLSTMNet(N_CHANNELS, model_config.filters, model_config.kernel_size,
+        self.lead_days = int(model_config.lead_days)
+        self.n_channels = n_channels(self.lead_days)
+        self.net = ConvLSTMNet(self.n_channels, model_config.filters, model_config.kernel_size,
                                model_config.head_filters, model_config.head_kernel,
                                recurrent_activation=model_config.recurrent_activation,
                                unit_forget_bias=model_config.unit_forget_bias)
@@ -97,7 +99,7 @@ class GapFiller(nn.Module):
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.metadata.setdefault("model", _asdict(model_config))
         self.metadata["norm"] = norm.to_dict()
-        self.metadata.setdefault("channels", list(CHANNELS))
+        self.metadata.setdefault("channels", list(channel_names(self.lead_days)))
         self.amp_dtype: torch.dtype | None = None
         """Autocast dtype of :meth:`stream` (see :func:`model.inference.configure_for_device`)."""
 
@@ -172,26 +174,30 @@ class GapFiller(nn.Module):
         return ((sm - rm) / rs * ss + smean).astype(np.float32)
 
     # ------------------------------------------------------------------ data -> tensor
-    def prepare(self, ds: xr.Dataset, device: str | torch.device | None = None
-                ) -> torch.Tensor:
+    def prepare(self, ds: xr.Dataset, device: str | torch.device | None = None,
+                n_days: int | None = None) -> torch.Tensor:
         """Canonical slice (consecutive days, one region) -> ``(1, T, C, H, W)`` float32.
 
         Applies this checkpoint's per-sensor matching to ``amsr_sm`` first.  The tensor is
         put on ``device`` (default: the model's; tiled inference keeps it on the CPU and
-        moves one tile at a time).
+        moves one tile at a time).  With look-ahead (``lead_days > 0``) give ``ds`` up to
+        ``lead_days`` days more than the ``n_days`` to prepare: they feed the last days'
+        look-ahead channels (missing where not given).
         """
         arr = dataset_arrays(ds)
         amsr = self.to_reference(arr["amsr"], ds[schema.LAT].values, ds[schema.LON].values)
-        x = channels_from_arrays(amsr, arr["valid"], arr["ascat"], arr["doy"], self.stats)
+        x = channels_from_arrays(amsr, arr["valid"], arr["ascat"], arr["doy"], self.stats,
+                                 lead=self.lead_days, n_days=n_days)
         return torch.from_numpy(x)[None].to(self.device if device is None else device)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise :class:`DataError` unless ``x`` is ``(B, T, C, H, W)`` floating point."""
         if not isinstance(x, torch.Tensor) or x.dim() != 5:
-            raise DataError(f"expected a (B, T, {N_CHANNELS}, H, W) tensor, got "
+            raise DataError(f"expected a (B, T, {self.n_channels}, H, W) tensor, got "
                             f"{getattr(x, 'shape', type(x))}")
-        if x.shape[2] != N_CHANNELS:
-            raise DataError(f"expected {N_CHANNELS} channels {CHANNELS}, got {x.shape[2]}")
+        if x.shape[2] != self.n_channels:
+            raise DataError(f"expected {self.n_channels} channels "
+                            f"{channel_names(self.lead_days)}, got {x.shape[2]}")
         if not x.is_floating_point():
             raise DataError(f"expected a floating point tensor, got {x.dtype}")
         if min(x.shape[3:]) < 1 or x.shape[1] < 1:
@@ -242,7 +248,7 @@ class GapFiller(nn.Module):
         meta = dict(self.metadata)
         meta["model"] = _asdict(self.model_config)
         meta["norm"] = self.stats.to_dict()
-        meta["channels"] = list(CHANNELS)
+        meta["channels"] = list(channel_names(self.lead_days))
         for key in ("checkpoint_path", "checkpoint_sha256"):  # describe the *loaded* file
             meta.pop(key, None)
         meta.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))

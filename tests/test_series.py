@@ -46,10 +46,11 @@ class ConstantModel:
     def __init__(self, value: float):
         self.value, self.metadata = value, {"name": f"constant-{value}"}
 
-    def prepare(self, ds: xr.Dataset):
+    def prepare(self, ds: xr.Dataset, n_days: int | None = None):
         import torch
 
-        return torch.zeros((1, ds.sizes[schema.TIME], 1, ds.sizes[schema.LAT],
+        n = ds.sizes[schema.TIME] if n_days is None else n_days
+        return torch.zeros((1, n, 1, ds.sizes[schema.LAT],
                             ds.sizes[schema.LON]))
 
     def stream(self, x, state=None):
@@ -314,3 +315,26 @@ def test_real_wrapper_checkpoints_drive_the_build(world, tmp_path):
     assert "amsr2.pt" in prov and "amsre.pt" in prov
     gap = ds[series.SOURCE_FLAG].values == series.FILLED
     assert ((ds[schema.FILLED_SM].values[gap] >= 0) & (ds[schema.FILLED_SM].values[gap] <= 1)).all()
+
+
+def test_look_ahead_models_get_their_following_days_across_blocks(world, tmp_path):
+    """A model with ``lead_days`` reads days past each time block: the block size must not
+    change a single value."""
+    torch = pytest.importorskip("torch")
+    from model.config import ModelConfig
+    from model.tensors import NormStats
+    from model.wrapper import GapFiller
+
+    ckdir = tmp_path / "checkpoints"
+    torch.manual_seed(0)
+    for name in ("amsr2", "amsre"):
+        GapFiller(ModelConfig(filters=[4], head_filters=0, lead_days=2),
+                  NormStats(0.25, 0.08, 50.0, 20.0), {"sensor": name}).save(ckdir / f"{name}.pt")
+    kw = dict(models=series.SHIPPED_MODELS, checkpoint_dir=ckdir, start="2011-09-20",
+              end="2011-10-02", warmup_days=0)
+    one = build(world, tmp_path / "a.zarr", time_chunk=400, **kw)
+    many = build(world, tmp_path / "b.zarr", time_chunk=7, **kw)
+    np.testing.assert_allclose(many[schema.FILLED_SM].values, one[schema.FILLED_SM].values,
+                               atol=1e-5)
+    gap = one[series.SOURCE_FLAG].values == series.FILLED
+    assert gap.any()
