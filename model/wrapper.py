@@ -36,7 +36,7 @@ _MATCH_BUFFERS = ("match_src_mean", "match_src_std", "match_ref_mean", "match_re
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """Package version plus the git commit of the checkout (``+dirty`` if model/ changed)."""
+    """Package version plus the git commit of the checkout (``.dirty`` if model/ code changed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -47,7 +47,9 @@ def code_version() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo,
                              capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "model"], cwd=repo,
+        # checkpoints are outputs, not code: a fresh amsr2.pt must not make transfer "dirty"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "model",
+                                ":(exclude)model/checkpoints"], cwd=repo,
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return f"{v}+g{sha}{'.dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
