@@ -10,16 +10,21 @@ headless browsers and costs ~0.1 s per map per repaint):
   driven by one ``Frame`` stream.  Colour limits and the mask toggle are applied *after*
   rasterizing with ``.apply.opts`` and parameter references, so a style change never
   re-aggregates.
-* A date change takes a fast path once the plots exist: the new day is regridded with
-  Datashader to exactly the grid of the image on screen (the plot's own data source holds
-  its extent and shape) and written into the existing Bokeh data sources; the ``Frame``
-  stream is updated silently so that the next zoom re-rasterizes the new day.  Nothing is
-  rebuilt and HoloViews' per-update overhead (~0.2 s for four maps) is skipped.
+* A date change takes a fast path once the plots exist: the new day is regridded to
+  exactly the grid of the image on screen (the plot's own data source holds its extent and
+  shape) and written into the existing Bokeh data sources; the ``Frame`` stream is updated
+  silently so that the next zoom re-rasterizes the new day.  Nothing is rebuilt and
+  HoloViews' per-update overhead (~0.2 s for four maps) is skipped.  The zoomed-out view
+  (the whole region on fewer pixels) is regridded with Datashader's own mean weights in
+  numpy, other views with Datashader on one thread (its parallel kernels stall when the
+  cores are busy).  All images and titles go out in **one** document patch, so the
+  browser colour-maps and repaints each map once per date change.
 * A region, source or checkpoint change rebuilds the maps (rare, and it re-frames the axes).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -27,7 +32,9 @@ from collections.abc import Callable
 
 import datashader as dsh
 import holoviews as hv
+import numba
 import numpy as np
+import panel as pn
 import param
 import xarray as xr
 from holoviews.operation.datashader import rasterize
@@ -50,6 +57,20 @@ LAYERS = {
 }
 
 Frame = hv.streams.Stream.define("Frame", key=0)
+
+
+@contextlib.contextmanager
+def single_threaded_numba():
+    """Run numba's parallel kernels (Datashader's regridding) on the calling thread only.
+
+    The setting is per thread and restored afterwards.
+    """
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def canvas_renderer():
@@ -133,6 +154,55 @@ def map_titles(f: DayFields) -> dict[str, str]:
     }
 
 
+_EPS = 1e-10  # datashader.resampling._EPS
+
+
+@functools.lru_cache(maxsize=64)
+def _axis_weights(src_n: int, out_n: int):
+    """Datashader's area weights for downsampling one axis from ``src_n`` to ``out_n``
+    cells (``datashader.resampling._downsample_2d_mean`` without offsets), as a sparse
+    ``(out_n, src_n)`` matrix."""
+    import scipy.sparse
+
+    scale = src_n / out_n
+    rows, cols, vals = [], [], []
+    for o in range(out_n):
+        f0 = scale * o
+        f1 = f0 + scale
+        i0, i1 = int(f0), int(f1)
+        w0, w1 = 1.0 - (f0 - i0), f1 - i1
+        if w1 < _EPS:
+            w1 = 1.0
+            if i1 > i0:
+                i1 -= 1
+        for i in range(i0, i1 + 1):
+            rows.append(o)
+            cols.append(i)
+            vals.append(w0 if i == i0 else w1 if i == i1 else 1.0)
+    return scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(out_n, src_n))
+
+
+def _downsample_mean(values: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Datashader's NaN-skipping area-weighted mean of a (north-up) grid onto
+    ``(out_h, out_w)`` cells: the same weights applied separably with sparse matrices
+    (equal to Datashader's result up to float rounding, and no numba threads)."""
+    h, w = values.shape
+    valid = np.isfinite(values)
+    # value sums over weight sums, side by side and transposed: (w, 2h), C order
+    x = np.empty((w, 2 * h), np.float64)
+    x[:, :h] = np.where(valid, values, 0).T
+    x[:, h:] = valid.T
+    if out_w != w:
+        x = _axis_weights(w, out_w) @ x  # (out_w, 2h)
+    num, den = x[:, :h].T, x[:, h:].T  # (h, out_w)
+    if out_h != h:
+        ay = _axis_weights(h, out_h)
+        num, den = ay @ np.ascontiguousarray(num), ay @ np.ascontiguousarray(den)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(den < _EPS, np.nan, num / den)
+    return out.astype(np.float32)
+
+
 def regrid_like(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, x0: float, y0: float,
                 dw: float, dh: float, width: int, height: int, agg: str = "mean"
                 ) -> np.ndarray:
@@ -142,11 +212,19 @@ def regrid_like(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, x0: float,
     edge, the layout of a Bokeh ``image`` glyph.
     """
     values = np.asarray(values, np.float32)
-    if lat.size > 1 and lon.size > 1 and (int(width), int(height)) == (lon.size, lat.size):
+    width, height = int(width), int(height)
+    whole = False  # does the image show exactly the data's extent?
+    if lat.size > 1 and lon.size > 1:
         rx, ry = (lon[-1] - lon[0]) / (lon.size - 1), (lat[-1] - lat[0]) / (lat.size - 1)
-        if (abs(x0 - (lon[0] - rx / 2)) < 1e-6 * rx and abs(y0 - (lat[0] - ry / 2)) < 1e-6 * ry
-                and abs(dw - rx * lon.size) < 1e-6 * rx and abs(dh - ry * lat.size) < 1e-6 * ry):
-            return np.ascontiguousarray(values)  # the view is the data grid: nothing to do
+        whole = (rx > 0 and ry > 0 and abs(x0 - (lon[0] - rx / 2)) < 1e-6 * rx
+                 and abs(y0 - (lat[0] - ry / 2)) < 1e-6 * ry
+                 and abs(dw - rx * lon.size) < 1e-6 * rx and abs(dh - ry * lat.size) < 1e-6 * ry)
+    if whole and (width, height) == (lon.size, lat.size):
+        return np.ascontiguousarray(values)  # the view is the data grid: nothing to do
+    if whole and agg == "mean" and width <= lon.size and height <= lat.size:
+        # the whole region on fewer pixels (the usual zoomed-out view): Datashader's own
+        # weights, cached per shape, without its parallel kernel; it resamples north-up
+        return np.ascontiguousarray(_downsample_mean(values[::-1], height, width)[::-1])
     da = xr.DataArray(values, coords={"y": lat, "x": lon}, dims=("y", "x"))
     cvs = dsh.Canvas(plot_width=int(width), plot_height=int(height),
                      x_range=(float(x0), float(x0 + dw)), y_range=(float(y0), float(y0 + dh)))
@@ -356,42 +434,54 @@ class MapSet(param.Parameterized):
         if set(self._plots) != set(LAYERS) or set(self._figs) != set(MAP_NAMES):
             return False
         new = {}
-        for name, (_, agg) in LAYERS.items():
-            plot = self._plots[name]
-            src = plot.handles.get("source")
-            if src is None:
-                return False
-            data = src.data
-            try:
-                img = data["image"][0]
-                x0, y0, dw, dh = (float(data[k][0]) for k in ("x", "y", "dw", "dh"))
-            except (KeyError, IndexError, TypeError):
-                return False
-            h, w = np.shape(img)
-            if not (h and w and all(math.isfinite(v) for v in (x0, y0, dw, dh))):
-                return False
-            values, lat, lon = self.arrays[name], self.fields.lat, self.fields.lon
-            arr = regrid_like(values, lat, lon, x0, y0, dw, dh, w, h, agg)
-            if agg == "mode":  # categories: a quarter of the bytes; 0 is below clim (clear)
-                arr = np.nan_to_num(arr, nan=0.0).astype(np.uint8)
-            old = data["image"][0]
-            if isinstance(old, np.ndarray) and old.shape == arr.shape and np.array_equal(
-                    old, arr, equal_nan=True):
-                continue  # unchanged (e.g. no model output on either day): send nothing
-            new[name] = (src, arr)
+        # one thread: numba's parallel kernels stall when the cores are busy (the browser,
+        # other sessions), and the regrids here are small
+        with single_threaded_numba():
+            for name, (_, agg) in LAYERS.items():
+                src = self._plots[name].handles.get("source")
+                arr = self._regridded(name, agg, src)
+                if arr is None:
+                    return False
+                old = src.data["image"][0]
+                if isinstance(old, np.ndarray) and old.shape == arr.shape and np.array_equal(
+                        old, arr, equal_nan=True):
+                    continue  # unchanged (e.g. no model output on either day): send nothing
+                new[name] = (src, arr)
         titles = dict(self.titles)
         figs = dict(self._figs)
 
         def write():
-            for src, arr in new.values():
-                src.data.update(image=[arr])
-            for mapname, fig in figs.items():
-                if fig.title is not None:
-                    fig.title.text = titles[mapname]
+            # one document patch for the images and the titles: the browser then decodes,
+            # colour-maps and repaints each map once
+            with pn.io.hold():
+                for src, arr in new.values():
+                    src.data.update(image=[arr])
+                for mapname, fig in figs.items():
+                    if fig.title is not None and fig.title.text != titles[mapname]:
+                        fig.title.text = titles[mapname]
             log.debug("wrote %d layers and the titles", len(new))
 
         self.dispatch(write)
         return True
+
+    def _regridded(self, name: str, agg: str, src) -> np.ndarray | None:
+        """The layer's field regridded to the image its data source holds (None: no image)."""
+        if src is None:
+            return None
+        data = src.data
+        try:
+            img = data["image"][0]
+            x0, y0, dw, dh = (float(data[k][0]) for k in ("x", "y", "dw", "dh"))
+        except (KeyError, IndexError, TypeError):
+            return None
+        h, w = np.shape(img)
+        if not (h and w and all(math.isfinite(v) for v in (x0, y0, dw, dh))):
+            return None
+        arr = regrid_like(self.arrays[name], self.fields.lat, self.fields.lon, x0, y0, dw, dh,
+                          w, h, agg)
+        if agg == "mode":  # categories: a quarter of the bytes; 0 is below clim (clear)
+            arr = np.nan_to_num(arr, nan=0.0).astype(np.uint8)
+        return arr
 
 
 def legend_items() -> list[tuple[str, str]]:

@@ -62,7 +62,10 @@ class Sidebar(pn.viewable.Viewer):
         self.checkpoint.param.watch(self._checkpoint, "value")
         self.clim.param.watch(self._clim, "value_throttled")
         self.mask.param.watch(lambda e: setattr(s, "show_mask", bool(e.new)), "value")
-        s.param.watch(self._sync_from_state, ["date", "region", "preset", "clim"])
+        # after the maps' own update (the same tick, queued behind it): the date widgets
+        # then never delay the map patch
+        s.param.watch(lambda *_: self.app.dispatch(self._sync_from_state),
+                      ["date", "region", "preset", "clim"])
 
     # browser -> state (validated)
     def _source(self, e):
@@ -193,12 +196,15 @@ class MapsView(pn.viewable.Viewer):
         self.pane = pn.pane.HoloViews(a.maps_object, renderer=mapsmod.canvas_renderer(),
                                       css_classes=["maps"], linked_axes=False)
         self.status = pn.pane.Markdown(a.status, css_classes=["map-status"])
-        a.param.watch(lambda e: setattr(self.status, "object", e.new), "status")
+        a.param.watch(lambda e: a.dispatch(self._show_status), "status")
         a.param.watch(self._new_layout, "last_update_s")
         self._version = a.layout_version
         self.export = pn.widgets.FileDownload(callback=self._png, filename="maps.png",
                                               label="Export maps (PNG)",
                                               button_type="default", width=180)
+
+    def _show_status(self):
+        self.status.object = self.app.status
 
     def _new_layout(self, *_):
         if self.app.layout_version != self._version:

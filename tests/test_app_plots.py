@@ -164,6 +164,35 @@ def test_regrid_like_identity_and_orientation():
     assert half.shape == (lat.size // 2, lon.size // 2) and half[-1, -1] == vals.max()
 
 
+@pytest.mark.parametrize("shape,out", [((250, 350), (250, 290)), ((250, 350), (231, 280)),
+                                       ((64, 64), (60, 50)), ((100, 200), (37, 51))])
+def test_regrid_like_whole_region_mean_equals_datashader(shape, out):
+    """The numpy path for the zoomed-out view gives Datashader's own mean (NaNs skipped,
+    fractional cell weights), south row first."""
+    import datashader as dsh
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    lat = 5.125 + 0.25 * np.arange(shape[0])
+    lon = -124.875 + 0.25 * np.arange(shape[1])
+    vals = rng.random(shape).astype(np.float32)
+    vals[vals < 0.3] = np.nan
+    vals[: shape[0] // 3, : shape[1] // 4] = np.nan  # whole output cells without data
+    ext = (lon[0] - 0.125, lat[0] - 0.125, 0.25 * lon.size, 0.25 * lat.size)
+    got = regrid_like(vals, lat, lon, *ext, out[1], out[0], agg="mean")
+    cvs = dsh.Canvas(plot_width=out[1], plot_height=out[0], x_range=(ext[0], ext[0] + ext[2]),
+                     y_range=(ext[1], ext[1] + ext[3]))
+    ref = cvs.raster(xr.DataArray(vals, coords={"y": lat, "x": lon}, dims=("y", "x")),
+                     interpolate="nearest", agg="mean", nan_value=np.nan)
+    want = np.asarray(ref.values, np.float32)
+    if ref["y"].values[0] > ref["y"].values[-1]:
+        want = want[::-1]
+    assert got.shape == out and got.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got).any() and not np.isnan(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
+
+
 def test_fast_path_writes_what_holoviews_would_draw(ds):
     """A date change written straight into the data sources equals HoloViews' own render."""
     import bokeh.document
