@@ -157,6 +157,45 @@ class Explorer(param.Parameterized):
         self.state.param.watch(self._rebuild, ["region", "checkpoint"])
         self.state.param.watch(self._selection_changed, ["station", "pixel"])
 
+    def cleanup(self) -> None:
+        """Release this session once its page has closed (``on_session_destroyed``).
+
+        Two process-wide registries otherwise keep every closed session alive, with its
+        Bokeh document, panes, HoloViews maps and plots:
+
+        * HoloViews' option store (``hv.Store._custom_options``) keeps an element's options
+          until the element is garbage-collected.  The maps' options hold hooks and
+          parameter references into this session, and the session holds the elements: a
+          cycle through a global that the collector never frees.  The entries of this
+          session's maps are dropped here.
+        * Panel's ``state._views`` keeps the notification area of every page (Panel 1.9
+          drops only the page's own root when the session ends) and, through it, the
+          session's document with every model and widget.  The entries of this session's
+          document are dropped here.
+        """
+        import holoviews as hv
+
+        self.maps.cleanup()
+        ids = holoviews_ids(self.maps_object)
+        trees = 0
+        for backend_trees in hv.Store._custom_options.values():
+            for i in ids:
+                trees += backend_trees.pop(i, None) is not None
+        for i in ids:
+            hv.Store._weakrefs.pop(i, None)
+        # the options were changed: drop HoloViews' lookup memo, as HoloViews itself does
+        # on every change of options (it holds the resolved options, hooks included)
+        for backend in list(hv.Store._lookup_cache):
+            hv.Store._lookup_cache[backend] = {}
+        self.maps_object = None
+        doc, self._doc = self._doc, None
+        views = [ref for ref, (_view, _root, vdoc, _comm) in list(pn.state._views.items())
+                 if doc is not None and vdoc is doc]
+        for ref in views:
+            pn.state._views.pop(ref, None)
+        log.info("session closed: dropped %d HoloViews option trees and %d Panel views",
+                 trees, len(views))
+
     def dispatch(self, fn) -> None:
         """Run ``fn`` (which changes Bokeh models) holding the session's document lock."""
         doc = self._doc
@@ -459,6 +498,32 @@ class Explorer(param.Parameterized):
             return network_wide(long), vc.summarize(long, vs, settings)
 
         return self.hub.submit(job)
+
+
+def holoviews_ids(obj) -> set[int]:
+    """The option ids of a HoloViews object and of everything it is built from: the items
+    of layouts, overlays and maps, the cached frames and the inputs of dynamic maps."""
+    from holoviews.core.dimension import LabelledData
+    from holoviews.core.spaces import DynamicMap
+
+    ids: set[int] = set()
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if not isinstance(o, LabelledData) or id(o) in seen:
+            continue
+        seen.add(id(o))
+        if o.id is not None:
+            ids.add(o.id)
+        data = getattr(o, "data", None)
+        if isinstance(data, dict):
+            stack.extend(data.values())
+        elif isinstance(data, list):
+            stack.extend(data)
+        if isinstance(o, DynamicMap):
+            stack.extend(o.callback.inputs)
+    return ids
 
 
 def network_wide(long: pd.DataFrame) -> pd.DataFrame:

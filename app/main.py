@@ -65,7 +65,9 @@ def build_app() -> pn.viewable.Viewable:
         sizing_mode="stretch_width",
     )
     pn.state.onload(app.flush_messages)
-    pn.state.on_session_destroyed(lambda ctx: app.maps.cleanup())
+    # a closure, not a module-level function: Bokeh clears this module's globals when the
+    # session's document is destroyed, before the session-destroyed callbacks run
+    pn.state.on_session_destroyed(lambda ctx: app.cleanup())
     return page
 
 
