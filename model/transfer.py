@@ -63,6 +63,7 @@ def transfer(cfg: TransferConfig, parent_path: str | Path, *,
     ref = load_period(ds, cfg.reference_years, region=cfg.region, sensor=schema.SENSOR_AMSR2)
     tr = load_period(ds, cfg.train_years, region=cfg.region, sensor=schema.SENSOR_AMSRE)
     va = load_period(ds, cfg.val_years, region=cfg.region, sensor=schema.SENSOR_AMSRE)
+    fingerprint = tr.fingerprint()  # of the data as read, before the matching below
     land = tr.land
 
     log.info("enhanced AMSR2 reference %s..%s", *period_bounds(ref))
@@ -118,7 +119,7 @@ def transfer(cfg: TransferConfig, parent_path: str | Path, *,
                      "test_years": list(cfg.test_years), "region": region_of(tr),
                      "grid_shape": list(tr.amsr.shape[1:]), "history": hist,
                      "reference_period": period_bounds(ref)},
-        "data_fingerprint": tr.fingerprint(),
+        "data_fingerprint": fingerprint,
         "code_version": code_version(),
         "parent": {"path": str(parent_path), "sha256": file_sha256(parent_path),
                    "sensor": parent.sensor,
