@@ -56,3 +56,26 @@ def test_shipped_model_fills_the_demo_region_on_cpu(demo_world, date, sensor):
     err = f[gaps] - out.truth_sm.values[gaps]
     # a filled field, not noise: within 0.1 m3/m3 RMS of the truth under the gaps
     assert np.sqrt(np.mean(err**2)) < 0.1
+
+
+@pytest.mark.parametrize("name, config, sensor", [
+    ("amsr2.pt", "amsr2.yml", "amsr2"), ("amsre.pt", "amsre.yml", "amsre")])
+def test_shipped_checkpoints_match_the_shipped_configs_and_world(demo_world, name, config,
+                                                                  sensor):
+    """A changed config or demo-world generator without retraining is caught here."""
+    from data_catalog import schema
+    from model.config import CONFIG_DIR, TrainConfig, TransferConfig
+    from model.datasets import load_period
+
+    ckpt = GapFiller.load(CKPT / name)
+    cfg = (TrainConfig if sensor == "amsr2" else TransferConfig).from_yaml(CONFIG_DIR / config)
+    model = ckpt.metadata["model"]
+    if sensor == "amsr2":  # the transfer config has no model section: it is the parent's
+        assert model == cfg.to_dict()["model"], f"{name} was trained with another model config"
+    else:
+        assert model == GapFiller.load(CKPT / "amsr2.pt").metadata["model"]
+    assert ckpt.metadata["config"]["train_years"] == list(cfg.train_years)
+    code = schema.SENSOR_AMSR2 if sensor == "amsr2" else schema.SENSOR_AMSRE
+    period = load_period(demo_world, cfg.train_years, region=cfg.region, sensor=code)
+    assert ckpt.metadata["data_fingerprint"] == period.fingerprint(), (
+        f"{name} was trained on another demo world: retrain (model/README.md)")
