@@ -130,8 +130,16 @@ def gap_counts(gap_mask, land=None) -> dict[str, int]:
 
 
 def coastlines(paths: Sequence[np.ndarray]) -> hv.Path:
-    """Coastline polylines (each an (n, 2) lon/lat array) as one ``hv.Path``."""
-    data = [np.asarray(p, dtype=float)[:, :2] for p in paths if len(p) > 1]
+    """Coastline polylines (each an (n, 2) lon/lat array) as one ``hv.Path``.
+
+    The polylines are joined into a single path with a NaN row between them (Bokeh breaks
+    a line at NaN): HoloViews builds a dataset per sub-path when it draws a multi-path,
+    which made the coastlines a good part of the cost of opening a session's four maps.
+    """
+    parts = [np.asarray(p, dtype=float)[:, :2] for p in paths if len(p) > 1]
+    gap = np.full((1, 2), np.nan)
+    joined = [x for p in parts for x in (gap, p)][1:]
+    data = [np.concatenate(joined)] if joined else []
     return hv.Path(data, kdims=KDIMS).opts(color="#333333", line_width=0.8)
 
 

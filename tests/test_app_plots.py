@@ -140,6 +140,20 @@ def test_station_points_flag_selection():
 def test_coastlines_path():
     p = plots.coastlines([np.array([[0, 0], [1, 1]]), np.array([[2, 2]])])
     assert isinstance(p, hv.Path) and len(p.split()) == 1
+    assert len(plots.coastlines([]).split()) == 0
+
+
+def test_coastlines_are_one_path_broken_at_nan():
+    """Several polylines become one path with a NaN row between them, drawn as one line."""
+    a, b = np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[2.0, 2.0], [3.0, 2.5], [4.0, 2.0]])
+    p = plots.coastlines([a, b])
+    (xy,) = p.split(datatype="array")
+    np.testing.assert_array_equal(xy[:2], a)
+    assert np.isnan(xy[2]).all()
+    np.testing.assert_array_equal(xy[3:], b)
+    plot = hv.renderer("bokeh").get_plot(p)
+    xs = plot.handles["source"].data["xs"]
+    assert len(xs) == 1 and int(np.isnan(np.asarray(xs[0])).sum()) == 1
 
 
 def test_layers_and_titles(ds):
