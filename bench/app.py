@@ -50,11 +50,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
-#: click "next day" and resolve with the seconds until each of the four maps has repainted
-#: showing ``day`` in its title (BokehJS's ``repainted`` signal of the plot view), plus
-#: the next animation frame (the one that presents those canvases)
+#: click the button whose label contains ``label`` ("next day" unless given) and resolve
+#: with the seconds until each of the four maps has repainted showing ``day`` in its title
+#: (BokehJS's ``repainted`` signal of the plot view), plus the next animation frame (the
+#: one that presents those canvases)
 STEP_JS = """
-async ([day]) => {
+async ([day, label]) => {
   const views = [];
   const visit = (v) => { if (!v) return; views.push(v);
                          if (v.child_views) for (const c of v.child_views) visit(c); };
@@ -81,7 +82,7 @@ async ([day]) => {
       if (el.tagName === 'BUTTON') buttons.push(el);
       if (el.shadowRoot) find(el.shadowRoot); } };
   find(document);
-  const next = buttons.find(b => b.textContent.includes('next day'));
+  const next = buttons.find(b => b.textContent.includes(label || 'next day'));
   const t0 = performance.now();
   next.click();
   const frame = () => new Promise(r => requestAnimationFrame(r));

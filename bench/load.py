@@ -1,11 +1,14 @@
 """Concurrent sessions stepping through dates (``python -m bench.load --json``).
 
 Starts ``panel serve app`` on 127.0.0.1 (a small synthetic world and a stand-in checkpoint,
-days pre-filled in the inference cache), then opens N pages at once in one headless
-chromium (playwright, asyncio).  Each page clicks *next day* and waits until all four map
-titles show the new day and a frame is painted (as ``bench.app`` does), for the given
-duration; at the end of the pre-filled days it reloads at the start.  Server, browser and
-the benchmark share the machine's cores.  Reported: errors
+days pre-filled in the inference cache), then opens N pages in one headless chromium
+(playwright, asyncio), one after the other.  Then all of them step together for the given
+duration: each page clicks *next day* and waits until all four map titles show the new day
+and a frame is painted (as ``bench.app`` does); at the end of the pre-filled days it steps
+back with *previous day*, then forward again.  Pages are not reloaded while they step: ten
+pages reopening at the same moment measure session creation (about 2 s of server time
+each, queued one after the other), not date changes.  Server, browser and the benchmark
+share the machine's cores.  Reported: errors
 (server refusals, timeouts, exceptions), median and 95th percentile latency of a date
 change, and the server's resident memory before (after one warm-up session, closed), at
 its peak during the run, and after all sessions have closed and the server has discarded
@@ -68,17 +71,20 @@ async def run_page(browser, url: str, k: int, duration: float, out: dict,
         ready.add(k)
         await start_evt.wait()
         t_end = time.perf_counter() + duration
-        day = pd.Timestamp(START)
+        first, last = pd.Timestamp(START), pd.Timestamp(START) + pd.Timedelta(days=N_DAYS - 1)
+        day, step = first, 1
         while time.perf_counter() < t_end:
-            if day >= pd.Timestamp(START) + pd.Timedelta(days=N_DAYS - 2):
-                await page.goto(f"{url}?date={START}", timeout=180_000)  # back to the start
-                await page.wait_for_function(f"({WAIT_JS})() === 4", timeout=180_000)
-                day = pd.Timestamp(START)
-            day += pd.Timedelta(days=1)
-            r = await page.evaluate(STEP_JS, [f"{day:%Y-%m-%d}"])
+            if not first <= day + pd.Timedelta(days=step) <= last:
+                step = -step  # turn round at either end of the pre-filled days
+            day += pd.Timedelta(days=step)
+            label = "next day" if step > 0 else "previous day"
+            r = await page.evaluate(STEP_JS, [f"{day:%Y-%m-%d}", label])
             if "error" in r:
                 errors.append(f"{day:%Y-%m-%d}: {r['error']}")
-                day = pd.Timestamp(START) + pd.Timedelta(days=N_DAYS)  # reload
+                # start again from a known state: the page at the first day
+                await page.goto(f"{url}?date={START}", timeout=180_000)
+                await page.wait_for_function(f"({WAIT_JS})() === 4", timeout=180_000)
+                day, step = first, 1
             else:
                 lat.append(float(r["seconds"]))
     except Exception as exc:  # noqa: BLE001 - every failure is counted as an error
