@@ -203,7 +203,8 @@ def main(argv=None) -> int:
         "rss_after_vs_before": round(after / before, 3),
         "rss_mb_after_each_round": [round(a, 1) for a in afters],
         "error_samples": errs[:5],
-        "client": "headless chromium pages in one browser (playwright), clicking next day",
+        "client": "headless chromium pages in one browser (playwright), clicking next day"
+                  " and previous day",
     }
     print(json.dumps(res) if args.json else json.dumps(res, indent=2))
     return 0
