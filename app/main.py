@@ -38,7 +38,7 @@ pn.extension("tabulator", notifications=True, exception_handler=_exception_handl
 # every page): each hv.extension() call rebuilds the option builders of every element type,
 # ~17,000 small objects that outlive the session and pin the memory the closed sessions
 # freed, and costs every page opening its time
-if hv.Store.current_backend != "bokeh" or "bokeh" not in hv.Store.renderers:
+if hv.Store.current_backend != "bokeh":
     hv.extension("bokeh", logo=False)
 # Bokeh canvas backend, not WebGL: see app/maps.py
 hv.renderer("bokeh").webgl = False
