@@ -23,8 +23,9 @@ install: $(VENV)/.installed
 demo: | $(VENV)/.installed
 	$(VENV)/bin/gapfill demo-data --out $(DEMO)
 
+# PYTHONMALLOC=malloc: the memory of closed sessions goes back to the system (app/memory.py)
 serve: install demo
-	$(VENV)/bin/panel serve app --address $(HOST) --port $(PORT) --allow-websocket-origin $(HOST):$(PORT) --num-threads 2
+	PYTHONMALLOC=malloc $(VENV)/bin/panel serve app --address $(HOST) --port $(PORT) --allow-websocket-origin $(HOST):$(PORT) --num-threads 2
 
 test: install demo
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -21,6 +21,7 @@ import param
 from app import plots
 from app.data import DataHub, DayFields
 from app.maps import MapSet
+from app.memory import schedule_release, track_session
 from app.state import ExplorerState, GridInfo, UrlParams
 from data_catalog import schema
 from data_catalog.errors import GapfillError
@@ -140,6 +141,7 @@ class Explorer(param.Parameterized):
         if clim:
             self.state.request_clim(*clim)
         self._doc = pn.state.curdoc
+        track_session(self)
         self.maps = MapSet(self.state, on_tap=self.on_tap, on_box=self.on_box,
                            dispatch=self.dispatch)
         self.url = UrlParams()
@@ -195,6 +197,9 @@ class Explorer(param.Parameterized):
             pn.state._views.pop(ref, None)
         log.info("session closed: dropped %d HoloViews option trees and %d Panel views",
                  trees, len(views))
+        # the rest of the session is cyclic garbage: collect it soon, not at the next
+        # full collection Python happens to run (see app/memory.py)
+        schedule_release()
 
     def dispatch(self, fn) -> None:
         """Run ``fn`` (which changes Bokeh models) holding the session's document lock."""

@@ -13,6 +13,7 @@ Nothing here imports Panel, Bokeh or HoloViews.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 import functools
 import logging
 import os
@@ -66,6 +67,21 @@ class DayFields:
     @property
     def sensor_label(self) -> str:
         return schema.SENSOR_FLAGS[self.sensor].label
+
+
+def outside_session(fn: Callable) -> Callable:
+    """Run the method in an empty ``contextvars`` context (the data reads of the hub).
+
+    zarr does its I/O on an event loop of its own, created by the first read, and asyncio
+    hands that loop's callbacks a copy of the *caller's* context variables.  Panel keeps
+    the session's document in one, so the session that happened to read first stayed in
+    memory, with its document, panes and maps, for the life of the process.  The hub's
+    reads need nothing from the session's context.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return contextvars.Context().run(fn, *args, **kwargs)
+    return wrapper
 
 
 class _LRU:
@@ -215,6 +231,7 @@ class DataHub:
             return dict(cat[source].metadata)
         return {}
 
+    @outside_session
     def world(self, source: str = DEMO_SOURCE) -> xr.Dataset:
         """The source's canonical dataset (lazy).
 
@@ -251,6 +268,7 @@ class DataHub:
             return ds
 
     # ------------------------------------------------------------------ days
+    @outside_session
     def day(self, source: str, region, date, checkpoint: str = "",
             prefetch: bool = True) -> DayFields:
         """One day of a region, from memory when it was read before.
@@ -338,6 +356,7 @@ class DataHub:
         """The cache key of one day's output (see :func:`output_key`)."""
         return output_key(self.world(source), source, region, date, checkpoint)
 
+    @outside_session
     def cached_filled(self, source, region, date, checkpoint: str = ""
                       ) -> tuple[np.ndarray | None, dict]:
         """The filled field from memory or the on-disk inference cache, else ``None``."""
@@ -416,6 +435,7 @@ class DataHub:
         return self._worker.submit(fn, *args)
 
     # ------------------------------------------------------------------ stations
+    @outside_session
     def stations(self, source: str = DEMO_SOURCE) -> tuple[pd.DataFrame, dict] | None:
         """The source's stations ``(table, series)`` or ``None`` if it has none."""
         if source in self._stations:
@@ -453,6 +473,7 @@ class DataHub:
         self._daily.put(key, s)
         return s
 
+    @outside_session
     def point_frame(self, source: str, lat: float, lon: float, start, end,
                     sid: str = "", region=None, checkpoint: str = "") -> pd.DataFrame:
         """Daily series at the cell containing (lat, lon): raw, gap, ASCAT, truth, in situ

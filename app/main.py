@@ -14,15 +14,10 @@ import panel as pn
 
 from app.controller import Explorer
 from app.data import get_hub
+from app.memory import check_allocator
 from app.views import DetailView, InferencePanel, MapsView, NetworkView, Sidebar
 
-log = logging.getLogger("app")
-if not log.handlers:  # panel serve configures Bokeh's loggers only
-    _h = logging.StreamHandler()
-    _h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    log.addHandler(_h)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+log = logging.getLogger("app")  # its handler: app/__init__.py
 
 
 def _exception_handler(exc: Exception) -> None:
@@ -46,6 +41,7 @@ hv.renderer("bokeh").webgl = False
 
 def build_app() -> pn.viewable.Viewable:
     """The page of one session."""
+    check_allocator()
     loc = pn.state.location
     query = {k: str(v) for k, v in (loc.query_params or {}).items()} if loc is not None else {}
     app = Explorer(get_hub(), query=query)

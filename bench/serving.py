@@ -79,9 +79,12 @@ def serve(env: dict, port: int, log_path: Path, timeout: float = 90.0,
     cmd = [sys.executable, "-m", "panel", "serve", "app", "--address", "127.0.0.1",
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}",
            "--num-threads", "2", *extra_args]
+    from app.memory import SERVE_ENV  # served as `make serve` serves it
+
     with open(log_path, "wb") as log:
         # the child keeps its own descriptor of the log; ours is closed at once
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log,
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **SERVE_ENV, **env},
+                                stdout=log,
                                 stderr=subprocess.STDOUT)
     t0 = time.time()
     while time.time() - t0 < timeout:

@@ -1,0 +1,169 @@
+"""Closed sessions give their memory back (app/memory.py, app/app_hooks.py).
+
+No browser and no server: the collections, the debounced release on an event loop, and,
+each in a fresh interpreter, the first session of a process being freed and the freezing
+of the imports when the server loads.  ``bench.load`` measures the served figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import weakref
+from pathlib import Path
+
+import pytest
+
+from app import memory
+from bench.serving import REPO, SMALL_DATE, build_small_world
+
+
+class _Node:
+    def __init__(self):
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+def _cycles(n: int) -> list[weakref.ref]:
+    out = []
+    for _ in range(n):
+        node = _Node()
+        out.append(weakref.ref(node))
+    return out
+
+
+def test_release_memory_collects_cycles_and_reports():
+    refs = _cycles(50)
+    assert all(r() is not None for r in refs)  # refcounting alone cannot free a cycle
+    r = memory.release_memory(freeze=False)
+    assert all(ref() is None for ref in refs)
+    assert r["passes"] >= 1 and r["freed"][0] >= 50
+    assert r["freed"][-1] < memory.QUIET_FREED or r["passes"] == memory.MAX_PASSES
+    assert r["seconds"] >= r["longest_pass_s"] > 0
+    assert r["trimmed"] == (memory._malloc_trim() is not None)
+
+
+def test_release_memory_does_not_freeze_while_a_session_is_open():
+    session = _Node()
+    memory.track_session(session)
+    before = gc.get_freeze_count()
+    r = memory.release_memory()  # freeze=None: only with no session open
+    assert r["open_sessions"] >= 1
+    assert gc.get_freeze_count() == before
+    del session
+
+
+def test_scheduled_release_is_debounced_and_keeps_no_context():
+    """Two requests in a row run one release, ``delay`` after the second; the pending
+    timer does not hold the requesting session's context variables."""
+    var = contextvars.ContextVar("doc")
+    keep = _Node()
+    memory.track_session(keep)  # an open session: the release must not freeze
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        deb = memory._Debounced()
+        doc = _Node()
+        doc_ref = weakref.ref(doc)
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, doc)
+        assert ctx.run(deb.request, 0.2)
+        first = deb.handle
+        t_second = loop.time()
+        assert ctx.run(deb.request, 0.3)  # pushes the first one back
+        assert first.cancelled() and deb.handle is not first
+        assert deb.handle.when() >= t_second + 0.3 - 1e-3
+        del doc, ctx
+        gc.collect()
+        assert doc_ref() is None  # the waiting timer kept no copy of the context
+        refs = _cycles(5)
+        for _ in range(400):
+            await asyncio.sleep(0.05)
+            if deb.last is not None:
+                break
+        assert deb.last is not None and deb.handle is None
+        assert all(r() is None for r in refs)
+        return deb.last
+
+    last = asyncio.run(main())
+    assert last["passes"] >= 1 and last["open_sessions"] >= 1
+    assert not memory.schedule_release()  # no running loop: nothing scheduled
+    del keep
+
+
+def _run_script(code: str, env: dict, timeout: int = 240) -> str:
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
+                       env={**os.environ, **env}, capture_output=True, text=True,
+                       timeout=timeout)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
+    return p.stdout
+
+
+@pytest.fixture(scope="module")
+def world_path(tmp_path_factory):
+    return build_small_world(tmp_path_factory.mktemp("app-memory") / "world.zarr")
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_first_session_of_a_process_is_freed(world_path, tmp_path):
+    """The first session's reads start zarr's own event loop; the hub reads outside the
+    session's context variables, so that loop does not keep the session's document."""
+    out = _run_script(f"""
+        import contextvars, gc, weakref, warnings
+        warnings.simplefilter("ignore")
+        import bokeh.document, panel as pn
+        from panel.io.state import set_curdoc
+        from app.controller import Explorer
+        from app.data import DataHub
+        from app.memory import release_memory
+        from app.views import MapsView
+
+        def session(hub):
+            doc = bokeh.document.Document()
+            with set_curdoc(doc):
+                app = Explorer(hub, query={{"date": "{SMALL_DATE}"}})
+                page = pn.Column(MapsView(app=app))
+                root = page.get_root(doc)
+                app.state.step_date(1)
+            page._cleanup(root)
+            pn.state._views.pop(root.ref["id"], None)
+            app.cleanup()
+            return weakref.ref(app), weakref.ref(doc)
+
+        hub = DataHub(readahead=0)
+        # each server callback runs in its own copy of the context, as here
+        app_ref, doc_ref = contextvars.copy_context().run(session, hub)
+        release_memory(freeze=False)
+        print("ALIVE", app_ref() is not None, doc_ref() is not None)
+    """, {"GAPFILL_DEMO": str(world_path), "GAPFILL_CACHE": str(tmp_path / "cache"),
+          "GAPFILL_CHECKPOINTS": str(tmp_path / "none")})
+    assert "ALIVE False False" in out, out
+
+
+def test_server_hook_freezes_the_imports_only():
+    out = _run_script("""
+        import gc, weakref
+        from app.app_hooks import on_server_loaded
+        on_server_loaded(None)
+        frozen = gc.get_freeze_count()
+        class Node:
+            pass
+        n = Node(); n.me = n; ref = weakref.ref(n); del n
+        gc.collect()
+        print("FROZEN", frozen, "LATER CYCLE FREED", ref() is None)
+    """, {})
+    words = out.split()
+    assert int(words[words.index("FROZEN") + 1]) > 100_000  # Panel, HoloViews, xarray...
+    assert "LATER CYCLE FREED True" in out
+
+
+def test_make_serve_serves_with_the_server_environment():
+    serve = [line for line in (Path(REPO) / "Makefile").read_text().splitlines()
+             if "panel serve app" in line]
+    assert len(serve) == 1
+    for k, v in memory.SERVE_ENV.items():
+        assert f"{k}={v}" in serve[0]
