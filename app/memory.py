@@ -99,14 +99,19 @@ def release_memory(max_passes: int = MAX_PASSES, trim: bool = True,
     """
     times: list[float] = []
     freed: list[int] = []
-    for _ in range(max(1, int(max_passes))):
-        t0 = time.perf_counter()
-        n = gc.collect()
-        times.append(time.perf_counter() - t0)
-        freed.append(n)
-        if n < QUIET_FREED:
-            break
+    while _collect_once(freed, times, max_passes):
+        pass
     return _finish(freed, times, trim, freeze)
+
+
+def _collect_once(freed: list[int], times: list[float], max_passes: int = MAX_PASSES
+                  ) -> bool:
+    """One full collection, recorded in ``freed`` and ``times``; whether to run another."""
+    t0 = time.perf_counter()
+    n = gc.collect()
+    times.append(time.perf_counter() - t0)
+    freed.append(n)
+    return n >= QUIET_FREED and len(freed) < max(1, int(max_passes))
 
 
 def _finish(freed: list[int], times: list[float], trim: bool = True,
@@ -174,11 +179,7 @@ class _Debounced:
 
     def _step(self) -> None:
         self.handle = None
-        t0 = time.perf_counter()
-        n = gc.collect()
-        self.times.append(time.perf_counter() - t0)
-        self.freed.append(n)
-        if n >= QUIET_FREED and len(self.freed) < MAX_PASSES:
+        if _collect_once(self.freed, self.times):
             self._later(PASS_GAP_S)
             return
         r = self.last = _finish(self.freed, self.times)
