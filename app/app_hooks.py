@@ -11,13 +11,11 @@ from __future__ import annotations
 
 
 def on_server_loaded(server_context) -> None:
-    import holoviews as hv
-
     import app.controller  # noqa: F401 - imported for its imports
     import app.views  # noqa: F401
+    from app.maps import use_bokeh_backend
     from app.memory import check_allocator, freeze_startup
 
-    if hv.Store.current_backend != "bokeh":
-        hv.extension("bokeh", logo=False)
+    use_bokeh_backend()
     check_allocator()
     freeze_startup()

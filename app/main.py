@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
-import holoviews as hv
 import panel as pn
 
 from app.controller import Explorer
 from app.data import get_hub
+from app.maps import use_bokeh_backend
 from app.memory import check_allocator
 from app.views import DetailView, InferencePanel, MapsView, NetworkView, Sidebar
 
@@ -29,14 +29,7 @@ def _exception_handler(exc: Exception) -> None:
 
 
 pn.extension("tabulator", notifications=True, exception_handler=_exception_handler)
-# HoloViews' Bokeh backend once per process, not per session (this module runs again for
-# every page): each hv.extension() call rebuilds the option builders of every element type,
-# ~17,000 small objects that outlive the session and pin the memory the closed sessions
-# freed, and costs every page opening its time
-if hv.Store.current_backend != "bokeh":
-    hv.extension("bokeh", logo=False)
-# Bokeh canvas backend, not WebGL: see app/maps.py
-hv.renderer("bokeh").webgl = False
+use_bokeh_backend()  # once per process; canvas, not WebGL (app/maps.py)
 
 
 def build_app() -> pn.viewable.Viewable:

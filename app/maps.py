@@ -73,6 +73,18 @@ def single_threaded_numba():
         numba.set_num_threads(before)
 
 
+def use_bokeh_backend() -> None:
+    """HoloViews' Bokeh backend, loaded once per process, drawing on canvas (not WebGL).
+
+    Once, not per session (``app/main.py`` runs again for every page): each
+    ``hv.extension()`` call rebuilds the option builders of every element type, ~17,000
+    small objects that outlive the session, and costs every page opening its time.
+    """
+    if hv.Store.current_backend != "bokeh":
+        hv.extension("bokeh", logo=False)
+    hv.renderer("bokeh").webgl = False
+
+
 def canvas_renderer():
     """The Bokeh renderer the app uses: canvas, not WebGL (see the module docstring)."""
     return hv.renderer("bokeh").instance(webgl=False, mode="server")
@@ -491,4 +503,4 @@ def legend_items() -> list[tuple[str, str]]:
 
 
 __all__ = ["MapSet", "canvas_renderer", "coast_paths", "layer_elements", "map_titles",
-           "regrid_like", "legend_items", "schema"]
+           "regrid_like", "legend_items", "schema", "use_bokeh_backend"]
