@@ -23,6 +23,7 @@ from app.data import DataHub, DayFields
 from app.maps import MapSet
 from app.memory import schedule_release, track_session
 from app.state import ExplorerState, GridInfo, UrlParams
+from app.text import as_html
 from data_catalog import schema
 from data_catalog.errors import GapfillError
 
@@ -218,7 +219,8 @@ class Explorer(param.Parameterized):
             if notes is None or not self._loaded:
                 self._pending_msgs.append((level, m))
                 continue
-            getattr(notes, level)(m, duration=8000)
+            # notifications render HTML: a message may quote what a user sent
+            getattr(notes, level)(as_html(m), duration=8000)
 
     def flush_messages(self) -> None:
         """Show the queued messages (called once the page has loaded)."""

@@ -15,6 +15,7 @@ from app.controller import Explorer
 from app.data import get_hub
 from app.maps import use_bokeh_backend
 from app.memory import check_allocator
+from app.text import as_markdown
 from app.views import DetailView, InferencePanel, MapsView, NetworkView, Sidebar
 
 log = logging.getLogger("app")  # its handler: app/__init__.py
@@ -41,8 +42,8 @@ def build_app() -> pn.viewable.Viewable:
     if app.fatal:
         return pn.Column(
             "# AMSR Gap-Fill Explorer",
-            pn.pane.Alert(f"**Data not available.** {app.fatal}", alert_type="danger",
-                          css_classes=["fatal-message"]),
+            pn.pane.Alert(f"**Data not available.** {as_markdown(app.fatal)}",
+                          alert_type="danger", css_classes=["fatal-message"]),
         )
     # state <-> URL: synced through plain strings, validated by the state
     if loc is not None:

@@ -15,6 +15,7 @@ import param
 
 from app import maps as mapsmod
 from app.controller import Explorer, checkpoint_choices
+from app.text import as_html, as_markdown
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +170,12 @@ class InferencePanel(pn.viewable.Viewer):
         if a.cached and a.has_filled and not a.running:
             return ('<span class="badge-cached" style="background:#2ca02c;color:white;'
                     'padding:2px 8px;border-radius:8px">cached</span>')
-        return f'<span class="inference-status">{a.inference_status}</span>'
+        return f'<span class="inference-status">{as_html(a.inference_status)}</span>'
 
     def _refresh(self, *_):
         a = self.app
         self.badge.object = self._badge() + (
-            f' <span class="inference-status">{a.inference_status}</span>'
+            f' <span class="inference-status">{as_html(a.inference_status)}</span>'
             if a.cached and not a.running else "")
         self.bar.visible = a.running
         self.bar.value = a.progress
@@ -195,7 +196,7 @@ class MapsView(pn.viewable.Viewer):
         a = self.app
         self.pane = pn.pane.HoloViews(a.maps_object, renderer=mapsmod.canvas_renderer(),
                                       css_classes=["maps"], linked_axes=False)
-        self.status = pn.pane.Markdown(a.status, css_classes=["map-status"])
+        self.status = pn.pane.Markdown(as_markdown(a.status), css_classes=["map-status"])
         a.param.watch(lambda e: a.dispatch(self._show_status), "status")
         a.param.watch(self._new_layout, "last_update_s")
         self._version = a.layout_version
@@ -204,7 +205,7 @@ class MapsView(pn.viewable.Viewer):
                                               button_type="default", width=180)
 
     def _show_status(self):
-        self.status.object = self.app.status
+        self.status.object = as_markdown(self.app.status)
 
     def _new_layout(self, *_):
         if self.app.layout_version != self._version:
@@ -253,7 +254,8 @@ class DetailView(pn.viewable.Viewer):
                                       css_classes=["series-title"])
         self.series_status = pn.pane.Markdown("", css_classes=["series-status"])
         a.param.watch(self._refresh, "series_title")
-        a.param.watch(lambda e: setattr(self.series_status, "object", e.new), "series_status")
+        a.param.watch(lambda e: setattr(self.series_status, "object", as_markdown(e.new)),
+                      "series_status")
         if a.series_title:  # selected from the URL before this view existed
             self._refresh()
 
@@ -261,8 +263,9 @@ class DetailView(pn.viewable.Viewer):
         a = self.app
         self.series.visible = self.scatter.visible = True
         self.stats.visible = bool(len(a.stats))
-        self.title.object = f"**{a.series_title}** · ASCAT shown mean/std-scaled to m3 m-3; " \
-                            "shaded: AMSR gap days; dashed: selected date"
+        self.title.object = (f"**{as_markdown(a.series_title)}** · ASCAT shown "
+                             "mean/std-scaled to m3 m-3; shaded: AMSR gap days; dashed: "
+                             "selected date")
         self.series.object = a.series_plot.opts(width=760, height=260)
         self.scatter.object = a.scatter.opts(width=300, height=260)
         stats = a.stats if len(a.stats) else pd.DataFrame(columns=STATS_COLUMNS)
@@ -305,7 +308,7 @@ class NetworkView(pn.viewable.Viewer):
         except Exception as exc:  # noqa: BLE001
             log.exception("network table")
             self.app.notify(f"Network table failed: {exc}", "error")
-            self.status.object = f"Network table failed: {exc}"
+            self.status.object = f"Network table failed: {as_markdown(exc)}"
             return
         finally:
             self.refresh_button.disabled = False

@@ -83,3 +83,11 @@ def test_readme_shows_the_two_commands_first_and_ci_runs_make_test():
 def test_console_script_is_installed():
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["gapfill"] == "gapfill.cli:main"
+
+
+def test_readme_screenshot_is_a_png():
+    """docs/screenshot.png (a good run's test-artifacts/app-demo.png, see the README) is a
+    PNG that the README shows."""
+    shot = REPO / "docs" / "screenshot.png"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "docs/screenshot.png" in (REPO / "README.md").read_text(encoding="utf-8")
