@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+import data_catalog.demo.sensors as sensors
+import data_catalog.demo.stations as stations
 from data_catalog import locations, schema
-from data_catalog.demo import sensors, stations
 from data_catalog.demo.world import DemoParams, World, simulate
 from data_catalog.errors import DataError, FormatError, MissingFileError
 

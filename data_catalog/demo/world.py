@@ -23,8 +23,11 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+import data_catalog.demo.gaps as gaps
+import data_catalog.demo.land as land
+import data_catalog.demo.sensors as sensors
+import data_catalog.demo.water_balance as water_balance
 from data_catalog import schema
-from data_catalog.demo import gaps, land, sensors, water_balance
 from data_catalog.demo.random_fields import stream
 from data_catalog.demo.weather import Weather
 from data_catalog.errors import DataError
