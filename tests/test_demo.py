@@ -11,6 +11,9 @@ import pytest
 import xarray as xr
 
 from data_catalog import demo, schema
+from data_catalog.demo import store as demo_store
+from data_catalog.demo import water_balance
+from data_catalog.demo.world import World, observe
 from data_catalog.errors import DataError, FormatError, MissingFileError
 
 # 16 x 16 cells around Lake Michigan (water, cold winters, north woods, RFI site),
@@ -174,13 +177,13 @@ def test_swath_gaps_are_stripes_that_move(seam):
 
 def test_overall_gap_fraction_is_substantial():
     # the default region for a summer month
-    w = demo._World(demo.DemoParams(start="2015-06-01", end="2015-06-30", n_stations=0))
-    st = demo._new_state(w)
-    temp = w.temperature(0, w.nt)
-    rain, conv = w.rain(0, w.nt)
-    truth, frozen = demo._run_bucket(st, w, rain, temp)
-    _, mask, _ = demo._observe(w, 0, w.nt, truth, frozen, rain, conv,
-                               np.random.default_rng(0), np.random.default_rng(1))
+    w = World(demo.DemoParams(start="2015-06-01", end="2015-06-30", n_stations=0))
+    st = water_balance.new_state(w.surface, w.weather.t_mean)
+    temp = w.weather.temperature(0, w.nt)
+    rain, conv = w.weather.rain(0, w.nt)
+    truth, frozen = water_balance.run(st, w.surface, rain, temp)
+    _, mask, _ = observe(w, 0, w.nt, truth, frozen, rain, conv,
+                         np.random.default_rng(0), np.random.default_rng(1))
     gap = (mask[:, w.land] != schema.OBSERVED).mean()
     assert 0.25 < gap < 0.6
     dense = (mask == schema.DENSE_VEGETATION).mean(0)
@@ -213,8 +216,8 @@ def test_truth_has_space_time_structure(seam):
 
 
 def test_rain_wetter_in_the_east():
-    w = demo._World(demo.DemoParams(start="2010-01-01", end="2010-12-31", n_stations=0))
-    rain, _ = w.rain(0, w.nt)
+    w = World(demo.DemoParams(start="2010-01-01", end="2010-12-31", n_stations=0))
+    rain, _ = w.weather.rain(0, w.nt)
     west, east = rain[:, :, :16].sum(0).mean(), rain[:, :, -16:].sum(0).mean()
     assert 400 < west < 900 and 1100 < east < 1900  # mm a year
     wet = rain > 0.1
@@ -268,9 +271,9 @@ def test_station_frozen_flags(stations):
 
 # ---------------------------------------------------------------- storage
 def test_chunks_serve_maps_and_series():
-    assert demo._chunks(64, 64) == (365, 32, 32)
-    assert demo._chunks(16, 20) == (365, 16, 20)
-    tt, ty, tx = demo._chunks(250, 350)
+    assert demo_store._chunks(64, 64) == (365, 32, 32)
+    assert demo_store._chunks(16, 20) == (365, 16, 20)
+    tt, ty, tx = demo_store._chunks(250, 350)
     assert (ty, tx) == (64, 64) and 30 <= tt < 365
     assert tt * 250 * 350 * 4 <= 12 * 2**20  # one day's slab
 
@@ -343,7 +346,7 @@ def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo, "_write_stations", boom)
+    monkeypatch.setattr(demo_store, "_write_stations", boom)
     with pytest.raises(KeyboardInterrupt):
         demo.build_demo_world(tmp_path / "w.zarr", west=-97.0, south=35.0, east=-96.0,
                               north=36.0, start="2013-01-01", end="2013-01-10",
