@@ -17,6 +17,13 @@ def shared_data_root() -> Path:
     return Path(os.environ.get("GAPFILL_DATA_ROOT", REPO.parent / "shared" / "data")).resolve()
 
 
+@pytest.hookimpl(trylast=True)  # after tests/browser/conftest.py has marked its tests
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: playwright's sync API leaves an event loop running in the
+    main thread, where later plain tests that start one of their own (asyncio.run) fail."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     root = shared_data_root()
