@@ -335,11 +335,10 @@ def _runs(ids: np.ndarray) -> Iterator[tuple[int, int, int]]:
 
 # ---------------------------------------------------------------- tile work
 def _set_torch_threads() -> None:
-    with contextlib.suppress(ImportError):
-        import torch
+    import torch  # here, not at import: export-netcdf reads a store without torch
 
-        if torch.get_num_threads() != 1:
-            torch.set_num_threads(1)
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def source_flags(observed: np.ndarray, land: np.ndarray, sensor: np.ndarray) -> np.ndarray:
