@@ -34,11 +34,12 @@ SERIES_HALF_WINDOW = pd.Timedelta(days=60)
 
 
 def checkpoint_choices() -> dict[str, str]:
-    """Label -> path of the checkpoints found in ``model/checkpoints`` ('' = default)."""
-    from app.data import checkpoint_dir
+    """Label -> path of the checkpoints in :func:`data_catalog.locations.checkpoint_dir`
+    ('' = default)."""
+    from data_catalog import locations
 
     out = {"default (by radiometer)": ""}
-    for p in sorted(checkpoint_dir().glob("*.pt")):
+    for p in sorted(locations.checkpoint_dir().glob("*.pt")):
         out[p.name] = str(p)
     return out
 

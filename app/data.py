@@ -1,11 +1,12 @@
 """Data access for the app: one process-wide hub shared by all sessions.
 
-The hub opens the gridded source (the demo world, lazily), reads one day of one region
-into numpy arrays (memoised, with read-ahead of the neighbouring days so stepping through
-dates is served from memory), finds cached model outputs, and runs inference in a worker
-thread.  Torch and the model package are imported only inside :meth:`DataHub.run_inference`
-and :meth:`DataHub.cached_filled` (the latter only if the model package can be imported
-without torch; otherwise a cached output is still found by its key on the next run).
+The hub opens the gridded source (the demo world through
+:func:`data_catalog.worlds.open_world`, or a catalog source, lazily), reads one day of one
+region into numpy arrays (memoised, with read-ahead of the neighbouring days so stepping
+through dates is served from memory), finds cached model outputs (:mod:`model.cache`,
+torch-free), and runs inference in a worker thread.  Torch is imported only inside
+:meth:`DataHub.run_inference`.  Every location (the demo world, checkpoints, the cache)
+comes from :mod:`data_catalog.locations`.
 
 Nothing here imports Panel, Bokeh or HoloViews.
 """
@@ -28,24 +29,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from data_catalog import schema
+from data_catalog import demo, locations, schema
 from data_catalog.errors import GapfillError, MissingFileError
+from data_catalog.worlds import open_world
+from model.cache import InferenceCache, make_key, path_fingerprint
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
 DEMO_SOURCE = "demo"
 MOCK_SOURCE = "mock"
-
-
-def demo_path() -> Path:
-    """Where the demo world lives (``$GAPFILL_DEMO`` or ``data/demo/world.zarr``)."""
-    try:
-        from data_catalog.demo import default_demo_path
-    except ImportError:
-        env = os.environ.get("GAPFILL_DEMO")
-        return Path(env) if env else REPO / "data" / "demo" / "world.zarr"
-    return Path(default_demo_path())
 
 
 @dataclass
@@ -216,7 +208,8 @@ class DataHub:
         if cat is not None:
             for src in cat:
                 try:
-                    if (src.name not in out and src.kind == "grid" and src.driver != "demo_world"
+                    if (src.name not in out and src.kind == "grid"
+                            and not _is_demo_store(src)
                             and src.metadata.get("variable") == schema.AMSR_SM
                             and src.available()):
                         out.append(src.name)
@@ -248,16 +241,7 @@ class DataHub:
             if source == MOCK_SOURCE:
                 ds = schema.mock_grid_dataset(ntime=120, nlat=48, nlon=64, gap_fraction=0.5)
             elif source == DEMO_SOURCE:
-                path = demo_path()
-                if not path.exists():
-                    raise MissingFileError("demo world not found; build it with "
-                                           "`gapfill demo-data` (or `make demo`)", path)
-                try:
-                    from data_catalog.demo import open_demo_world
-                except ImportError as exc:
-                    raise GapfillError("the demo world reader (data_catalog.demo) is not "
-                                       "available yet") from exc
-                ds = open_demo_world(path)
+                ds = open_world(locations.demo_world())
             elif self.catalog() is not None and source in self.catalog():
                 ds = self.catalog()[source].open()
                 if schema.AMSR_SM not in ds:
@@ -341,13 +325,12 @@ class DataHub:
 
     @property
     def cache(self):
-        """The inference cache (``model.cache``, torch-free), or ``None`` if unavailable."""
+        """The inference cache (``model.cache``, torch-free), or ``None`` when its folder
+        (:func:`data_catalog.locations.cache_dir`) cannot be created."""
         if self._cache is None:
             try:
-                from model.cache import InferenceCache
-
                 self._cache = InferenceCache()
-            except Exception as exc:  # noqa: BLE001 - the app works without a cache
+            except OSError as exc:  # a read-only home: the app works without a cache
                 log.warning("inference cache unavailable: %s", exc)
                 self._cache = False
         return self._cache or None
@@ -445,11 +428,7 @@ class DataHub:
             out = schema.mock_stations(self.world(source), n=6)
         elif source == DEMO_SOURCE:
             try:
-                from data_catalog.demo import open_demo_stations
-            except ImportError:
-                return None
-            try:
-                out = open_demo_stations(demo_path())
+                out = demo.open_demo_stations(locations.demo_world())
             except GapfillError as exc:
                 log.warning("demo stations unavailable: %s", exc)
                 return None
@@ -531,15 +510,16 @@ def describe_device(device) -> str:
     return "CPU"
 
 
-def checkpoint_dir() -> Path:
-    """Where checkpoints are looked for: ``$GAPFILL_CHECKPOINTS`` or ``model/checkpoints``."""
-    env = os.environ.get("GAPFILL_CHECKPOINTS")
-    return Path(env) if env else REPO / "model" / "checkpoints"
+def _is_demo_store(src) -> bool:
+    """Whether a catalog source opens the demo world (listed once, as ``demo``)."""
+    path = src.args.get("path")
+    return src.driver == "world" and path is not None and \
+        Path(path).resolve() == locations.demo_world().resolve()
 
 
 def resolve_checkpoint(checkpoint: str = "") -> str | None:
-    """The checkpoint to pass to ``predict``: an explicit path, ``amsr2.pt`` of
-    ``$GAPFILL_CHECKPOINTS``, or ``None`` (the shipped models, chosen by radiometer).
+    """The checkpoint to pass to ``predict``: an explicit path, or ``None`` (the models of
+    :func:`data_catalog.locations.checkpoint_dir`, chosen by radiometer).
 
     Raises
     ------
@@ -550,17 +530,15 @@ def resolve_checkpoint(checkpoint: str = "") -> str | None:
         if not Path(checkpoint).exists():
             raise MissingFileError("checkpoint not found", checkpoint)
         return checkpoint
-    d = checkpoint_dir()
+    d = locations.checkpoint_dir()
     if not (d / "amsr2.pt").exists():
         raise MissingFileError("no model checkpoint (amsr2.pt) found; train one with "
                                "`gapfill train` or point $GAPFILL_CHECKPOINTS at a folder", d)
-    return str(d / "amsr2.pt") if os.environ.get("GAPFILL_CHECKPOINTS") else None
+    return None
 
 
 @functools.lru_cache(maxsize=8)
 def _store_fingerprint(path: str, mtime_ns: int) -> dict:
-    from model.cache import path_fingerprint
-
     return path_fingerprint(path)
 
 
@@ -572,19 +550,17 @@ def output_key(world: xr.Dataset, source: str, region, date, checkpoint: str = "
     modification times; for an in-memory source, the look-back window's arrays), the
     region snapped to grid indices, the date and the output dtype.
     """
-    from model.cache import make_key
-
     try:
         ck = resolve_checkpoint(checkpoint)
     except MissingFileError:
         return None
     if ck is None:
-        d = checkpoint_dir()
+        d = locations.checkpoint_dir()
         ckpt = {n: d / f"{n}.pt" for n in ("amsr2", "amsre") if (d / f"{n}.pt").exists()}
     else:
         ckpt = [ck]
     date = pd.Timestamp(date).normalize()
-    store = demo_path() if source == DEMO_SOURCE else None
+    store = locations.demo_world() if source == DEMO_SOURCE else None
     if store is not None and store.exists():
         fp = _store_fingerprint(str(store), store.stat().st_mtime_ns)
         inputs = None

@@ -9,6 +9,7 @@ import numpy as np
 from app import plots
 from app.data import DayFields
 from app.maps import coast_paths, map_titles
+from data_catalog import grid
 
 
 def maps_png(fields: DayFields, clim=(0.0, 0.5), dpi: int = 100) -> bytes:
@@ -36,10 +37,9 @@ def maps_png(fields: DayFields, clim=(0.0, 0.5), dpi: int = 100) -> bytes:
         ("diff", filled - ref, plots.DIFF_CMAP, plots.DIFF_CLIM, "m3 m-3"),
     ]
     titles = map_titles(fields)
-    res = float(np.median(np.diff(fields.lon))) if fields.lon.size > 1 else 0.25
-    ext = (fields.lon[0] - res / 2, fields.lon[-1] + res / 2, fields.lat[0] - res / 2,
-           fields.lat[-1] + res / 2)
-    coast = coast_paths(tuple(float(v) for v in (ext[0], ext[2], ext[1], ext[3])))
+    west, south, east, north = grid.bounds(fields.lat, fields.lon)
+    ext = (west, east, south, north)
+    coast = coast_paths((west, south, east, north))
     fig = Figure(figsize=(12, 9), dpi=dpi, layout="constrained")
     axes = fig.subplots(2, 2)
     for ax, (name, arr, cmap, lim, units) in zip(axes.flat, panels, strict=True):

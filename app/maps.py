@@ -41,7 +41,7 @@ from holoviews.operation.datashader import rasterize
 
 from app import plots
 from app.data import DayFields
-from data_catalog import schema
+from data_catalog import grid, schema
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,10 @@ def canvas_renderer():
 @functools.lru_cache(maxsize=32)
 def coast_paths(bbox: tuple[float, float, float, float]) -> tuple[np.ndarray, ...]:
     """Natural Earth 50m coastlines clipped to the region (with a margin), once per region."""
+    from data_catalog.geo import coastline_paths
+
     w, s, e, n = bbox
     pad = 0.5
-    try:
-        from data_catalog.geo import coastline_paths
-    except ImportError:
-        return ()
     try:
         paths = coastline_paths(w - pad, s - pad, e + pad, n + pad, "50m")
     except Exception as exc:  # noqa: BLE001 - coastlines are decoration; say so in the log
@@ -312,9 +310,7 @@ class MapSet(param.Parameterized):
         self._set_fields(fields)
         self._plots.clear()
         self._figs.clear()
-        res = float(np.median(np.diff(fields.lon))) if fields.lon.size > 1 else 0.25
-        bbox = (float(fields.lon[0]) - res / 2, float(fields.lat[0]) - res / 2,
-                float(fields.lon[-1]) + res / 2, float(fields.lat[-1]) + res / 2)
+        bbox = grid.bounds(fields.lat, fields.lon)
         coast = plots.coastlines(coast_paths(bbox))
         st = self.state
         common = dict(width=self.width, height=self.height, tools=["hover", "tap"],

@@ -137,12 +137,12 @@ def matplotlib_seconds(world: Path, region, day, repeats: int = 5) -> float:
     import cartopy.crs as ccrs
     import matplotlib.pyplot as plt
 
-    from data_catalog.demo import open_demo_world
     from data_catalog.geo import configure_cartopy_offline
+    from data_catalog.worlds import open_world
 
     configure_cartopy_offline()
     w, s, e, n = region
-    ds = open_demo_world(world).sel(lat=slice(s, n), lon=slice(w, e)).sel(time=day).load()
+    ds = open_world(world).sel(lat=slice(s, n), lon=slice(w, e)).sel(time=day).load()
     filled = ds["truth_sm"]  # stands in for the model output: same shape, same cost
     panels = [(ds["amsr_sm"], "YlGnBu", (0, 0.5)), (filled, "YlGnBu", (0, 0.5)),
               (ds["ascat_sm"], "viridis", (0, 100)),

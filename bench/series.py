@@ -40,19 +40,16 @@ from pathlib import Path
 
 import numpy as np
 
+from data_catalog import locations
+
 logger = logging.getLogger("bench.series")
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _shipped_available(checkpoint_dir: str | None = None) -> bool:
-    try:
-        from model import inference
-
-        d = Path(checkpoint_dir) if checkpoint_dir else Path(inference.default_checkpoint_dir())
-        return (d / "amsr2.pt").exists()
-    except ImportError:
-        return False
+    d = Path(checkpoint_dir) if checkpoint_dir else locations.checkpoint_dir()
+    return (d / "amsr2.pt").exists()
 
 
 def _tree_rss(proc) -> int:
@@ -191,11 +188,13 @@ def time_reads(store: Path, repeats: int = 7, seed: int = 0) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.series", description=__doc__.split("\n")[0])
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    p.add_argument("--world", default=None, help="demo world store (default: $GAPFILL_DEMO)")
+    p.add_argument("--world", default=None,
+                   help=f"demo world store (default: {locations.help_default('GAPFILL_DEMO')})")
     p.add_argument("--region", default=None, help="W,S,E,N (default: the whole world)")
     p.add_argument("--model", choices=("auto", "shipped", "persistence"), default="auto")
     p.add_argument("--checkpoint-dir", default=None,
-                   help="checkpoints of the shipped models (default: model/checkpoints)")
+                   help="checkpoints of the shipped models (default: "
+                        f"{locations.help_default('GAPFILL_CHECKPOINTS')})")
     p.add_argument("--keep", default=None, metavar="DIR",
                    help="keep the stores in DIR (default: a temporary folder, removed)")
     p.add_argument("--repeats", type=int, default=3,
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     use_shipped = args.model == "shipped" or (args.model == "auto"
                                               and _shipped_available(args.checkpoint_dir))
     factory = series.SHIPPED_MODELS if use_shipped else series.PERSISTENCE_MODELS
-    model_name = (f"shipped ConvLSTM ({args.checkpoint_dir or 'model/checkpoints'})"
+    model_name = (f"shipped ConvLSTM ({args.checkpoint_dir or locations.checkpoint_dir()})"
                   if use_shipped else "persistence baseline (no shipped checkpoint found)")
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-series-"))
     root.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from data_catalog import demo
+from data_catalog import demo, locations
 
 
 def _size_on_disk(path: Path) -> int:
@@ -14,7 +14,7 @@ def _size_on_disk(path: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else demo.default_demo_path()
+    out = Path(args.out) if args.out else locations.demo_world()
     params = demo.DemoParams(args.west, args.south, args.east, args.north, args.res,
                              args.start, args.end, args.seed, args.stations).normalised()
     if (not args.force and demo.store_matches(out, params)):
@@ -44,7 +44,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                     "stations. Skipped when the store exists with the same parameters.",
     )
     p.add_argument("--out", metavar="PATH", default=None,
-                   help="store to write (default: $GAPFILL_DEMO or data/demo/world.zarr)")
+                   help=f"store to write (default: {locations.help_default('GAPFILL_DEMO')})")
     p.add_argument("--west", type=float, default=d.west, help="west edge, degrees (%(default)s)")
     p.add_argument("--south", type=float, default=d.south, help="south edge (%(default)s)")
     p.add_argument("--east", type=float, default=d.east, help="east edge (%(default)s)")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from data_catalog.errors import OutOfRangeError
+from data_catalog.errors import EmptySelectionError, OutOfRangeError
 
 #: the project's grid: 0.25 degree cells centred on odd multiples of 0.125 degree
 DEFAULT_RES = 0.25
@@ -52,12 +52,13 @@ def centres(lo: float, hi: float, res: float = DEFAULT_RES) -> np.ndarray:
     return (np.arange(i0, max(i1, i0 + 1)) + 0.5) * res
 
 
-def index_slices(lat: np.ndarray, lon: np.ndarray, region: Sequence[float]
-                 ) -> tuple[slice, slice]:
+def index_slices(lat: np.ndarray, lon: np.ndarray, region: Sequence[float], *,
+                 snap: bool = True) -> tuple[slice, slice]:
     """Index slices ``(lat, lon)`` of the cells whose centres lie in ``(W, S, E, N)``.
 
-    A region smaller than a cell snaps to the nearest cell; one entirely outside the
-    grid raises :class:`OutOfRangeError`.
+    A region smaller than a cell snaps to the nearest cell (``snap=False``: raises
+    :class:`EmptySelectionError` instead, for callers that must not widen a request);
+    one entirely outside the grid raises :class:`OutOfRangeError`.
     """
     w, s, e, n = (float(v) for v in region)
     if not all(math.isfinite(v) for v in (w, s, e, n)):
@@ -71,6 +72,10 @@ def index_slices(lat: np.ndarray, lon: np.ndarray, region: Sequence[float]
 
     def pick(c, lo, hi):
         idx = np.flatnonzero((c >= lo) & (c <= hi))
+        if idx.size == 0 and not snap:
+            raise EmptySelectionError(
+                f"region W,S,E,N = {w},{s},{e},{n} holds no grid cell centre (grid lat "
+                f"{lat[0]:.3f}..{lat[-1]:.3f}, lon {lon[0]:.3f}..{lon[-1]:.3f})")
         if idx.size == 0:
             k = int(np.abs(c - (lo + hi) / 2).argmin())
             return slice(k, k + 1)

@@ -94,3 +94,19 @@ def path_variables() -> dict[str, str]:
         "GAPFILL_SERIES": str(series_store()),
         "GAPFILL_CHECKPOINTS": str(checkpoint_dir()),
     }
+
+
+def resolve(variable: str) -> Path:
+    """Where the location named by ``variable`` (a key of :data:`VARIABLES`) points now."""
+    return {
+        "GAPFILL_CATALOG": catalog_file, "GAPFILL_DATA_ROOT": data_root,
+        "GAPFILL_DEMO": demo_world, "GAPFILL_WORLDS": worlds_dir,
+        "GAPFILL_SERIES": series_store, "GAPFILL_CHECKPOINTS": checkpoint_dir,
+        "GAPFILL_CACHE": cache_dir,
+    }[variable]()
+
+
+def help_default(variable: str) -> str:
+    """A command-line help's ``default:`` text: the variable and where it points now
+    (``%`` escaped for argparse)."""
+    return f"${variable}, now {resolve(variable)}".replace("%", "%%")

@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from data_catalog import locations
+
 # Packages whose ``cli.register`` adds subcommands, in help order.
 COMMAND_MODULES = (
     "data_catalog.cli",
@@ -25,8 +27,8 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--catalog", metavar="FILE", default=None,
-                        help="catalog YAML to use instead of the built-in one "
-                             "(or set GAPFILL_CATALOG)")
+                        help="catalog YAML to use (default: "
+                             f"{locations.help_default('GAPFILL_CATALOG')})")
     common.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser = argparse.ArgumentParser(
         prog="gapfill",

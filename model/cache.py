@@ -14,8 +14,8 @@ key is a SHA-256 over everything that changes that output:
 Those key inputs are written into the entry's attributes too, so an entry explains
 itself.
 
-Layout under the cache root (``$GAPFILL_CACHE``, else the platformdirs user cache folder
-``amsr-gapfill``)::
+Layout under the cache root (:func:`data_catalog.locations.cache_dir`: ``$GAPFILL_CACHE``,
+else the platformdirs user cache folder ``amsr-gapfill``)::
 
     entries/<digest>.zarr      published entries (zarr v3, crc32c on every chunk)
     entries/<digest>.json      sidecar: last access time and size, for LRU eviction
@@ -61,8 +61,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from data_catalog import schema
+from data_catalog import locations, schema
 from data_catalog.errors import GapfillError
+from data_catalog.grid import index_slices
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 #: Default size limit of the cache (bytes on disk of all entries).
 DEFAULT_MAX_BYTES = 2 * 1024**3
-#: Environment variable naming the cache root.
-CACHE_ENV = "GAPFILL_CACHE"
 
 _KEY_ATTR = "gapfill_cache_key"
 _DIGEST_ATTR = "gapfill_cache_digest"
@@ -159,32 +158,27 @@ def dataset_fingerprint(ds: xr.Dataset) -> str:
     return h.hexdigest()
 
 
-def snap_region(grid: xr.Dataset | xr.DataArray, region: Sequence[float]) -> dict:
+def snap_region(coords: xr.Dataset | xr.DataArray, region: Sequence[float]) -> dict:
     """Snap a ``(west, south, east, north)`` box to index ranges of ``grid``.
 
     Returns ``{"lat": [i0, i1], "lon": [j0, j1], "lat0", "lon0", "dlat", "dlon"}``
-    with half-open index ranges of the cells whose centres lie in the box, and the
-    grid's first centre and step (so the indices mean the same cells in any grid).
+    with half-open index ranges of the cells whose centres lie in the box
+    (:func:`data_catalog.grid.index_slices`), and the grid's first centre and step (so
+    the indices mean the same cells in any grid).
 
     Raises
     ------
     EmptySelectionError
-        No cell centre lies in the box.
+        No cell centre lies in the box (it is never widened to the nearest cell).
+    OutOfRangeError
+        The box is not ``W < E, S < N`` or lies outside the grid.
     """
-    from data_catalog.errors import EmptySelectionError
-
-    west, south, east, north = (float(v) for v in region)
-    lat = np.asarray(grid[schema.LAT].values, dtype=float)
-    lon = np.asarray(grid[schema.LON].values, dtype=float)
-    ii = np.flatnonzero((lat >= south) & (lat <= north))
-    jj = np.flatnonzero((lon >= west) & (lon <= east))
-    if ii.size == 0 or jj.size == 0:
-        raise EmptySelectionError(
-            f"region W,S,E,N = {west},{south},{east},{north} holds no grid cell "
-            f"(grid lat {lat.min():.3f}..{lat.max():.3f}, lon {lon.min():.3f}..{lon.max():.3f})")
+    lat = np.asarray(coords[schema.LAT].values, dtype=float)
+    lon = np.asarray(coords[schema.LON].values, dtype=float)
+    ii, jj = index_slices(lat, lon, region, snap=False)
     return {
-        "lat": [int(ii[0]), int(ii[-1]) + 1],
-        "lon": [int(jj[0]), int(jj[-1]) + 1],
+        "lat": [ii.start, ii.stop],
+        "lon": [jj.start, jj.stop],
         "lat0": round(float(lat[0]), 6),
         "lon0": round(float(lon[0]), 6),
         "dlat": round(float(lat[1] - lat[0]), 6) if lat.size > 1 else 0.0,
@@ -209,16 +203,6 @@ def _canonical_json(obj: Any) -> str:
         raise TypeError(f"cache key input of type {type(o).__name__} is not JSON-able")
 
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=default)
-
-
-def default_cache_root() -> Path:
-    """``$GAPFILL_CACHE`` or the platformdirs user cache folder ``amsr-gapfill``."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("amsr-gapfill"))
 
 
 # ---------------------------------------------------------------- key
@@ -355,7 +339,7 @@ class InferenceCache:
     Parameters
     ----------
     root
-        Cache folder; default :func:`default_cache_root`.
+        Cache folder; default :func:`data_catalog.locations.cache_dir`.
     max_bytes
         Size limit of all entries on disk; least recently used entries are evicted
         after each publish to stay below it.
@@ -369,7 +353,7 @@ class InferenceCache:
     """
 
     def __init__(self, root: str | Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
-        self.root = Path(root) if root is not None else default_cache_root()
+        self.root = Path(root) if root is not None else locations.cache_dir()
         self.max_bytes = int(max_bytes)
         self.entries = self.root / "entries"
         self.locks = self.root / "locks"
@@ -723,7 +707,7 @@ def predict_key(world: xr.Dataset, region: Any, date: Any, checkpoint: Any = Non
         model = inference.load_model(checkpoint, dev)
         ckpt_files, ckpt_id = checkpoint, None
     else:
-        d = Path(inference.default_checkpoint_dir())
+        d = locations.checkpoint_dir()
         model = inference.model_for_sensor(inference.load_models(None, dev), sensor)
         ckpt_files = {p.stem: p for p in sorted(d.glob("*.pt"))}
         ckpt_id = None

@@ -12,7 +12,13 @@ import math
 import re
 import sys
 
+from data_catalog import locations
+
 log = logging.getLogger(__name__)
+
+DEMO_DEFAULT = f"the demo world, {locations.help_default('GAPFILL_DEMO')}"
+WORLD_HELP = f"canonical world store (default: {DEMO_DEFAULT})"
+CONFIG_WORLD_HELP = f"canonical world store (default: the config's world, else {DEMO_DEFAULT})"
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
@@ -21,7 +27,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        description="Train the ConvLSTM gap filler; writes a checkpoint with "
                                    "metadata and a loss-curve PNG beside it.")
     p.add_argument("--config", required=True, metavar="FILE", help="TrainConfig YAML")
-    p.add_argument("--world", metavar="PATH", help="canonical world store (default: the demo)")
+    p.add_argument("--world", metavar="PATH", help=CONFIG_WORLD_HELP)
     p.add_argument("--out", metavar="CKPT", help="checkpoint to write (default: config 'out')")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
@@ -33,7 +39,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="parent", required=True, metavar="CKPT",
                    help="parent (AMSR2) checkpoint")
     p.add_argument("--config", required=True, metavar="FILE", help="TransferConfig YAML")
-    p.add_argument("--world", metavar="PATH")
+    p.add_argument("--world", metavar="PATH", help=CONFIG_WORLD_HELP)
     p.add_argument("--out", metavar="CKPT")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
@@ -49,8 +55,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--date", required=True, metavar="YYYY-MM-DD")
     p.add_argument("--out", metavar="FILE.nc", help="write the result as netCDF")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--world", metavar="PATH")
-    p.add_argument("--checkpoint", metavar="CKPT", help="default: the shipped models")
+    p.add_argument("--world", metavar="PATH", help=WORLD_HELP)
+    p.add_argument("--checkpoint", metavar="CKPT",
+                   help="default: the models in the checkpoint folder, by radiometer ("
+                        f"{locations.help_default('GAPFILL_CHECKPOINTS')})")
     p.add_argument("--lookback", type=int, metavar="DAYS")
     p.set_defaults(func=_predict)
 
@@ -58,8 +66,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        description="Score ConvLSTM and baselines on the held-out test years.")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--out", metavar="DIR", help="write JSON, markdown and figure here")
-    p.add_argument("--world", metavar="PATH")
-    p.add_argument("--checkpoint-dir", metavar="DIR")
+    p.add_argument("--world", metavar="PATH", help=WORLD_HELP)
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help=f"default: {locations.help_default('GAPFILL_CHECKPOINTS')}")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_evaluate)

@@ -57,7 +57,8 @@ class TrainConfig:
     sensor : str
         ``"amsr2"`` or ``"amsre"``: which radiometer's days are the targets.
     world : str or None
-        Path of the canonical dataset (zarr); None: ``data_catalog.demo.default_demo_path()``.
+        Path of the canonical dataset (zarr); None: the demo world
+        (``data_catalog.locations.demo_world()``).
     region : list of float or None
         ``[W, S, E, N]`` subset of the world to train on; None: all of it.
     train_years, val_years, test_years : list of int

@@ -18,8 +18,9 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from data_catalog import schema
-from data_catalog.errors import EmptySelectionError, FormatError, MissingFileError
+from data_catalog import grid, locations, schema
+from data_catalog.errors import EmptySelectionError
+from data_catalog.worlds import open_world as open_world_store
 from model.config import TrainConfig
 from model.tensors import NormStats, amsr_valid_mask, channels_from_arrays, doy_of
 
@@ -29,51 +30,23 @@ NATURAL_GAPS = (schema.RFI, schema.DENSE_VEGETATION, schema.FROZEN, schema.NO_OV
                 schema.INVALID)
 
 
-def default_world_path() -> Path:
-    try:
-        from data_catalog.demo import default_demo_path
-    except ImportError:  # demo module not there yet
-        import os
-
-        return Path(os.environ.get("GAPFILL_DEMO",
-                                   Path(__file__).resolve().parents[1] / "data/demo/world.zarr"))
-    return Path(default_demo_path())
-
-
 def open_world(world: str | Path | xr.Dataset | None = None) -> xr.Dataset:
-    """The canonical world: a Dataset as is, else the demo world store at ``world``."""
+    """The canonical world: a Dataset as is, else the store at ``world``
+    (:func:`data_catalog.worlds.open_world`; default the demo world,
+    :func:`data_catalog.locations.demo_world`)."""
     if isinstance(world, xr.Dataset):
         return world
-    path = Path(world) if world is not None else default_world_path()
-    if not path.exists():
-        raise MissingFileError("world dataset not found (build it with `gapfill demo-data`)",
-                               path)
-    import warnings
-
-    with warnings.catch_warnings():  # stores written without consolidated metadata
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            ds = xr.open_zarr(path)
-        except Exception as exc:  # zarr raises several types for "not a store"
-            raise FormatError(f"not a readable zarr store ({exc})", path) from exc
-    if ds.attrs.get("generator") == "data_catalog.demo":  # its own checks (complete build)
-        from data_catalog.demo import open_demo_world
-
-        return open_demo_world(path)
-    return ds
+    return open_world_store(world if world is not None else locations.demo_world())
 
 
 def subset_region(ds: xr.Dataset, region: list[float] | tuple | None) -> xr.Dataset:
-    """Cells whose centres lie in ``(W, S, E, N)``; None keeps everything."""
+    """Cells whose centres lie in ``(W, S, E, N)`` (:func:`data_catalog.grid.index_slices`,
+    never widened to the nearest cell); None keeps everything."""
     if region is None:
         return ds
-    w, s, e, n = (float(v) for v in region)
-    lat, lon = ds[schema.LAT].values, ds[schema.LON].values
-    sub = ds.isel({schema.LAT: np.flatnonzero((lat >= s) & (lat <= n)),
-                   schema.LON: np.flatnonzero((lon >= w) & (lon <= e))})
-    if sub.sizes[schema.LAT] == 0 or sub.sizes[schema.LON] == 0:
-        raise EmptySelectionError(f"region {region} holds no grid cells")
-    return sub
+    la, lo = grid.index_slices(ds[schema.LAT].values, ds[schema.LON].values, region,
+                               snap=False)
+    return ds.isel({schema.LAT: la, schema.LON: lo})
 
 
 @dataclass
@@ -237,7 +210,4 @@ def period_bounds(data: PeriodData) -> list[str]:
 
 def region_of(data: PeriodData) -> list[float]:
     """``[W, S, E, N]`` cell-edge bounds of the period's grid."""
-    rl = float(np.median(np.diff(data.lat))) if data.lat.size > 1 else 0.25
-    rn = float(np.median(np.diff(data.lon))) if data.lon.size > 1 else 0.25
-    return [float(data.lon[0] - rn / 2), float(data.lat[0] - rl / 2),
-            float(data.lon[-1] + rn / 2), float(data.lat[-1] + rl / 2)]
+    return list(grid.bounds(data.lat, data.lon))

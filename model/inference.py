@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from data_catalog import schema
+from data_catalog import grid, locations, schema
 from data_catalog.errors import EmptySelectionError, MissingFileError, OutOfRangeError
 from model.tensors import amsr_valid_mask
 from model.wrapper import GapFiller, code_version
@@ -41,14 +41,9 @@ CPU_MEMORY_BUDGET = 2 * 1024**3
 """Bytes of activations a CPU tile may take (the tile size follows from it)."""
 
 
-def default_checkpoint_dir() -> Path:
-    """``model/checkpoints`` of the installed package (the shipped demo models)."""
-    return Path(__file__).resolve().parent / "checkpoints"
-
-
 def default_checkpoint() -> Path:
-    """The shipped AMSR2 base model."""
-    return default_checkpoint_dir() / "amsr2.pt"
+    """The AMSR2 base model of the checkpoint folder (:func:`locations.checkpoint_dir`)."""
+    return locations.checkpoint_dir() / "amsr2.pt"
 
 
 def select_device(device: str | torch.device = "auto") -> torch.device:
@@ -110,8 +105,9 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> GapFill
 
 def load_models(checkpoint_dir: str | Path | None = None, device: str | torch.device = "auto"
                 ) -> dict[str, GapFiller]:
-    """Sensor name -> model: ``amsr2`` (base) and ``amsre`` (transferred) from a directory."""
-    d = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
+    """Sensor name -> model: ``amsr2`` (base) and ``amsre`` (transferred) from a directory
+    (default :func:`data_catalog.locations.checkpoint_dir`)."""
+    d = Path(checkpoint_dir) if checkpoint_dir is not None else locations.checkpoint_dir()
     models = {}
     for name in ("amsr2", "amsre"):
         p = d / f"{name}.pt"
@@ -144,29 +140,12 @@ def snap_region(world: xr.Dataset, region) -> tuple[slice, slice]:
     """Index slices ``(lat, lon)`` of the cells whose centres lie in ``(W, S, E, N)``.
 
     A region smaller than a cell snaps to the nearest cell; one outside the grid raises
-    :class:`OutOfRangeError`.
+    :class:`OutOfRangeError` (:func:`data_catalog.grid.index_slices` on the world's grid;
+    ``region`` may also be an object with ``bounds``).
     """
     if hasattr(region, "bounds"):
         region = region.bounds
-    w, s, e, n = (float(v) for v in region)
-    if not (w < e and s < n) and not (w == e and s == n):
-        raise OutOfRangeError(f"region {region}: expected W < E and S < N")
-    lat, lon = world[schema.LAT].values, world[schema.LON].values
-    res_lat = float(np.median(np.diff(lat))) if lat.size > 1 else 0.25
-    res_lon = float(np.median(np.diff(lon))) if lon.size > 1 else 0.25
-    if (e < lon[0] - res_lon / 2 or w > lon[-1] + res_lon / 2
-            or n < lat[0] - res_lat / 2 or s > lat[-1] + res_lat / 2):
-        raise OutOfRangeError(f"region {tuple(region)} lies outside the grid "
-                              f"({lon[0]:.3f}..{lon[-1]:.3f} E, {lat[0]:.3f}..{lat[-1]:.3f} N)")
-
-    def pick(c, lo, hi):
-        idx = np.flatnonzero((c >= lo) & (c <= hi))
-        if idx.size == 0:
-            k = int(np.abs(c - (lo + hi) / 2).argmin())
-            return slice(k, k + 1)
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-
-    return pick(lat, s, n), pick(lon, w, e)
+    return grid.index_slices(world[schema.LAT].values, world[schema.LON].values, region)
 
 
 def tiles(h: int, w: int, tile: int | None) -> list[tuple[int, int, int, int]]:

@@ -57,14 +57,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from data_catalog import schema
+from data_catalog import grid, locations, schema
 from data_catalog.errors import (
     DataError,
     EmptySelectionError,
     FormatError,
-    MissingFileError,
     OutOfRangeError,
 )
+from data_catalog.series_store import ledger_path, open_series
+from data_catalog.worlds import open_world
 
 logger = logging.getLogger(__name__)
 
@@ -219,64 +220,24 @@ class SeriesSpec:
         return [(t, min(t + self.time_chunk, nt)) for t in range(0, nt, self.time_chunk)]
 
 
-#: Environment variable naming the default series store.
-SERIES_ENV = "GAPFILL_SERIES"
-
-
-def default_series_path() -> Path:
-    """``$GAPFILL_SERIES`` or ``<repo>/data/series/series.zarr`` (``build-series`` default)."""
-    env = os.environ.get(SERIES_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1] / "data" / "series" / "series.zarr"
-
-
-def ledger_path(out: str | Path) -> Path:
-    """The ledger folder of a store: ``<store>.ledger`` beside it."""
-    out = Path(out)
-    return out.with_name(out.name + ".ledger")
-
-
 def _tile_name(tile: tuple[int, int]) -> str:
     return f"tile-{tile[0]:04d}-{tile[1]:04d}"
 
 
 # ---------------------------------------------------------------- input world
 def resolve_world(source: str, world: str | Path | None = None) -> Path:
-    """Path of the input store of ``source`` (``"demo"`` or a path)."""
+    """Path of the input store of ``source`` (``"demo"``: :func:`locations.demo_world`
+    unless ``world`` is given; else a path)."""
     if source == "demo":
-        if world is not None:
-            return Path(world).resolve()
-        from data_catalog import demo
-
-        return Path(demo.default_demo_path()).resolve()
+        return Path(world if world is not None else locations.demo_world()).resolve()
     return Path(world or source).resolve()
 
 
 @functools.lru_cache(maxsize=4)
-def open_world(source: str, path: str) -> xr.Dataset:
-    """Open the canonical input dataset (lazily; cached per process)."""
-    p = Path(path)
-    if not p.exists():
-        hint = " (build it with `gapfill demo-data`)" if source == "demo" else ""
-        raise MissingFileError(f"input world not found{hint}", p)
-    if source == "demo":
-        from data_catalog import demo
-
-        ds = demo.open_demo_world(p)
-    else:
-        ds = xr.open_zarr(p, consolidated=False)
-    for var in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.LAND):
-        if var not in ds:
-            from data_catalog.errors import MissingVariableError
-
-            raise MissingVariableError("canonical input world lacks it", p, var)
-    if schema.SENSOR not in ds.coords:
-        from data_catalog.errors import MissingVariableError
-
-        raise MissingVariableError("canonical input world lacks the coordinate", p,
-                                   schema.SENSOR)
-    return ds
+def input_world(path: str) -> xr.Dataset:
+    """The canonical input world (:func:`data_catalog.worlds.open_world`), opened once
+    per process (each Dask worker opens it once)."""
+    return open_world(path)
 
 
 def _load(obj: xr.Dataset) -> xr.Dataset:
@@ -315,7 +276,7 @@ def model_provenance(spec: str, checkpoint_dir: str | None) -> dict:
 
     prov: dict[str, Any] = {"factory": spec}
     if spec == SHIPPED_MODELS:
-        d = Path(checkpoint_dir) if checkpoint_dir else _default_checkpoint_dir()
+        d = Path(checkpoint_dir) if checkpoint_dir else locations.checkpoint_dir()
         prov["checkpoints"] = {p.name: file_sha256(p) for p in sorted(d.glob("*.pt"))}
     models = load_factory_models(spec, checkpoint_dir)
     meta = {}
@@ -326,12 +287,6 @@ def model_provenance(spec: str, checkpoint_dir: str | None) -> dict:
             md[k], (str, int, float, bool)) and k not in _VOLATILE_METADATA}
     prov["metadata"] = meta
     return prov
-
-
-def _default_checkpoint_dir() -> Path:
-    from model import inference
-
-    return Path(inference.default_checkpoint_dir())
 
 
 def model_for_day(sensor: int, gap_model: int) -> int:
@@ -380,11 +335,10 @@ def _runs(ids: np.ndarray) -> Iterator[tuple[int, int, int]]:
 
 # ---------------------------------------------------------------- tile work
 def _set_torch_threads() -> None:
-    with contextlib.suppress(ImportError):
-        import torch
+    import torch  # here, not at import: export-netcdf reads a store without torch
 
-        if torch.get_num_threads() != 1:
-            torch.set_num_threads(1)
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def source_flags(observed: np.ndarray, land: np.ndarray, sensor: np.ndarray) -> np.ndarray:
@@ -402,7 +356,7 @@ def warm_worker(spec_json: str) -> bool:
     """Prepare a worker process: one torch thread, the world opened, the models loaded."""
     _set_torch_threads()
     spec = SeriesSpec(**json.loads(spec_json))
-    open_world(spec.source, spec.world)
+    input_world(spec.world)
     load_factory_models(spec.models, spec.checkpoint_dir)
     return True
 
@@ -416,7 +370,7 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
     t_start = time.perf_counter()
     _set_torch_threads()
     spec = SeriesSpec(**json.loads(spec_json))
-    world = open_world(spec.source, spec.world)
+    world = input_world(spec.world)
     models = load_factory_models(spec.models, spec.checkpoint_dir)
     nt, ny, nx = spec.shape
     r = spec.region
@@ -699,7 +653,7 @@ def make_spec(source: str = "demo", *, world: str | Path | None = None,
     from model.cache import path_fingerprint, snap_region
 
     path = resolve_world(source, world)
-    ds = open_world(source, str(path))
+    ds = input_world(str(path))
     t = ds.indexes[schema.TIME]
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     if t1 < t0:
@@ -844,18 +798,6 @@ def _run_tiles(out: Path, spec: SeriesSpec, todo: list[tuple[int, int]],
 NC_FILL = np.float32(-9999.0)
 
 
-def _half_step(c: np.ndarray) -> float:
-    return float(np.median(np.diff(c))) / 2 if c.size > 1 else 0.125
-
-
-def open_series(path: str | Path) -> xr.Dataset:
-    """Open a series store (lazy)."""
-    p = Path(path)
-    if not p.exists():
-        raise MissingFileError("series store not found (build it with gapfill build-series)", p)
-    return xr.open_zarr(p, consolidated=False)
-
-
 def export_netcdf(store: str | Path, out: str | Path, *, region: Sequence[float] | None = None,
                   start: str | None = None, end: str | None = None) -> Path:
     """Write a CF-compliant netCDF-4 file of a region and period of a series store."""
@@ -873,13 +815,11 @@ def export_netcdf(store: str | Path, out: str | Path, *, region: Sequence[float]
             "input_fingerprint", "model_provenance"}
     attrs = {k: v for k, v in ds.attrs.items() if k in keep}
     t = ds.indexes[schema.TIME]
-    hlat, hlon = (_half_step(ds[c].values) for c in (schema.LAT, schema.LON))
+    west, south, east, north = grid.bounds(ds[schema.LAT].values, ds[schema.LON].values)
     attrs.update({
         "time_coverage_start": f"{t[0]:%Y-%m-%d}", "time_coverage_end": f"{t[-1]:%Y-%m-%d}",
-        "geospatial_lat_min": float(ds[schema.LAT].min()) - hlat,
-        "geospatial_lat_max": float(ds[schema.LAT].max()) + hlat,
-        "geospatial_lon_min": float(ds[schema.LON].min()) - hlon,
-        "geospatial_lon_max": float(ds[schema.LON].max()) + hlon,
+        "geospatial_lat_min": south, "geospatial_lat_max": north,
+        "geospatial_lon_min": west, "geospatial_lon_max": east,
         "geospatial_lat_units": "degrees_north", "geospatial_lon_units": "degrees_east",
         "date_created": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
         "history": f"{pd.Timestamp.now(tz='UTC'):%Y-%m-%dT%H:%M:%SZ} gapfill export-netcdf "

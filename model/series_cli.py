@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from data_catalog import schema
+from data_catalog import locations, schema
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--source", default="demo",
                    help="'demo' (the demo world) or the path of a canonical zarr store")
     p.add_argument("--world", default=None, metavar="PATH",
-                   help="demo world store (default: $GAPFILL_DEMO or data/demo/world.zarr)")
+                   help=f"demo world store (default: {locations.help_default('GAPFILL_DEMO')})")
     p.add_argument("--start", default="2003-01-01", help="first day (default 2003-01-01)")
     p.add_argument("--end", default="2023-12-31", help="last day (default 2023-12-31)")
     p.add_argument("--region", type=_region, default=None, metavar="W,S,E,N",
                    help="region in degrees; write --region=W,S,E,N when W is negative "
                         "(default: the whole world)")
     p.add_argument("--out", default=None, metavar="PATH",
-                   help="zarr store to write (default: $GAPFILL_SERIES or "
-                        "data/series/series.zarr)")
+                   help="zarr store to write (default: "
+                        f"{locations.help_default('GAPFILL_SERIES')})")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of an existing dask.distributed scheduler (workers must see "
                         "--out and the input); 'synchronous' runs without Dask")
@@ -61,7 +61,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="'shipped' (the trained checkpoints, default), 'persistence' "
                         "(a transparent baseline) or a factory 'module:function'")
     p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
-                   help="checkpoints of the shipped models (default: model/checkpoints)")
+                   help="checkpoints of the shipped models (default: "
+                        f"{locations.help_default('GAPFILL_CHECKPOINTS')})")
     p.add_argument("--gap-model", choices=("amsr_e", "amsr2"), default="amsr2",
                    help="model that fills the 2011-10-04..2012-07-01 gap (default amsr2, "
                         "the base model)")
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        help="write a CF-compliant netCDF of a region and period of a series",
                        description="Write a CF-1.10 netCDF-4 file from a series store.")
     e.add_argument("--store", default=None, metavar="PATH",
-                   help="series store (default: $GAPFILL_SERIES or data/series/series.zarr)")
+                   help=f"series store (default: {locations.help_default('GAPFILL_SERIES')})")
     e.add_argument("--region", type=_region, default=None, metavar="W,S,E,N")
     e.add_argument("--start", default=None, help="first day (default: the store's)")
     e.add_argument("--end", default=None, help="last day (default: the store's)")
@@ -98,7 +99,7 @@ def _build(args: argparse.Namespace) -> int:
                 logging.getLogger(name).setLevel(logging.WARNING)
     gap = schema.SENSOR_AMSRE if args.gap_model == "amsr_e" else schema.SENSOR_AMSR2
     out = series.build_series(
-        args.out or series.default_series_path(), args.source, world=args.world,
+        args.out or locations.series_store(), args.source, world=args.world,
         start=args.start, end=args.end,
         region=args.region, scheduler=args.scheduler, workers=args.workers,
         models=args.model, checkpoint_dir=args.checkpoint_dir, gap_model=gap,
@@ -111,7 +112,7 @@ def _build(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from model import series
 
-    out = series.export_netcdf(args.store or series.default_series_path(), args.out,
+    out = series.export_netcdf(args.store or locations.series_store(), args.out,
                                region=args.region, start=args.start, end=args.end)
     print(f"netCDF: {out}")
     return 0

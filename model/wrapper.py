@@ -20,7 +20,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from data_catalog import schema
+from data_catalog import grid, schema
 from data_catalog.errors import DataError, FormatError, MissingFileError
 from model.config import ModelConfig
 from model.network import ConvLSTMNet, State
@@ -148,11 +148,10 @@ class GapFiller(nn.Module):
         maps = [getattr(self, n).cpu().numpy().astype(np.float64) for n in _MATCH_BUFFERS[:4]]
         glat = self.match_lat.cpu().numpy()
         glon = self.match_lon.cpu().numpy()
-        res = float(np.median(np.diff(glat))) if glat.size > 1 else 0.25
-        ii = np.abs(lat[:, None] - glat[None, :]).argmin(1)
-        jj = np.abs(lon[:, None] - glon[None, :]).argmin(1)
-        inside = ((np.abs(glat[ii] - lat) <= res / 2 + 1e-6)[:, None]
-                  & (np.abs(glon[jj] - lon) <= res / 2 + 1e-6)[None, :])
+        ii = grid.nearest_index(glat, lat, inside=False)
+        jj = grid.nearest_index(glon, lon, inside=False)
+        inside = ((grid.nearest_index(glat, lat) >= 0)[:, None]
+                  & (grid.nearest_index(glon, lon) >= 0)[None, :])
         out = []
         for m in maps:
             fallback = np.nanmean(m)

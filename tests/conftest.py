@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from data_catalog import schema
+from data_catalog import locations, schema
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data_root() -> Path:
-    """``GAPFILL_DATA_ROOT`` or ``../shared/data`` beside the repository."""
-    return Path(os.environ.get("GAPFILL_DATA_ROOT", REPO.parent / "shared" / "data")).resolve()
+    """``GAPFILL_DATA_ROOT`` or ``../shared/data`` beside the repository
+    (:func:`data_catalog.locations.data_root`)."""
+    return locations.data_root().resolve()
 
 
 @pytest.hookimpl(trylast=True)  # after tests/browser/conftest.py has marked its tests

@@ -149,7 +149,9 @@ def test_pixel_selection_streams_the_filled_series_in_the_worker(env, tmp_path, 
     assert app.state.request_pixel(33.1, -95.9) == []
     assert app.series_title.startswith("Pixel 33.125")
     t0 = time.time()
-    while app._series_jobs and time.time() - t0 < 120:
+    # the job's result reaches the frame after the job is done and the status cleared
+    while (app._series_jobs or app.series_status or not app.series_frame["filled"].notna().any()
+           ) and time.time() - t0 < 120:
         time.sleep(0.2)
     assert not app._series_jobs and app.series_status == ""
     filled = app.series_frame["filled"]

@@ -60,6 +60,15 @@ def test_release_memory_does_not_freeze_while_a_session_is_open():
 def test_scheduled_release_is_debounced_and_keeps_no_context():
     """Two requests in a row run one release, ``delay`` after the second; the pending
     timer does not hold the requesting session's context variables."""
+    # in a thread of its own: pytest-playwright's sync API keeps an event loop running in
+    # the main thread once a browser test has run, and this test needs a thread without one
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_debounced_release_without_a_loop).result()
+
+
+def _debounced_release_without_a_loop():
     var = contextvars.ContextVar("doc")
     keep = _Node()
     memory.track_session(keep)  # an open session: the release must not freeze

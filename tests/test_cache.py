@@ -19,7 +19,6 @@ from model.cache import (
     FORMAT_VERSION,
     CacheIntegrityError,
     InferenceCache,
-    default_cache_root,
     make_key,
     snap_region,
 )
@@ -124,11 +123,21 @@ def test_region_is_snapped_to_grid_indices(world):
 
 
 def test_root_from_environment(monkeypatch, tmp_path):
+    from data_catalog import locations
+
     monkeypatch.setenv("GAPFILL_CACHE", str(tmp_path / "elsewhere"))
-    assert default_cache_root() == tmp_path / "elsewhere"
     assert InferenceCache().root == tmp_path / "elsewhere"
     monkeypatch.delenv("GAPFILL_CACHE")
-    assert default_cache_root().name == "amsr-gapfill"
+    assert locations.cache_dir().name == "amsr-gapfill"
+
+
+def test_region_snapping_never_widens_a_request(world):
+    from data_catalog.errors import EmptySelectionError, OutOfRangeError
+
+    with pytest.raises(EmptySelectionError, match="no grid cell centre"):
+        snap_region(world, (-99.9, 30.2, -99.8, 30.3))  # between centres: not the nearest
+    with pytest.raises(OutOfRangeError, match="outside the grid"):
+        snap_region(world, (10.0, 10.0, 11.0, 11.0))
 
 
 # ---------------------------------------------------------------- round trip

@@ -110,7 +110,8 @@ def test_catalog_errors(tmp_path, fixture_catalog):
         load_catalog(tmp_path / "absent.yml")
     bad = tmp_path / "bad"
     bad.mkdir()
-    with pytest.raises(CatalogError, match="unknown driver 'hdf4'.*valid drivers: demo_world"):
+    with pytest.raises(CatalogError,
+                       match="unknown driver 'hdf4'.*valid drivers: world, series.*demo_world"):
         load_catalog(write_catalog(bad, "sources: {x: {driver: hdf4, args: {}}}"))
     with pytest.raises(CatalogError, match="not valid YAML"):
         load_catalog(write_catalog(bad, "sources: [unclosed"))

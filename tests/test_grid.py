@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_catalog import grid, locations
-from data_catalog.errors import OutOfRangeError
+from data_catalog.errors import EmptySelectionError, OutOfRangeError
 
 LAT = np.arange(30.125, 46, 0.25)
 LON = np.arange(-99.875, -84, 0.25)
@@ -32,6 +32,30 @@ def test_index_slices_snap_and_refuse():
     for bad in [(0, 0, 10, 10), (-90, 40, -95, 45), (float("nan"), 30, -90, 40)]:
         with pytest.raises(OutOfRangeError):
             grid.index_slices(LAT, LON, bad)
+
+
+def test_index_slices_without_snapping_refuse_an_empty_box():
+    la, lo = grid.index_slices(LAT, LON, (-98, 34, -94, 38), snap=False)
+    assert (la.start, la.stop, lo.start, lo.stop) == (16, 32, 8, 24)  # same cells
+    with pytest.raises(EmptySelectionError, match="no grid cell centre"):
+        grid.index_slices(LAT, LON, (-95.1, 35.05, -95.05, 35.1), snap=False)
+    la, lo = grid.index_slices(LAT, LON, (-95.1, 35.05, -95.05, 35.1))  # snapped: one cell
+    assert la.stop - la.start == 1 and lo.stop - lo.start == 1
+
+
+def test_help_default_names_the_variable_and_where_it_points(monkeypatch, tmp_path):
+    monkeypatch.setenv("GAPFILL_SERIES", str(tmp_path / "50%" / "s.zarr"))
+    assert locations.resolve("GAPFILL_SERIES") == locations.series_store()
+    text = locations.help_default("GAPFILL_SERIES")
+    assert text.startswith("$GAPFILL_SERIES, now ") and "50%%" in text  # argparse-safe
+    for name in locations.VARIABLES:  # every documented variable resolves
+        assert locations.resolve(name) == getattr(locations, RESOLVERS[name])()
+
+
+RESOLVERS = {"GAPFILL_CATALOG": "catalog_file", "GAPFILL_DATA_ROOT": "data_root",
+             "GAPFILL_DEMO": "demo_world", "GAPFILL_WORLDS": "worlds_dir",
+             "GAPFILL_SERIES": "series_store", "GAPFILL_CHECKPOINTS": "checkpoint_dir",
+             "GAPFILL_CACHE": "cache_dir"}
 
 
 def test_nearest_index_marks_points_outside():

@@ -5,18 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.inference import default_checkpoint_dir, load_models, predict
+from data_catalog import locations
+from model.inference import load_models, predict
 from model.wrapper import GapFiller, file_sha256
 
-CKPT = default_checkpoint_dir()
+CKPT = locations.checkpoint_dir()
 REGION = (-98.0, 34.0, -94.0, 38.0)  # Oklahoma / Kansas, inside the demo world
 
 
 @pytest.fixture(scope="module")
 def demo_world():
-    from model.datasets import default_world_path, open_world
+    from model.datasets import open_world
 
-    path = default_world_path()
+    path = locations.demo_world()
     if not path.exists():
         pytest.skip(f"demo world not built at {path} (run `gapfill demo-data`)")
     return open_world(path)

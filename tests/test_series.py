@@ -280,14 +280,11 @@ def test_export_netcdf_is_cf(world, tmp_path):
 
 # ---------------------------------------------------------------- the shipped model
 def test_shipped_model_fills_the_seam(world, tmp_path):
-    try:
-        from model import inference
+    from data_catalog import locations
 
-        ckpts = sorted(Path(inference.default_checkpoint_dir()).glob("*.pt"))
-    except (ImportError, AttributeError) as exc:
-        pytest.skip(f"model.inference not available: {exc}")
+    ckpts = sorted(locations.checkpoint_dir().glob("*.pt"))
     if not ckpts:
-        pytest.skip("no shipped checkpoint in model/checkpoints")
+        pytest.skip(f"no shipped checkpoint in {locations.checkpoint_dir()}")
     ds = build(world, tmp_path / "s.zarr", models=series.SHIPPED_MODELS,
                start="2011-09-25", end="2011-10-20", halo=4)
     land = ds[schema.LAND].values

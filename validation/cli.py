@@ -14,6 +14,8 @@ import logging
 import math
 import sys
 
+from data_catalog import locations
+
 log = logging.getLogger(__name__)
 
 SOURCES = ("demo", "hawaii")
@@ -103,12 +105,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--series-store", default=None, metavar="PATH",
                    help="seamless series store with filled_sm (gapfill build-series); "
-                        "default: $GAPFILL_SERIES or data/series/series.zarr when complete, "
-                        "else stream the shipped model at the stations")
+                        f"default: {locations.help_default('GAPFILL_SERIES')}, when "
+                        "complete, else stream the model at the stations")
     p.add_argument("--world", default=None, metavar="PATH",
-                   help="demo world store (default: $GAPFILL_DEMO or data/demo/world.zarr)")
+                   help=f"demo world store (default: {locations.help_default('GAPFILL_DEMO')})")
     p.add_argument("--checkpoint", default=None, metavar="FILE",
-                   help="model checkpoint for the filled series (default: the shipped ones)")
+                   help="model checkpoint for the filled series (default: the models in "
+                        f"{locations.help_default('GAPFILL_CHECKPOINTS')}, by radiometer)")
     p.add_argument("--no-model", action="store_true",
                    help="never run the model; without a series store the filled rows say "
                         "NO_MODEL")

@@ -21,7 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_catalog import schema
+from data_catalog import demo, locations, schema
+from data_catalog.errors import MissingFileError
+from data_catalog.series_store import is_complete as series_complete
+from data_catalog.series_store import open_series
+from data_catalog.worlds import open_world
 from validation import collocation as co
 from validation import metrics as mx
 from validation.compare import (
@@ -47,13 +51,14 @@ class DemoSource:
     Parameters
     ----------
     path : path, optional
-        Demo world store (default :func:`data_catalog.demo.default_demo_path`).
+        Demo world store (default :func:`data_catalog.locations.demo_world`).
     series_store : path, optional
         Seamless series store with ``filled_sm`` (see :mod:`model.series`); when None the
-        default store is used if it exists.
+        default store (:func:`data_catalog.locations.series_store`) is used if it is
+        complete.
     checkpoint : path, optional
-        Model checkpoint to stream when there is no series store (default: the shipped
-        models, by radiometer).
+        Model checkpoint to stream when there is no series store (default: the models of
+        :func:`data_catalog.locations.checkpoint_dir`, by radiometer).
     compute_filled : bool
         Whether the model may be run when there is no series store.
     device : str
@@ -75,10 +80,8 @@ class DemoSource:
                  device: str = "cpu", world=None,
                  stations: tuple[pd.DataFrame, dict] | None = None,
                  filled: Mapping[str, pd.Series] | None = None, progress: bool = False):
-        from data_catalog import demo
-
-        self.path = Path(path) if path is not None else demo.default_demo_path()
-        self.world = world if world is not None else demo.open_demo_world(self.path)
+        self.path = Path(path) if path is not None else locations.demo_world()
+        self.world = world if world is not None else open_world(self.path)
         if stations is None:
             stations = demo.open_demo_stations(self.path)
         self._table, self._series = stations
@@ -210,17 +213,15 @@ class DemoSource:
         if self.series_store is not None:
             p = Path(self.series_store)
             if not p.exists():
-                from data_catalog.errors import MissingFileError
-
                 raise MissingFileError("series store not found", p)
-            if not store_complete(p):
+            if not series_complete(p):
                 log.warning("series store %s is not complete (build-series unfinished): "
                             "tiles not built yet read as NaN", p)
             return p
-        default = default_series_store()
-        if default is None or not default.exists():
+        default = locations.series_store()
+        if not default.exists():
             return None
-        if not store_complete(default):
+        if not series_complete(default):
             log.info("default series store %s is incomplete; not used", default)
             return None
         return default
@@ -228,34 +229,8 @@ class DemoSource:
     def _has_model(self) -> bool:
         if self.checkpoint is not None:
             return Path(self.checkpoint).exists()
-        d = Path(__file__).resolve().parents[1] / "model" / "checkpoints"
-        return (d / "amsr2.pt").exists()  # model.inference.load_models needs the base model
-
-
-def default_series_store() -> Path | None:
-    """The series store ``model.series`` writes by default, if that module says where."""
-    try:
-        from model import series as ms
-    except ImportError:
-        return None
-    fn = getattr(ms, "default_series_path", None) or getattr(ms, "default_store_path", None)
-    if fn is None:
-        return None
-    try:
-        return Path(fn())
-    except Exception as exc:  # a missing environment must not stop validation
-        log.debug("no default series store: %s", exc)
-        return None
-
-
-def store_complete(store: str | Path) -> bool:
-    """Whether a series store's build finished (its ledger's ``complete`` mark).
-
-    A store without a ledger (made some other way) counts as complete.
-    """
-    p = Path(store)
-    ledger = p.with_name(p.name + ".ledger")
-    return not ledger.exists() or (ledger / "complete").exists()
+        # model.inference.load_models needs the base model
+        return (locations.checkpoint_dir() / "amsr2.pt").exists()
 
 
 def filled_from_store(store: str | Path, table: pd.DataFrame,
@@ -264,19 +239,7 @@ def filled_from_store(store: str | Path, table: pd.DataFrame,
 
     Returns a dict ``station id -> daily Series`` or a string saying why there is none.
     """
-    import xarray as xr
-
-    try:
-        ds = xr.open_zarr(store, consolidated=False)
-    except Exception as exc:  # not a zarr store or another layout
-        from data_catalog.errors import FormatError
-
-        raise FormatError(f"cannot open the series store: {exc}", store) from exc
-    if schema.FILLED_SM not in ds:
-        from data_catalog.errors import MissingVariableError
-
-        raise MissingVariableError("series store without the filled series", store,
-                                   schema.FILLED_SM)
+    ds = open_series(store)
     var = ds[schema.FILLED_SM]
     out: dict[str, pd.Series] = {}
     t = pd.DatetimeIndex(ds[schema.TIME].values)

@@ -26,6 +26,7 @@ from data_catalog.errors import (
     OutOfRangeError,
     UnitsError,
 )
+from data_catalog.grid import nearest_index
 
 #: Fill values written without a ``_FillValue`` attribute by some producers.
 BARE_FILL_VALUES = (-9999.0,)
@@ -340,14 +341,8 @@ def land_mask(grid: str | Path, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     full = np.zeros((ulat.size, ulon.size), bool)
     full[ilat, ilon] = flag == 1
     out = np.zeros((lat.size, lon.size), bool)
-    ii = np.clip(np.searchsorted(ulat, lat), 1, ulat.size - 1)
-    ii = np.where(np.abs(ulat[ii - 1] - lat) <= np.abs(ulat[ii] - lat), ii - 1, ii)
-    jj = np.clip(np.searchsorted(ulon, lon), 1, ulon.size - 1)
-    jj = np.where(np.abs(ulon[jj - 1] - lon) <= np.abs(ulon[jj] - lon), jj - 1, jj)
-    res_lat = np.median(np.diff(ulat)) if ulat.size > 1 else 1.0
-    res_lon = np.median(np.diff(ulon)) if ulon.size > 1 else 1.0
-    ok_i = np.abs(ulat[ii] - lat) <= res_lat / 2 + 1e-6
-    ok_j = np.abs(ulon[jj] - lon) <= res_lon / 2 + 1e-6
+    ii, jj = nearest_index(ulat, lat), nearest_index(ulon, lon)
+    ok_i, ok_j = ii >= 0, jj >= 0
     out[np.ix_(ok_i, ok_j)] = full[np.ix_(ii[ok_i], jj[ok_j])]
     return out
 

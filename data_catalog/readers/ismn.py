@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import io
 import logging
-import os
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_catalog import schema
+from data_catalog import locations, schema
 from data_catalog.errors import EmptySelectionError, FormatError, MissingFileError
 
 log = logging.getLogger(__name__)
@@ -39,16 +38,9 @@ DEFAULT_DEPTH = (0.0, 0.10)
 
 
 def default_meta_root() -> Path:
-    """Where ISMN metadata caches go: ``$GAPFILL_CACHE/ismn_meta`` or the user cache."""
-    root = os.environ.get("GAPFILL_CACHE")
-    if root:
-        return Path(root) / "ismn_meta"
-    try:
-        import platformdirs
-
-        return Path(platformdirs.user_cache_dir("amsr-gapfill")) / "ismn_meta"
-    except ImportError:  # pragma: no cover - platformdirs ships with the environment
-        return Path.home() / ".cache" / "amsr-gapfill" / "ismn_meta"
+    """Where ISMN metadata caches go: ``ismn_meta`` in the cache folder
+    (:func:`data_catalog.locations.cache_dir`)."""
+    return locations.cache_dir() / "ismn_meta"
 
 
 def _meta_path_for(data: Path, meta_path: str | Path | None) -> Path:

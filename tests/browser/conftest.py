@@ -104,7 +104,9 @@ def open_app(page, url: str, query: str = ""):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_viewport_size({"width": 1500, "height": 1500})
-    page.goto(url + query)
+    # the first page of a session builds it on the server (about 15 s on the full demo world
+    # with a station); on a loaded 2-core machine that passes playwright's default 30 s
+    page.goto(url + query, timeout=90_000)
     page.wait_for_function(
         "() => window.Bokeh && Object.keys(Bokeh.index).length > 0", timeout=90_000)
     wait_for(page, lambda figs: len(maps_of(figs)) == 4, "four maps")
