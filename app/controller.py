@@ -9,9 +9,11 @@ every problem as a notification: no traceback ever reaches the page.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ from app.state import ExplorerState, GridInfo, UrlParams
 from app.text import as_html
 from data_catalog import schema
 from data_catalog.errors import GapfillError
+from data_catalog.inputs import shown
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +36,36 @@ REPO = Path(__file__).resolve().parents[1]
 SERIES_HALF_WINDOW = pd.Timedelta(days=60)
 
 
-def checkpoint_choices() -> dict[str, str]:
-    """Label -> path of the checkpoints found in ``model/checkpoints`` ('' = default)."""
+def checkpoint_choices() -> dict[str, tuple[str, str]]:
+    """The checkpoints a user may choose: key -> (label, path on the server).
+
+    Keys and labels go to the browser, paths never: key ``""`` is the default (the model of
+    the date's radiometer), the others are the file stems in the checkpoint folder, and
+    the labels come from each checkpoint's metadata ("AMSR2 base model (trained
+    2013-2020)").  A checkpoint that fails verification is left out, with a log line.
+    """
     from app.data import checkpoint_dir
 
-    out = {"default (by radiometer)": ""}
+    out = {"": ("default (the model of the date's radiometer)", "")}
+    seen = {label for label, _ in out.values()}
     for p in sorted(checkpoint_dir().glob("*.pt")):
-        out[p.name] = str(p)
+        try:
+            label = _checkpoint_label(str(p), p.stat().st_mtime)
+        except (GapfillError, OSError) as exc:
+            log.warning("checkpoint left out of the choices: %s", exc)
+            continue
+        if label in seen:  # two files with the same description
+            label = f"{label} · {p.stem}"
+        seen.add(label)
+        out[p.stem] = (label, str(p))
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _checkpoint_label(path: str, mtime: float) -> str:
+    from model.checkpoint_file import label, read_metadata  # no torch
+
+    return label(read_metadata(path))
 
 
 def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,
@@ -124,7 +149,7 @@ class Explorer(param.Parameterized):
         sources = hub.sources()
         source = (query or {}).get("source") or sources[0]
         if source not in sources:
-            self._pending_msgs.append(("warning", f"URL parameter source={source!r} is not "
+            self._pending_msgs.append(("warning", f"URL parameter source={shown(source)} is not "
                                        f"an available source; using {sources[0]!r}."))
             source = sources[0]
         try:
@@ -137,7 +162,11 @@ class Explorer(param.Parameterized):
         st = None if self.fatal else hub.stations(source)
         self.stations = st[0] if st is not None else None
         ids = [] if self.stations is None else list(self.stations["id"].astype(str))
-        self.state = ExplorerState(grid, stations=ids, sources=sources, source=source)
+        choices = checkpoint_choices()
+        #: label -> key of the checkpoint selector (what the browser sees)
+        self.checkpoint_labels = {label: key for key, (label, _) in choices.items()}
+        self.state = ExplorerState(grid, stations=ids, sources=sources, source=source,
+                                   checkpoints={k: path for k, (_, path) in choices.items()})
         clim = hub.source_metadata(source).get("clim")
         if clim:
             self.state.request_clim(*clim)
@@ -236,7 +265,7 @@ class Explorer(param.Parameterized):
         loc = pn.state.location
         if loc is not None and name != self.state.source:
             loc.reload = True
-            loc.search = f"?source={name}"
+            loc.search = "?" + urlencode({"source": name})
         return []
 
     # ------------------------------------------------------------------ loading
