@@ -29,6 +29,7 @@ import yaml
 
 from data_catalog import schema
 from data_catalog.errors import CatalogError, GapfillError, OutOfRangeError
+from data_catalog.inputs import yaml_problem
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +322,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     try:
         doc = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise CatalogError(f"{p}: not valid YAML: {exc}") from exc
+        raise CatalogError(f"{p}: not valid YAML at {yaml_problem(exc)}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict) \
             or not doc["sources"]:
         raise CatalogError(f"{p}: expected a mapping with a non-empty 'sources' mapping")

@@ -106,7 +106,7 @@ def check_number(value, what: str, lo: float | None = None, hi: float | None = N
     if not math.isfinite(x):
         raise InputError(f"{what} {shown(value)} is not a finite number")
     if (lo is not None and x < lo) or (hi is not None and x > hi):
-        raise InputError(f"{what} {x:g} is outside {_range(lo, hi)}")
+        raise InputError(f"{what} {x:g} {_range(lo, hi)}")
     return x
 
 
@@ -126,14 +126,14 @@ def check_int(value, what: str, lo: int | None = None, hi: int | None = None) ->
             raise InputError(f"{what} {x:g} is not a whole number")
         n = int(x)
     if (lo is not None and n < lo) or (hi is not None and n > hi):
-        raise InputError(f"{what} {shown(n)} is outside {_range(lo, hi)}")
+        raise InputError(f"{what} {shown(n)} {_range(lo, hi)}")
     return n
 
 
 def _range(lo, hi) -> str:
     if lo is not None and hi is not None:
-        return f"{lo:g}..{hi:g}"
-    return f">= {lo:g}" if lo is not None else f"<= {hi:g}"
+        return f"is outside {lo:g}..{hi:g}"
+    return f"is less than {lo:g}" if lo is not None else f"is more than {hi:g}"
 
 
 def check_choice(value, choices: Sequence[str], what: str) -> str:
