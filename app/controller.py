@@ -439,13 +439,14 @@ class Explorer(param.Parameterized):
                 series = None
             else:
                 msg = ""
-            self._series_jobs.discard(key)
 
             def apply():
                 self.series_status = msg
                 if series is not None:
                     self._series_filled[key] = series
                     self.refresh_selection(only_marker=True)
+                # done only once applied: until then the job still counts as running
+                self._series_jobs.discard(key)
 
             self.dispatch(apply)
 
