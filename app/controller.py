@@ -9,7 +9,6 @@ every problem as a notification: no traceback ever reaches the page.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import panel as pn
 import param
 
 from app import plots
+from app.checkpoints import checkpoint_choices
 from app.data import DataHub, DayFields
 from app.maps import MapSet
 from app.memory import schedule_release, track_session
@@ -34,38 +34,6 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 SERIES_HALF_WINDOW = pd.Timedelta(days=60)
-
-
-def checkpoint_choices() -> dict[str, tuple[str, str]]:
-    """The checkpoints a user may choose: key -> (label, path on the server).
-
-    Keys and labels go to the browser, paths never: key ``""`` is the default (the model of
-    the date's radiometer), the others are the file stems in the checkpoint folder, and
-    the labels come from each checkpoint's metadata ("AMSR2 base model (trained
-    2013-2020)").  A checkpoint that fails verification is left out, with a log line.
-    """
-    from app.data import checkpoint_dir
-
-    out = {"": ("default (the model of the date's radiometer)", "")}
-    seen = {label for label, _ in out.values()}
-    for p in sorted(checkpoint_dir().glob("*.pt")):
-        try:
-            label = _checkpoint_label(str(p), p.stat().st_mtime)
-        except (GapfillError, OSError) as exc:
-            log.warning("checkpoint left out of the choices: %s", exc)
-            continue
-        if label in seen:  # two files with the same description
-            label = f"{label} · {p.stem}"
-        seen.add(label)
-        out[p.stem] = (label, str(p))
-    return out
-
-
-@functools.lru_cache(maxsize=32)
-def _checkpoint_label(path: str, mtime: float) -> str:
-    from model.checkpoint_file import label, read_metadata  # no torch
-
-    return label(read_metadata(path))
 
 
 def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,

@@ -115,3 +115,23 @@ def test_read_query_keeps_strings_and_refuses_overlong_values():
     assert len(msgs) == 1 and "5,000 characters" in msgs[0] and "\n" not in msgs[0]
     q, msgs = read_query("?" + "&".join(f"a{i}=1" for i in range(100)))
     assert q == {} and msgs
+
+
+def test_checkpoint_choices_are_labels_and_keys_never_paths(tmp_path, monkeypatch):
+    import shutil
+
+    from app.checkpoints import checkpoint_choices
+    from model.inference import default_checkpoint_dir
+    from tests.test_model_checkpoint_file import flip_bytes
+
+    for name in ("amsr2.pt", "amsre.pt"):
+        shutil.copy(default_checkpoint_dir() / name, tmp_path / name)
+    shutil.copy(default_checkpoint_dir() / "amsr2.pt", tmp_path / "damaged.pt")
+    flip_bytes(tmp_path / "damaged.pt")
+    monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(tmp_path))
+    choices = checkpoint_choices()
+    assert set(choices) == {"", "amsr2", "amsre"}  # the damaged file is left out
+    assert choices["amsr2"] == ("AMSR2 base model (trained 2013-2020)",
+                                str(tmp_path / "amsr2.pt"))
+    assert choices["amsre"][0] == "AMSR-E transferred from AMSR2 (trained 2003-2008)"
+    assert not any("/" in key or "/" in label for key, (label, _) in choices.items())
