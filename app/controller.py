@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ import panel as pn
 import param
 
 from app import plots
+from app.checkpoints import checkpoint_choices
 from app.data import DataHub, DayFields
 from app.maps import MapSet
 from app.memory import schedule_release, track_session
@@ -26,22 +27,11 @@ from app.state import ExplorerState, GridInfo, UrlParams
 from app.text import as_html
 from data_catalog import schema
 from data_catalog.errors import GapfillError
+from data_catalog.inputs import shown
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
 SERIES_HALF_WINDOW = pd.Timedelta(days=60)
-
-
-def checkpoint_choices() -> dict[str, str]:
-    """Label -> path of the checkpoints in :func:`data_catalog.locations.checkpoint_dir`
-    ('' = default)."""
-    from data_catalog import locations
-
-    out = {"default (by radiometer)": ""}
-    for p in sorted(locations.checkpoint_dir().glob("*.pt")):
-        out[p.name] = str(p)
-    return out
 
 
 def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,
@@ -125,7 +115,7 @@ class Explorer(param.Parameterized):
         sources = hub.sources()
         source = (query or {}).get("source") or sources[0]
         if source not in sources:
-            self._pending_msgs.append(("warning", f"URL parameter source={source!r} is not "
+            self._pending_msgs.append(("warning", f"URL parameter source={shown(source)} is not "
                                        f"an available source; using {sources[0]!r}."))
             source = sources[0]
         try:
@@ -138,7 +128,11 @@ class Explorer(param.Parameterized):
         st = None if self.fatal else hub.stations(source)
         self.stations = st[0] if st is not None else None
         ids = [] if self.stations is None else list(self.stations["id"].astype(str))
-        self.state = ExplorerState(grid, stations=ids, sources=sources, source=source)
+        choices = checkpoint_choices()
+        #: label -> key of the checkpoint selector (what the browser sees)
+        self.checkpoint_labels = {label: key for key, (label, _) in choices.items()}
+        self.state = ExplorerState(grid, stations=ids, sources=sources, source=source,
+                                   checkpoints={k: path for k, (_, path) in choices.items()})
         clim = hub.source_metadata(source).get("clim")
         if clim:
             self.state.request_clim(*clim)
@@ -237,7 +231,7 @@ class Explorer(param.Parameterized):
         loc = pn.state.location
         if loc is not None and name != self.state.source:
             loc.reload = True
-            loc.search = f"?source={name}"
+            loc.search = "?" + urlencode({"source": name})
         return []
 
     # ------------------------------------------------------------------ loading
@@ -411,13 +405,14 @@ class Explorer(param.Parameterized):
                 series = None
             else:
                 msg = ""
-            self._series_jobs.discard(key)
 
             def apply():
                 self.series_status = msg
                 if series is not None:
                     self._series_filled[key] = series
                     self.refresh_selection(only_marker=True)
+                # done only once applied: until then the job still counts as running
+                self._series_jobs.discard(key)
 
             self.dispatch(apply)
 

@@ -11,10 +11,12 @@ import logging
 
 import panel as pn
 
+from app import guard
 from app.controller import Explorer
 from app.data import get_hub
 from app.maps import use_bokeh_backend
 from app.memory import check_allocator
+from app.state import read_query
 from app.text import as_markdown
 from app.views import DetailView, InferencePanel, MapsView, NetworkView, Sidebar
 
@@ -33,12 +35,18 @@ pn.extension("tabulator", notifications=True, exception_handler=_exception_handl
 use_bokeh_backend()  # once per process; canvas, not WebGL (app/maps.py)
 
 
-def build_app() -> pn.viewable.Viewable:
-    """The page of one session."""
+def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
+    """The page of one session; ``loc`` is its URL (:func:`app.guard.location`).
+
+    A page is always served: URL parameters that are refused (over-long, not numbers, not
+    in the record...) are named in a notification and replaced by defaults.
+    """
     check_allocator()
-    loc = pn.state.location
-    query = {k: str(v) for k, v in (loc.query_params or {}).items()} if loc is not None else {}
+    # the raw query strings, read by the app itself: Panel's parsing turns digit strings
+    # into numbers and raised on 5,000 of them before the app saw anything
+    query, msgs = read_query(loc.search) if loc is not None else ({}, [])
     app = Explorer(get_hub(), query=query)
+    app.notify(msgs)  # queued until the page has loaded
     if app.fatal:
         return pn.Column(
             "# AMSR Gap-Fill Explorer",
@@ -67,4 +75,6 @@ def build_app() -> pn.viewable.Viewable:
 
 
 if __name__.startswith("bokeh"):
-    build_app().servable(title="AMSR Gap-Fill Explorer")
+    _loc = guard.location()
+    build_app(_loc).servable(title="AMSR Gap-Fill Explorer",
+                             location=_loc if _loc is not None else True)

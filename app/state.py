@@ -17,14 +17,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
 import param
-import xarray as xr
 import yaml
 
-from data_catalog import schema
+from data_catalog import inputs
+from data_catalog.inputs import Bbox, GridInfo, parse_date, parse_region
+
+__all__ = ["ExplorerState", "GridInfo", "Preset", "UrlParams", "load_presets", "parse_date",
+           "parse_region", "read_query", "validate_region"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,10 @@ MAX_CELLS = 250_000
 #: Smallest region side, in grid cells (the model needs some spatial context).
 MIN_SIDE_CELLS = 4
 
-Bbox = tuple[float, float, float, float]
+#: URL parameters the app reads (the rest of a query string is ignored).
+QUERY_KEYS = ("source", "region", "date", "station")
+#: More parameters than this in one URL: none is read.
+MAX_QUERY_FIELDS = 50
 
 
 @dataclass(frozen=True)
@@ -71,150 +78,38 @@ def load_presets(path: str | Path = REGIONS_FILE) -> dict[str, Preset]:
     return out
 
 
-@dataclass(frozen=True)
-class GridInfo:
-    """Geometry and record of the open source: what every browser value is checked against.
-
-    Attributes
-    ----------
-    lat, lon
-        Cell centres (ascending), degrees.
-    res
-        Cell size in degrees (regular grid).
-    start, end
-        First and last day of the record.
-    """
-
-    lat: np.ndarray
-    lon: np.ndarray
-    res: float
-    start: pd.Timestamp
-    end: pd.Timestamp
-    times: pd.DatetimeIndex | None = None
-
-    @classmethod
-    def from_dataset(cls, ds: xr.Dataset) -> GridInfo:
-        lat = np.asarray(ds[schema.LAT].values, dtype=float)
-        lon = np.asarray(ds[schema.LON].values, dtype=float)
-        res = float(np.median(np.diff(lon))) if lon.size > 1 else 0.25
-        t = pd.DatetimeIndex(ds[schema.TIME].values).normalize()
-        daily = len(t) == (t[-1] - t[0]).days + 1
-        return cls(lat, lon, res, t[0], t[-1], None if daily else t)
-
-    def has_day(self, t: pd.Timestamp) -> bool:
-        """Whether the record holds this day (every day between start and end, or one of
-        the listed days of a sparse product)."""
-        if not (self.start <= t <= self.end):
-            return False
-        return self.times is None or t in self.times
-
-    @property
-    def bounds(self) -> Bbox:
-        """Outer cell edges W, S, E, N."""
-        h = self.res / 2
-        return (float(self.lon[0] - h), float(self.lat[0] - h),
-                float(self.lon[-1] + h), float(self.lat[-1] + h))
-
-
-def _finite4(values) -> Bbox | None:
-    try:
-        vals = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        return None
-    if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
-        return None
-    return vals  # type: ignore[return-value]
-
-
 def validate_region(values, grid: GridInfo, max_cells: int = MAX_CELLS,
                     min_side: int = MIN_SIDE_CELLS) -> tuple[Bbox | None, list[str]]:
-    """Clamp, snap and cap a region from the browser.
+    """The app's region rule: :func:`data_catalog.inputs.validate_region` with the app's
+    area cap and minimum side (clamped to the grid, snapped to its cell edges; never
+    raises)."""
+    return inputs.validate_region(values, grid, max_cells, min_side)
 
-    Parameters
-    ----------
-    values
-        Anything: ideally four numbers W, S, E, N in degrees.
-    grid
-        The source grid the region must lie on.
-    max_cells
-        Area cap in grid cells; a larger region is shrunk about its centre.
-    min_side
-        Each side is widened to at least this many cells (within the grid).
 
-    Returns
-    -------
-    (bbox, messages)
-        The valid region (cell edges of the grid) or ``None`` when the input is not four
-        finite numbers or misses the grid entirely, and what was changed, for the user.
+def read_query(search: str) -> tuple[dict[str, str], list[str]]:
+    """The shareable parameters of a URL's query string, as plain strings, and messages.
+
+    The raw string is read here rather than through Panel's ``Location.query_params``,
+    which turns digits into numbers (a station ``007`` became ``7``; 5,000 digits raised
+    inside Panel).  Values longer than :data:`~data_catalog.inputs.MAX_TEXT` are refused
+    before anything parses them; parameters the app does not use are ignored.
     """
-    msgs: list[str] = []
-    box = _finite4(values)
-    if box is None:
-        return None, [f"Region {values!r} is not four finite numbers W,S,E,N; ignored."]
-    w, s, e, n = box
-    if w > e:
-        w, e = e, w
-    if s > n:
-        s, n = n, s
-    gw, gs, ge, gn = grid.bounds
-    if e <= gw or w >= ge or n <= gs or s >= gn:
-        return None, [f"Region {box} lies outside the data ({gw:g}, {gs:g}, {ge:g}, {gn:g}); "
-                      "ignored."]
-    r = grid.res
-    nlon, nlat = grid.lon.size, grid.lat.size
-    # cell-edge indices, clamped to the grid: i0 inclusive, i1 exclusive
-    j0 = int(np.clip(math.floor((w - gw) / r + 1e-9), 0, nlon - 1))
-    j1 = int(np.clip(math.ceil((e - gw) / r - 1e-9), j0 + 1, nlon))
-    i0 = int(np.clip(math.floor((s - gs) / r + 1e-9), 0, nlat - 1))
-    i1 = int(np.clip(math.ceil((n - gs) / r - 1e-9), i0 + 1, nlat))
-    if (w, s, e, n) != (max(w, gw), max(s, gs), min(e, ge), min(n, gn)):
-        msgs.append("Region clamped to the data's extent.")
-
-    def widen(a: int, b: int, size: int) -> tuple[int, int]:
-        need = min(min_side, size) - (b - a)
-        if need > 0:
-            a = max(0, a - need // 2 - need % 2)
-            b = min(size, a + min(min_side, size))
-            a = max(0, b - min(min_side, size))
-        return a, b
-
-    j0, j1 = widen(j0, j1, nlon)
-    i0, i1 = widen(i0, i1, nlat)
-    cells = (j1 - j0) * (i1 - i0)
-    if cells > max_cells:
-        f = math.sqrt(max_cells / cells)
-        wj, wi = max(min_side, int((j1 - j0) * f)), max(min_side, int((i1 - i0) * f))
-        cj, ci = (j0 + j1) // 2, (i0 + i1) // 2
-        j0 = int(np.clip(cj - wj // 2, 0, nlon - wj))
-        i0 = int(np.clip(ci - wi // 2, 0, nlat - wi))
-        j1, i1 = j0 + wj, i0 + wi
-        msgs.append(f"Region larger than {max_cells:,} cells; shrunk about its centre to "
-                    f"{wj} x {wi} cells.")
-    out = (round(gw + j0 * r, 6), round(gs + i0 * r, 6), round(gw + j1 * r, 6),
-           round(gs + i1 * r, 6))
-    return out, msgs
-
-
-def parse_date(value) -> pd.Timestamp | None:
-    """A day from a date, datetime, numpy datetime or ISO string; ``None`` if unparseable."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
+    text = search[1:] if search.startswith("?") else search
     try:
-        t = pd.Timestamp(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if t is pd.NaT or pd.isna(t):
-        return None
-    if t.tzinfo is not None:
-        t = t.tz_convert("UTC").tz_localize(None)
-    return t.normalize()
-
-
-def parse_region(text: str) -> Bbox | None:
-    """Four comma-separated numbers W,S,E,N (as in the URL), or ``None``."""
-    if not isinstance(text, str):
-        return None
-    return _finite4(text.split(","))
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        return {}, [f"The URL has more than {MAX_QUERY_FIELDS} parameters; all were "
+                    "ignored."]
+    out: dict[str, str] = {}
+    msgs: list[str] = []
+    for key, value in pairs:
+        if key not in QUERY_KEYS:
+            continue
+        try:
+            out[key] = inputs.check_text(value, f"URL parameter {key}")
+        except inputs.InputError as exc:
+            msgs.append(f"{exc}; ignored.")
+    return out, msgs
 
 
 class ExplorerState(param.Parameterized):
@@ -229,7 +124,8 @@ class ExplorerState(param.Parameterized):
                                     "clamped to the data and capped in area.")
     date = param.Date(default=dt.datetime(2015, 6, 1), bounds=None,
                       doc="Selected day (00:00 UTC); inside the source's record.")
-    checkpoint = param.String(default="", doc="Model checkpoint path; empty for the default.")
+    checkpoint = param.String(default="", doc="Model checkpoint path on the server; empty "
+                                              "for the default (never sent to the browser).")
     clim = param.Range(default=(0.0, 0.5), bounds=(0.0, 1.0),
                        doc="Colour limits of soil moisture maps, m3 m-3.")
     show_mask = param.Boolean(default=True,
@@ -239,8 +135,11 @@ class ExplorerState(param.Parameterized):
                                doc="Selected pixel (lat, lon); NaN for none.")
 
     def __init__(self, grid: GridInfo, presets: dict[str, Preset] | None = None,
-                 stations: Sequence[str] = (), sources: Sequence[str] = ("demo",), **params):
+                 stations: Sequence[str] = (), sources: Sequence[str] = ("demo",),
+                 checkpoints: dict[str, str] | None = None, **params):
         self.grid = grid
+        #: checkpoint key (what the browser may send) -> path on the server ('' = default)
+        self.checkpoints = dict(checkpoints) if checkpoints is not None else {"": ""}
         self.presets = presets if presets is not None else load_presets()
         self.station_ids = set(stations)
         source = params.pop("source", None)
@@ -270,9 +169,10 @@ class ExplorerState(param.Parameterized):
     # ------------------------------------------------------------------ requests
     def request_date(self, value) -> list[str]:
         """Set the date if it is a day inside the record; otherwise refuse, saying why."""
-        t = parse_date(value)
-        if t is None:
-            return [f"{value!r} is not a date; kept {self.day:%Y-%m-%d}."]
+        try:
+            t = inputs.check_date(value)
+        except inputs.InputError as exc:
+            return [f"{exc}; kept {self.day:%Y-%m-%d}."]
         if not (self.grid.start <= t <= self.grid.end):
             return [f"{t:%Y-%m-%d} is outside the record ({self.grid.start:%Y-%m-%d} to "
                     f"{self.grid.end:%Y-%m-%d}); kept {self.day:%Y-%m-%d}."]
@@ -306,19 +206,42 @@ class ExplorerState(param.Parameterized):
         return msgs
 
     def request_preset(self, name) -> list[str]:
+        """Apply a named region preset (or 'custom', which keeps the region)."""
+        try:
+            name = inputs.check_choice(name, ["custom", *self.presets], "Region preset")
+        except inputs.InputError as exc:
+            return [f"{exc}; kept the current region."]
         if name == "custom":
             self.preset = "custom"
             return []
-        if name not in self.presets:
-            return [f"Unknown region preset {name!r}; kept the current region."]
         return self.request_region(self.presets[name].bbox, preset=name)
 
-    def request_clim(self, low, high) -> list[str]:
+    def request_checkpoint(self, key) -> list[str]:
+        """Choose a checkpoint by its key in :attr:`checkpoints` (the browser never sees a
+        path: keys and labels go out, the path is looked up here)."""
         try:
-            lo, hi = float(low), float(high)
-        except (TypeError, ValueError):
-            return [f"Colour limits {low!r}, {high!r} are not numbers; kept {self.clim}."]
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+            key = inputs.check_choice(key, list(self.checkpoints), "Checkpoint")
+        except inputs.InputError as exc:
+            return [f"{exc}; kept the current checkpoint."]
+        self.checkpoint = self.checkpoints[key]
+        return []
+
+    @property
+    def checkpoint_key(self) -> str:
+        """The key of the current checkpoint in :attr:`checkpoints`."""
+        for key, path in self.checkpoints.items():
+            if path == self.checkpoint:
+                return key
+        return ""
+
+    def request_clim(self, low, high) -> list[str]:
+        """Colour limits in 0..1 m3 m-3 with low < high (cut to 0..1 when they stick out)."""
+        try:
+            lo = inputs.check_number(low, "Colour limit low")
+            hi = inputs.check_number(high, "Colour limit high")
+        except inputs.InputError as exc:
+            return [f"{exc}; kept {self.clim}."]
+        if lo >= hi:
             return [f"Colour limits need low < high; kept {self.clim}."]
         lo, hi = max(0.0, lo), min(1.0, hi)
         if lo >= hi:
@@ -327,9 +250,14 @@ class ExplorerState(param.Parameterized):
         return []
 
     def request_station(self, sid) -> list[str]:
-        sid = "" if sid is None else str(sid)
+        """Select a station by id ('' or None: none)."""
+        try:
+            sid = "" if sid is None else inputs.check_text(
+                sid if isinstance(sid, str | bytes) else str(sid), "Station id")
+        except inputs.InputError as exc:
+            return [f"{exc}; no station selected."]
         if sid and sid not in self.station_ids:
-            return [f"Unknown station {sid!r}; no station selected."]
+            return [f"Unknown station {inputs.shown(sid)}; no station selected."]
         if sid != self.station:
             with param.parameterized.batch_call_watchers(self):
                 self.station = sid
@@ -340,12 +268,12 @@ class ExplorerState(param.Parameterized):
     def request_pixel(self, lat, lon) -> list[str]:
         """Select the grid cell containing (lat, lon); refused outside the grid."""
         try:
-            la, lo = float(lat), float(lon)
-        except (TypeError, ValueError):
-            return ["Clicked point is not a coordinate; ignored."]
+            la, lo = inputs.check_lat(lat), inputs.check_lon(lon)
+        except inputs.InputError as exc:
+            return [f"Clicked point: {exc}; ignored."]
         w, s, e, n = self.grid.bounds
-        if not (math.isfinite(la) and math.isfinite(lo) and s <= la <= n and w <= lo <= e):
-            return [f"Point ({lat}, {lon}) is outside the data; ignored."]
+        if not (s <= la <= n and w <= lo <= e):
+            return [f"Point ({la:g}, {lo:g}) is outside the data; ignored."]
         i = int(np.abs(self.grid.lat - la).argmin())
         j = int(np.abs(self.grid.lon - lo).argmin())
         with param.parameterized.batch_call_watchers(self):
@@ -368,36 +296,49 @@ class ExplorerState(param.Parameterized):
         }
 
     def apply_query(self, query: dict) -> list[str]:
-        """Apply URL query parameters; anything invalid keeps its default and says so."""
+        """Apply URL query parameters; anything invalid keeps its default and says so.
+
+        ``query`` holds strings (see :func:`read_query`); each value is bounded in length
+        again here, so a caller that skipped :func:`read_query` cannot pass a huge one.
+        """
         msgs: list[str] = []
-        src = query.get("source")
+        clean: dict[str, str] = {}
+        for key in QUERY_KEYS:
+            value = query.get(key)
+            if value in (None, ""):
+                continue
+            try:
+                clean[key] = inputs.check_text(value, f"URL parameter {key}")
+            except inputs.InputError as exc:
+                msgs.append(f"{exc}; ignored.")
+        src = clean.get("source")
         if src:
             if src in self.param.source.objects:
                 self.source = src
             else:
-                msgs.append(f"URL parameter source={src!r} is not a known source; using "
-                            f"{self.source!r}.")
-        reg = query.get("region")
+                msgs.append(f"URL parameter source={inputs.shown(src)} is not a known "
+                            f"source; using {self.source!r}.")
+        reg = clean.get("region")
         if reg:
-            box = parse_region(reg)
+            box, m = validate_region(reg, self.grid)
             if box is None:
-                msgs.append(f"URL parameter region={reg!r} is not W,S,E,N; using the default "
-                            "region.")
+                msgs += [f"URL parameter region={inputs.shown(reg)}: {x} Using the default "
+                         "region." for x in m]
             else:
                 msgs += self.request_region(box)
-        d = query.get("date")
+        d = clean.get("date")
         if d:
             t = parse_date(d)
             if t is None or not self.grid.has_day(t):
-                msgs.append(f"URL parameter date={d!r} is not a day in the record "
+                msgs.append(f"URL parameter date={inputs.shown(d)} is not a day in the record "
                             f"({self.grid.start:%Y-%m-%d} to {self.grid.end:%Y-%m-%d}); using "
                             f"{self.day:%Y-%m-%d}.")
             else:
                 self.date = t.to_pydatetime()
-        st = query.get("station")
+        st = clean.get("station")
         if st:
-            m = self.request_station(st)
-            msgs += [f"URL parameter station={st!r}: {x}" for x in m]
+            msgs += [f"URL parameter station={inputs.shown(st)}: {x}"
+                     for x in self.request_station(st)]
         return msgs
 
 

@@ -5,6 +5,12 @@ string that may quote something a user sent (a URL parameter, a forged widget va
 exception message that repeats its input) is escaped here before it reaches one of them.
 Messages are escaped at the sink (``Explorer.notify``, the status panes), not where they
 are written, so a new message cannot forget it.
+
+Sinks that need nothing from here (audited for issue 17): table cells (Panel's Tabulator
+formats strings with Bokeh's ``StringFormatter``, which builds a text node), hover
+tooltips (Bokeh escapes ``@field`` values unless a column is marked ``{safe}``, which
+this app never does) and plot titles (drawn on the canvas as text).  Widget labels and
+options are the app's own strings, never user input.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Thin views: they lay widgets and panes out and forward user input to the controller.
 
 Every widget value goes through the state's ``request_*`` validation before it changes
-anything; refused values are reported as notifications and the widget is reset.
+anything; refused values are reported as notifications and the widget is reset.  The
+widgets are the guarded ones of :mod:`app.guard`: a raw value no real widget sends (forged
+through the Bokeh document) is refused, with a message, before Panel converts it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import pandas as pd
 import panel as pn
 import param
 
+from app import guard
 from app import maps as mapsmod
-from app.controller import Explorer, checkpoint_choices
+from app.controller import Explorer
 from app.text import as_html, as_markdown
+from data_catalog.inputs import LAT_RANGE, LON_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -31,28 +35,31 @@ class Sidebar(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.app.state
         start, end = s.grid.start.date(), s.grid.end.date()
-        self.source = pn.widgets.Select(name="Source", options=list(s.param.source.objects),
-                                        value=s.source)
-        self.preset = pn.widgets.Select(name="Region preset",
-                                        options={"custom": "custom", **{
-                                            p.label: k for k, p in s.presets.items()}},
-                                        value=s.preset)
-        self.bbox = [pn.widgets.FloatInput(name=n, value=v, step=0.25, width=70)
-                     for n, v in zip("WSEN", s.region, strict=True)]
+        self.source = guard.Select(name="Source", options=list(s.param.source.objects),
+                                   value=s.source)
+        self.preset = guard.Select(name="Region preset",
+                                   options={"custom": "custom", **{
+                                       p.label: k for k, p in s.presets.items()}},
+                                   value=s.preset)
+        ranges = (LON_RANGE, LAT_RANGE, LON_RANGE, LAT_RANGE)
+        self.bbox = [guard.FloatInput(name=n, value=v, step=0.25, width=70, start=lo, end=hi)
+                     for n, v, (lo, hi) in zip("WSEN", s.region, ranges, strict=True)]
         self.apply_region = pn.widgets.Button(name="Apply region", button_type="default")
-        self.date_picker = pn.widgets.DatePicker(name="Date", value=s.day.date(), start=start,
-                                                 end=end)
-        self.date_slider = pn.widgets.DateSlider(name="Record", start=start, end=end,
-                                                 value=s.day.date(), step=1,
-                                                 format="%Y-%m-%d")
+        self.date_picker = guard.DatePicker(name="Date", value=s.day.to_pydatetime(),
+                                            start=start, end=end)
+        self.date_slider = guard.DateSlider(name="Record", start=start, end=end,
+                                            value=s.day.date(), step=1, format="%Y-%m-%d")
         self.prev = pn.widgets.Button(name="◀ previous day", width=120)
         self.next = pn.widgets.Button(name="next day ▶", width=120)
-        ckpts = checkpoint_choices()
-        self.checkpoint = pn.widgets.Select(name="Checkpoint", options=ckpts, value="")
-        self.clim = pn.widgets.RangeSlider(name="Colour limits (m3 m-3)", start=0.0, end=1.0,
-                                           step=0.01, value=tuple(s.clim))
-        self.mask = pn.widgets.Checkbox(name="Show gap mask / filled pixels",
-                                        value=s.show_mask)
+        # labels and keys go to the browser; the state maps a key to its server path
+        self.checkpoint = guard.Select(name="Checkpoint", options=self.app.checkpoint_labels,
+                                       value=s.checkpoint_key)
+        self.clim = guard.RangeSlider(name="Colour limits (m3 m-3)", start=0.0, end=1.0,
+                                      step=0.01, value=tuple(s.clim))
+        self.mask = guard.Checkbox(name="Show gap mask / filled pixels", value=s.show_mask)
+        for w in (self.source, self.preset, *self.bbox, self.date_picker, self.date_slider,
+                  self.checkpoint, self.clim, self.mask):
+            w.refused = self.app.notify
         self.source.param.watch(self._source, "value")
         self.preset.param.watch(self._preset, "value")
         self.apply_region.on_click(self._region)
@@ -76,7 +83,10 @@ class Sidebar(pn.viewable.Viewer):
             self.source.value = self.app.state.source
 
     def _preset(self, e):
-        self.app.notify(self.app.state.request_preset(e.new))
+        msgs = self.app.state.request_preset(e.new)
+        self.app.notify(msgs)
+        if self.preset.value != self.app.state.preset:
+            self.preset.value = self.app.state.preset
 
     def _region(self, _=None):
         self.app.notify(self.app.state.request_region([w.value for w in self.bbox]))
@@ -92,10 +102,10 @@ class Sidebar(pn.viewable.Viewer):
         self.app.notify(self.app.state.step_date(days))
 
     def _checkpoint(self, e):
-        if e.new not in checkpoint_choices().values():
-            self.app.notify(f"Unknown checkpoint {e.new!r}.")
-            return
-        self.app.state.checkpoint = e.new
+        msgs = self.app.state.request_checkpoint(e.new)
+        if msgs:
+            self.app.notify(msgs)
+            self.checkpoint.value = self.app.state.checkpoint_key
 
     def _clim(self, e):
         try:
@@ -111,8 +121,8 @@ class Sidebar(pn.viewable.Viewer):
     def _sync_from_state(self, *_):
         s = self.app.state
         d = s.day.date()
-        if self.date_picker.value != d:
-            self.date_picker.value = d
+        if self.date_picker.value != s.day.to_pydatetime():
+            self.date_picker.value = s.day.to_pydatetime()
         if self.date_slider.value != d:
             self.date_slider.value = d
         for w, v in zip(self.bbox, s.region, strict=True):
@@ -200,14 +210,17 @@ class MapsView(pn.viewable.Viewer):
         a.param.watch(lambda e: a.dispatch(self._show_status), "status")
         a.param.watch(self._new_layout, "last_update_s")
         self._version = a.layout_version
-        self.export = pn.widgets.FileDownload(callback=self._png, filename="maps.png",
-                                              label="Export maps (PNG)",
-                                              button_type="default", width=180)
+        self.export = guard.FileDownload(callback=self._png, filename="maps.png",
+                                         label="Export maps (PNG)", button_type="default",
+                                         width=180, disabled=a.fields is None)
+        self.export.disabled_reason = "No day is shown; there is nothing to export"
+        self.export.refused = a.notify
 
     def _show_status(self):
         self.status.object = as_markdown(self.app.status)
 
     def _new_layout(self, *_):
+        self.export.disabled = self.app.fields is None
         if self.app.layout_version != self._version:
             self._version = self.app.layout_version
             self.pane.object = self.app.maps_object
@@ -246,10 +259,10 @@ class DetailView(pn.viewable.Viewer):
         self.scatter = pn.pane.HoloViews(a.scatter.opts(width=300, height=260), renderer=r,
                                          css_classes=["scatter"], linked_axes=False,
                                          visible=False)
-        self.stats = pn.widgets.Tabulator(pd.DataFrame(columns=STATS_COLUMNS),
-                                          disabled=True, show_index=False,
-                                          css_classes=["station-stats"], height=200,
-                                          width=560, visible=False)
+        self.stats = guard.Tabulator(pd.DataFrame(columns=STATS_COLUMNS), disabled=True,
+                                     show_index=False, css_classes=["station-stats"],
+                                     height=200, width=560, visible=False)
+        self.stats.refused = a.notify
         self.title = pn.pane.Markdown("Click a station (triangle) or any pixel on a map.",
                                       css_classes=["series-title"])
         self.series_status = pn.pane.Markdown("", css_classes=["series-status"])
@@ -283,15 +296,21 @@ class NetworkView(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
-                                          css_classes=["network-table"], height=260,
-                                          sizing_mode="stretch_width")
+        self.table = guard.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
+                                     css_classes=["network-table"], height=260,
+                                     sizing_mode="stretch_width", name="Station table")
+        self.table.refused = self.app.notify
         self.table.on_click(self._clicked)
         self.refresh_button = pn.widgets.Button(name="Compute network table")
         self.refresh_button.on_click(self._refresh_clicked)
         self.status = pn.pane.Markdown("", css_classes=["network-status"])
-        self.download = pn.widgets.FileDownload(callback=self._csv, filename="stations.csv",
-                                                label="Export table (CSV)", width=180)
+        # disabled until the table exists: an empty file is never offered
+        self.download = guard.FileDownload(callback=self._csv, filename="stations.csv",
+                                           label="Export table (CSV)", width=180,
+                                           disabled=True, css_classes=["export-csv"])
+        self.download.disabled_reason = "Compute the network table first; there is " \
+                                        "nothing to export yet"
+        self.download.refused = self.app.notify
         self.note = pn.pane.Markdown(
             "Metrics against in situ over ±60 days of the selected date (validation module); "
             "r_change = (R filled − R raw) / |R raw|. Click a row to select the station.",
@@ -313,6 +332,7 @@ class NetworkView(pn.viewable.Viewer):
         finally:
             self.refresh_button.disabled = False
         self.table.value = table.round(4)
+        self.download.disabled = not len(table)
         ch = summary.get("relative_change_median_r", {})
         v = ch.get("value")
         self.status.object = (
@@ -332,8 +352,8 @@ class NetworkView(pn.viewable.Viewer):
         await self.refresh()
 
     def _csv(self):
-        if self.table.value is None or not len(self.table.value):
-            self.app.notify("Compute the network table first.", "info")
+        # only reached with a table: the button is disabled (and a forged click on it
+        # refused by app.guard) until there is one
         buf = io.StringIO()
         self.table.value.to_csv(buf, index=False)
         buf.seek(0)

@@ -31,6 +31,7 @@ import yaml
 from data_catalog import locations
 from data_catalog.drivers import ALIASES, DRIVERS, PATH_ARGS, driver_name
 from data_catalog.errors import CatalogError
+from data_catalog.inputs import yaml_problem
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     try:
         doc = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise CatalogError(f"{p}: not valid YAML: {exc}") from exc
+        raise CatalogError(f"{p}: not valid YAML at {yaml_problem(exc)}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict) \
             or not doc["sources"]:
         raise CatalogError(f"{p}: expected a mapping with a non-empty 'sources' mapping")

@@ -24,10 +24,23 @@ def _catalog(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print the sources (name, description, start, end, available)."""
+    """Print the sources (name, description, start, end, available).
+
+    A source is available when its files are present *and* open (a truncated or damaged
+    file makes it unavailable, and the row says which file and why under ``problem``).
+    """
+    from data_catalog.filecheck import first_problem
+
     cat = _catalog(args)
-    rows = [{"name": s.name, "description": s.description, "start": s.start, "end": s.end,
-             "available": bool(s.available())} for s in cat]
+    rows = []
+    for s in cat:
+        row = {"name": s.name, "description": s.description, "start": s.start, "end": s.end,
+               "available": bool(s.available())}
+        if row["available"]:
+            why = first_problem(s.paths())
+            if why:
+                row["available"], row["problem"] = False, why
+        rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -36,8 +49,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in rows:
         desc = r["description"] if len(r["description"]) <= 70 else \
             r["description"][:69] + "…"
+        state = "yes" if r["available"] else ("damaged" if "problem" in r else "no")
         print(f"{r['name']:<{width}}  {r['start'] or '-':<10}  {r['end'] or '-':<10}  "
-              f"{'yes' if r['available'] else 'no':<9}  {desc}")
+              f"{state:<9}  {desc}")
+    for r in rows:
+        if "problem" in r:
+            print(f"{r['name']}: {r['problem']}")
     print(f"\n{len(rows)} sources in {cat.path}")
     return 0
 

@@ -49,7 +49,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        description="Fill one day over a region with the model of the date's "
                                    "radiometer; prints a summary, optionally writes netCDF.")
     p.add_argument("--region", required=True, metavar="W,S,E,N",
-                   help="degrees, e.g. --region -98,34,-94,38")
+                   help="degrees, e.g. --region -98,34,-94,38; outside the world: refused; "
+                        "partly outside the data: clamped to it, with a note")
     # let "-98,34,-94,38" count as a value, not an option (argparse only knows "-98")
     p._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(,-?[\d.]+){3}$")
     p.add_argument("--date", required=True, metavar="YYYY-MM-DD")
@@ -59,7 +60,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", metavar="CKPT",
                    help="default: the models in the checkpoint folder, by radiometer ("
                         f"{locations.help_default('GAPFILL_CHECKPOINTS')})")
-    p.add_argument("--lookback", type=int, metavar="DAYS")
+    p.add_argument("--lookback", metavar="DAYS",
+                   help="days streamed up to the date (>= 1; default: the checkpoint's)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("evaluate", parents=[common], help="accuracy report vs baselines",
@@ -103,19 +105,36 @@ def _transfer(args) -> int:
 
 
 def _predict(args) -> int:
-    from data_catalog.errors import OutOfRangeError
-    from model.datasets import open_world
-    from model.inference import predict
+    """``gapfill predict``: every argument checked (data_catalog.inputs) before the model.
 
-    try:
-        region = tuple(float(v) for v in args.region.split(","))
-    except ValueError:
-        region = ()
-    if len(region) != 4:
-        raise OutOfRangeError(f"--region {args.region!r}: expected W,S,E,N in degrees")
+    A region outside the world, a date outside the record or a day without a radiometer
+    in orbit is refused (exit 1, one line); a region partly outside the data is clamped
+    to it, and a note on stderr says so (the app does the same, with a notification).
+    """
+    from data_catalog import inputs, schema
+    from data_catalog.errors import EmptySelectionError
+    from data_catalog.grid import bounds
+    from model.datasets import open_world
+
+    box = inputs.check_region(args.region, "--region")
+    day = inputs.check_date(args.date, "--date")
+    lookback = None if args.lookback is None else inputs.check_int(args.lookback,
+                                                                  "--lookback", 1)
+    out_file = None if args.out is None else inputs.check_output_file(args.out, "--out")
     ds = open_world(args.world)
-    out = predict(ds, region, args.date, args.checkpoint, device=args.device,
-                  lookback=args.lookback)
+    times = ds.indexes[schema.TIME]
+    day = inputs.check_day_in(day, times[0], times[-1], "--date")
+    box, note = inputs.clamp_region(box, bounds(ds[schema.LAT].values, ds[schema.LON].values),
+                                    "--region")
+    if note:
+        print(f"gapfill predict: note: {note}", file=sys.stderr)
+    from model.inference import predict, sensor_of_date
+
+    if sensor_of_date(ds, day) == schema.SENSOR_NONE:
+        raise EmptySelectionError(f"--date {day:%Y-%m-%d}: no radiometer was in orbit "
+                                  "(AMSR-E ended 2011-10-03, AMSR2 began 2012-07-02); "
+                                  "nothing to fill")
+    out = predict(ds, box, day, args.checkpoint, device=args.device, lookback=lookback)
     f = out["filled_sm"].values
     gaps = ~((out["gap_mask"].values == 0) & (out["amsr_sm"].values == out["amsr_sm"].values))
     finite = f[f == f]
@@ -126,9 +145,9 @@ def _predict(args) -> int:
     print(f"model {out.attrs['model_sensor']} sha256 {out.attrs['checkpoint_sha256'][:16]} on "
           f"{out.attrs['device']} ({out.attrs['precision']}), lookback "
           f"{out.attrs['lookback_days']} d, halo {out.attrs['halo_cells']} cells")
-    if args.out:
-        out.to_netcdf(args.out)
-        print(f"wrote {args.out}")
+    if out_file is not None:
+        out.to_netcdf(out_file)
+        print(f"wrote {out_file}")
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from data_catalog.errors import FormatError, MissingFileError
+from data_catalog.inputs import yaml_problem
 
 MODEL_DIR = Path(__file__).resolve().parent
 CONFIG_DIR = MODEL_DIR / "configs"
@@ -200,7 +201,7 @@ def _read_yaml(path: str | Path) -> dict:
     try:
         d = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise FormatError(f"not valid YAML ({exc})", p) from exc
+        raise FormatError(f"not valid YAML at {yaml_problem(exc)}", p) from exc
     if d is not None and not isinstance(d, dict):
         raise FormatError("expected a mapping of config keys", p)
     return d or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from data_catalog import locations, schema
+from data_catalog import inputs, locations, schema
 
 logger = logging.getLogger(__name__)
 
@@ -14,13 +14,32 @@ MODEL_CHOICES = {"shipped": "model.inference:load_models",
 
 
 def _region(text: str) -> tuple[float, float, float, float]:
+    """Four finite numbers inside the world with W < E and S < N (data_catalog.inputs)."""
     try:
-        w, s, e, n = (float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected W,S,E,N in degrees, got {text!r}") from exc
+        w, s, e, n = inputs.check_region(text, "region")
+    except inputs.InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if not (w < e and s < n):
         raise argparse.ArgumentTypeError(f"expected W < E and S < N, got {text!r}")
     return w, s, e, n
+
+
+def _day(text: str) -> str:
+    """A day YYYY-MM-DD (checked before any work starts), passed on as ISO text."""
+    try:
+        return f"{inputs.check_date(text, 'day'):%Y-%m-%d}"
+    except inputs.InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(lo: int):
+    def parse(text: str) -> int:
+        try:
+            return inputs.check_int(text, "value", lo)
+        except inputs.InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def _models(text: str) -> str:
@@ -44,8 +63,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="'demo' (the demo world) or the path of a canonical zarr store")
     p.add_argument("--world", default=None, metavar="PATH",
                    help=f"demo world store (default: {locations.help_default('GAPFILL_DEMO')})")
-    p.add_argument("--start", default="2003-01-01", help="first day (default 2003-01-01)")
-    p.add_argument("--end", default="2023-12-31", help="last day (default 2023-12-31)")
+    p.add_argument("--start", type=_day, default="2003-01-01",
+                   help="first day (default 2003-01-01)")
+    p.add_argument("--end", type=_day, default="2023-12-31",
+                   help="last day (default 2023-12-31)")
     p.add_argument("--region", type=_region, default=None, metavar="W,S,E,N",
                    help="region in degrees; write --region=W,S,E,N when W is negative "
                         "(default: the whole world)")
@@ -55,7 +76,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of an existing dask.distributed scheduler (workers must see "
                         "--out and the input); 'synchronous' runs without Dask")
-    p.add_argument("--workers", type=int, default=2,
+    p.add_argument("--workers", type=_count(1), default=2,
                    help="worker processes of the local cluster (default 2; one thread each)")
     p.add_argument("--model", type=_models, default=MODEL_CHOICES["shipped"],
                    help="'shipped' (the trained checkpoints, default), 'persistence' "
@@ -66,9 +87,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--gap-model", choices=("amsr_e", "amsr2"), default="amsr2",
                    help="model that fills the 2011-10-04..2012-07-01 gap (default amsr2, "
                         "the base model)")
-    p.add_argument("--tile", type=int, default=32, help="tile edge in cells (default 32)")
-    p.add_argument("--halo", type=int, default=8, help="halo of each tile in cells (default 8)")
-    p.add_argument("--time-chunk", type=int, default=365,
+    p.add_argument("--tile", type=_count(1), default=32,
+                   help="tile edge in cells (default 32)")
+    p.add_argument("--halo", type=_count(0), default=8,
+                   help="halo of each tile in cells (default 8)")
+    p.add_argument("--time-chunk", type=_count(1), default=365,
                    help="days per time block and store chunk (default 365)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a store built with other settings")
@@ -81,8 +104,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     e.add_argument("--store", default=None, metavar="PATH",
                    help=f"series store (default: {locations.help_default('GAPFILL_SERIES')})")
     e.add_argument("--region", type=_region, default=None, metavar="W,S,E,N")
-    e.add_argument("--start", default=None, help="first day (default: the store's)")
-    e.add_argument("--end", default=None, help="last day (default: the store's)")
+    e.add_argument("--start", type=_day, default=None, help="first day (default: the store's)")
+    e.add_argument("--end", type=_day, default=None, help="last day (default: the store's)")
     e.add_argument("--out", required=True, metavar="FILE.nc")
     e.set_defaults(func=_export)
 
@@ -112,6 +135,7 @@ def _build(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from model import series
 
+    inputs.check_output_file(args.out, "--out")  # before reading the store
     out = series.export_netcdf(args.store or locations.series_store(), args.out,
                                region=args.region, start=args.start, end=args.end)
     print(f"netCDF: {out}")

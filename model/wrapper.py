@@ -22,13 +22,13 @@ from torch import nn
 
 from data_catalog import grid, schema
 from data_catalog.errors import DataError, FormatError, MissingFileError
+from model.checkpoint_file import CHECKPOINT_FORMAT, check_archive
 from model.config import ModelConfig
 from model.network import ConvLSTMNet, State
 from model.tensors import NormStats, channel_names, channels_from_arrays, dataset_arrays, n_channels
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "amsr-gapfill-convlstm/1"
 SENSOR_NAMES = {schema.SENSOR_AMSRE: "amsre", schema.SENSOR_AMSR2: "amsr2"}
 _MATCH_BUFFERS = ("match_src_mean", "match_src_std", "match_ref_mean", "match_ref_std",
                   "match_lat", "match_lon")
@@ -54,6 +54,20 @@ def code_version() -> str:
         return f"{v}+g{sha}{'.dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return v
+
+
+def weights_sha256(state: dict[str, torch.Tensor]) -> str:
+    """sha256 of a state dict: every tensor's name, dtype, shape and bytes, in name order.
+
+    Recorded in a checkpoint's metadata at save time and checked at load time, so a
+    checkpoint whose numbers changed is refused even if its archive was rewritten.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().to("cpu").contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{tuple(state[name].shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -255,32 +269,51 @@ class GapFiller(nn.Module):
         meta.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
         meta.setdefault("code_version", code_version())
         meta["torch_version"] = str(torch.__version__)
-        meta = _plain(meta)
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        meta["weights_sha256"] = weights_sha256(state)
+        meta = _plain(meta)
         torch.save({"format": CHECKPOINT_FORMAT, "metadata": meta, "state_dict": state}, path)
         self.metadata = meta
         return file_sha256(path)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> GapFiller:
-        """Read a checkpoint written by :meth:`save` onto ``device``."""
+        """Read a checkpoint written by :meth:`save` onto ``device``, verified.
+
+        The archive's CRC-32 of every member is checked first (torch does not), then the
+        weights against the ``weights_sha256`` recorded at save time (checkpoints written
+        before it was recorded are verified by the CRCs alone).  Any problem is one
+        :class:`FormatError` line naming the file.
+        """
         path = Path(path)
         if not path.exists():
             raise MissingFileError("checkpoint not found", path)
+        check_archive(path)
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise FormatError(f"not a readable torch checkpoint ({exc})", path) from exc
+        except Exception as exc:  # noqa: BLE001 - torch's message spans several lines
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise FormatError(f"not a readable torch checkpoint ({first})", path) from None
         if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
             raise FormatError(f"not a {CHECKPOINT_FORMAT} checkpoint", path)
-        meta = blob["metadata"]
-        mc = ModelConfig(**meta["model"])
-        obj = cls(mc, NormStats.from_dict(meta["norm"]), meta)
-        sd = blob["state_dict"]
-        for name in _MATCH_BUFFERS:  # size the optional matching buffers before loading
-            if name in sd:
-                setattr(obj, name, torch.zeros_like(sd[name]))
-        obj.load_state_dict(sd)
+        meta, sd = blob.get("metadata"), blob.get("state_dict")
+        if not isinstance(meta, dict) or not isinstance(sd, dict):
+            raise FormatError("checkpoint without metadata or state_dict", path)
+        recorded = meta.get("weights_sha256")
+        if recorded is not None and recorded != weights_sha256(sd):
+            raise FormatError("the weights do not match the checksum recorded when the "
+                              "checkpoint was saved (the file was altered)", path)
+        try:
+            mc = ModelConfig(**meta["model"])
+            obj = cls(mc, NormStats.from_dict(meta["norm"]), meta)
+            for name in _MATCH_BUFFERS:  # size the optional matching buffers before loading
+                if name in sd:
+                    setattr(obj, name, torch.zeros_like(sd[name]))
+            obj.load_state_dict(sd)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise FormatError(f"checkpoint does not fit the network it describes ({first})",
+                              path) from None
         obj.metadata["checkpoint_path"] = str(path)
         obj.metadata["checkpoint_sha256"] = file_sha256(path)
         obj.eval()

@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.state import (
     MAX_CELLS,
@@ -146,3 +148,35 @@ def test_parsers():
     assert parse_region("-100,30,-90,40") == (-100.0, 30.0, -90.0, 40.0)
     assert parse_region("1,2,3") is None and parse_region("1,2,3,nan") is None
     assert not math.isnan(parse_region("0,0,1,1")[0])
+
+
+# ---------------------------------------------------------------- arbitrary browser values
+
+BROWSER = st.one_of(
+    st.none(), st.booleans(), st.text(max_size=80), st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=5),
+    st.lists(st.text(max_size=10), max_size=5),
+)
+
+
+# the grid fixture is immutable (a frozen GridInfo); each example builds its own state
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=BROWSER, b=BROWSER)
+def test_every_request_returns_messages_and_keeps_the_state_valid(grid, a, b):
+    """Whatever a browser sends, a request returns messages (strings, one line each) and
+    the state stays inside the grid and the record; nothing raises."""
+    s = ExplorerState(grid, stations=["A", "B"], checkpoints={"": "", "amsr2": "/x/amsr2.pt"})
+    for msgs in (s.request_date(a), s.request_region(a), s.request_region([a, b, a, b]),
+                 s.request_preset(a), s.request_clim(a, b), s.request_station(a),
+                 s.request_pixel(a, b), s.request_checkpoint(a),
+                 s.apply_query({"date": a, "region": b, "station": a, "source": b})):
+        assert isinstance(msgs, list) and all(isinstance(m, str) and "\n" not in m
+                                              for m in msgs)
+    assert grid.has_day(s.day)
+    gw, gs, ge, gn = grid.bounds
+    w, so, e, n = s.region
+    assert gw <= w < e <= ge and gs <= so < n <= gn
+    assert 0 <= s.clim[0] < s.clim[1] <= 1
+    assert s.checkpoint in ("", "/x/amsr2.pt") and s.station in ("", "A", "B")

@@ -38,7 +38,7 @@ def everything_elsewhere(tmp_path, monkeypatch):
 
 
 def test_every_package_resolves_the_same_locations(everything_elsewhere, tmp_path):
-    from app.controller import checkpoint_choices
+    from app.checkpoints import checkpoint_choices
     from app.data import DataHub, resolve_checkpoint
     from bench.series import _shipped_available
     from data_catalog.catalog import load_catalog
@@ -74,7 +74,7 @@ def test_every_package_resolves_the_same_locations(everything_elsewhere, tmp_pat
     # checkpoints
     assert inference.default_checkpoint() == ckpts / "amsr2.pt"
     assert set(inference.load_models(device="cpu")) == {"amsr2"}  # the stand-in
-    assert checkpoint_choices()["amsr2.pt"] == str(ckpts / "amsr2.pt")
+    assert checkpoint_choices()["amsr2"][1] == str(ckpts / "amsr2.pt")
     assert resolve_checkpoint("") is None  # the folder's models, by radiometer
     assert DemoSource(compute_filled=True)._has_model()
     assert _shipped_available()

@@ -23,7 +23,9 @@ def _split(req: str) -> tuple[str, str]:
 
 
 def _pyproject() -> dict[str, str]:
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    """Runtime dependencies and the test extras (environment.yml lists both)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"]["test"]
     return dict(_split(d) for d in deps)
 
 

@@ -70,6 +70,16 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
+def _day(text: str) -> str:
+    """A day YYYY-MM-DD, checked by the shared validators before any station is read."""
+    from data_catalog import inputs
+
+    try:
+        return f"{inputs.check_date(text, 'day'):%Y-%m-%d}"
+    except inputs.InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -116,8 +126,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="never run the model; without a series store the filled rows say "
                         "NO_MODEL")
     p.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
-    p.add_argument("--start", default=None, help="first day (UTC, inclusive)")
-    p.add_argument("--end", default=None, help="last day (UTC, inclusive)")
+    p.add_argument("--start", type=_day, default=None, help="first day (UTC, inclusive)")
+    p.add_argument("--end", type=_day, default=None, help="last day (UTC, inclusive)")
     p.add_argument("--min-n", type=_positive_int, default=10,
                    help="fewest pairs for metrics (default 10; fewer: INSUFFICIENT_DATA)")
     p.add_argument("--scaling", choices=("none", "mean_std", "cdf_match"), default="none",

@@ -82,15 +82,9 @@ def open_kit(kit: str, *, catalog: str | Path | None = None,
     if not members:
         raise CatalogError(f"catalog source {kit!r} is not a kit with members "
                            f"(driver {src.driver!r})")
-    stations = None
-    prods: dict[str, Product] = {}
-    for role, member in members.items():
-        if member.kind == "stations" and stations is None:
-            stations = member.open()
-        elif member.kind == "point":
-            prods[role] = make_product(role, functools.partial(_open_point, member))
-    if stations is None:
-        raise CatalogError(f"catalog kit {kit!r} has no station member")
+    # the products and the station member are checked before any station is read
+    prods = {role: make_product(role, functools.partial(_open_point, member))
+             for role, member in members.items() if member.kind == "point"}
     wanted = products or tuple(n for n in DEFAULT_PRODUCTS if n in prods) or tuple(prods)
     missing = [n for n in wanted if n not in prods]
     if missing:
@@ -98,7 +92,10 @@ def open_kit(kit: str, *, catalog: str | Path | None = None,
                            f"{', '.join(prods)}")
     if not wanted:
         raise CatalogError(f"catalog kit {kit!r} has no point products to compare")
-    table, series = stations
+    station_members = [m for m in members.values() if m.kind == "stations"]
+    if not station_members:
+        raise CatalogError(f"catalog kit {kit!r} has no station member")
+    table, series = station_members[0].open()
     return (table, series), [prods[n] for n in wanted]
 
 
