@@ -72,7 +72,12 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help=f"default: {locations.help_default('GAPFILL_CHECKPOINTS')}")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the hidden pixels and blocks")
+    p.add_argument("--no-ascat-year", type=int, metavar="YEAR",
+                   help="AMSR-E year without ASCAT to stratify (default: the transfer "
+                        "config's no_ascat_test_year, 2005; 0: none)")
+    p.add_argument("--no-strata", action="store_true",
+                   help="only the per-sensor scores (no stratified report; ~4x faster)")
     p.set_defaults(func=_evaluate)
 
 
@@ -155,7 +160,8 @@ def _evaluate(args) -> int:
     from model.evaluate import evaluate
 
     res = evaluate(args.world, args.checkpoint_dir, device=args.device, seed=args.seed,
-                   progress=False, out=args.out)
+                   progress=False, out=args.out, strata=not args.no_strata,
+                   no_ascat_year=args.no_ascat_year)
     if args.json:
         print(json.dumps(_nan_null(res), indent=2, allow_nan=False))
     else:
@@ -165,9 +171,27 @@ def _evaluate(args) -> int:
                   + " (hidden-pixel RMSE, m3/m3)")
         print(f"seam: before {res['seam']['before_transfer']:.4f}, "
               f"after {res['seam']['after_transfer']:.4f}")
+        for name, s in res.get("strata", {}).items():
+            print(_strata_line(name, s))
         if args.out:
             print(f"wrote the report to {args.out}")
     return 0
+
+
+def _strata_line(name: str, s: dict) -> str:
+    """ConvLSTM / best baseline under natural gaps by days to the nearest observation."""
+    from model.strata import GAP_DAY_BINS
+
+    nat = s.get("natural_gaps")
+    if not nat:
+        return f"{name}: no natural-gap strata (no truth in the world)"
+    parts = []
+    for label, _, _ in GAP_DAY_BINS:
+        c = nat["gap_days"][label]["calibrated_truth"]
+        parts.append(f"{label} d {c['convlstm_over_best']:.2f} ({c['best_baseline']})"
+                     if c["best_baseline"] else f"{label} d -")
+    return (f"{name} ({s['test_year_role']}): ConvLSTM / best baseline, natural gaps vs the "
+            f"calibrated truth: " + ", ".join(parts))
 
 
 def _nan_null(o):

@@ -179,6 +179,10 @@ class TransferConfig(TrainConfig):
         climatology (estimated from gap-free fields of both); ``"none"`` to disable.
     reference_years : list of int
         ``[first, last]`` AMSR2 years whose enhanced (gap-filled) field is the reference.
+    no_ascat_test_year : int or None
+        An AMSR-E year without ASCAT (before 2007) that ``gapfill evaluate`` stratifies as
+        the no-ASCAT test year (baselines and calibration fitted without it; the report
+        says whether the model trained on it).  None: not evaluated.
     """
 
     sensor: str = "amsre"
@@ -191,6 +195,7 @@ class TransferConfig(TrainConfig):
     freeze_convlstm: bool = True
     matching: str = "meanstd"
     reference_years: list[int] = field(default_factory=lambda: [2013, 2020])
+    no_ascat_test_year: int | None = 2005
     out: str = "model/checkpoints/amsre.pt"
 
 

@@ -15,6 +15,12 @@ Methods: ``convlstm`` (streamed through the two years, carrying its state; a mod
 (day-of-year mean of the training years), ``dctpls`` (pytesmo's DCT-PLS, GCV smoothing,
 space and time), ``ascat_cdf`` (ASCAT CDF-matched per pixel to AMSR on the training years;
 scored where ASCAT exists).
+
+``strata`` (:mod:`model.strata`) scores the same methods by gap length, gap category and
+ASCAT, on natural gaps, hidden days and spatial / temporal block hold-outs, for the two
+test years above and for an AMSR-E year without ASCAT (``no_ascat_test_year`` of the
+transfer config, 2005 by default); baselines and the calibration are fitted without the
+test year.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +38,18 @@ import torch
 import xarray as xr
 
 from data_catalog import schema
+from data_catalog.errors import DataError, EmptySelectionError
 from model import baselines
-from model.datasets import load_period, open_world
+from model import strata as st
+from model.datasets import PeriodData, load_period, open_world, subset_region
 from model.inference import load_models, select_device, stream_arrays
+from model.report import TARGET_RATIO, write_report
 from model.wrapper import GapFiller
 
 log = logging.getLogger(__name__)
 
 METHODS = ("convlstm", "linear", "climatology", "dctpls", "ascat_cdf")
 SENSOR_CODE = {"amsr2": schema.SENSOR_AMSR2, "amsre": schema.SENSOR_AMSRE}
-TARGET_RATIO = 0.8
 
 
 def metrics(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
@@ -63,40 +73,179 @@ def metrics(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     return {"rmse": rmse, "ubrmse": ub, "bias": bias, "r": rr, "n": n}
 
 
+def other_days(n: int, days: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each of the ``days`` (bool, length ``n``) a random other day, else -1."""
+    other = np.full(n, -1, np.int64)
+    for t in np.flatnonzero(days):
+        u = int(rng.integers(0, n - 1))
+        other[t] = u + 1 if u >= t else u
+    return other
+
+
 def hide_like_other_days(valid: np.ndarray, natural_gap: np.ndarray, days: np.ndarray,
                          rng: np.random.Generator) -> np.ndarray:
     """Hide observed pixels of ``days`` under the natural gap pattern of another random day."""
+    return _hide(valid, natural_gap, other_days(valid.shape[0], days, rng))
+
+
+def _hide(valid: np.ndarray, natural_gap: np.ndarray, other: np.ndarray) -> np.ndarray:
     hidden = np.zeros(valid.shape, bool)
-    n = valid.shape[0]
-    for t in np.flatnonzero(days):
-        u = int(rng.integers(0, n - 1))
-        u = u + 1 if u >= t else u
-        hidden[t] = valid[t] & natural_gap[u]
+    t = np.flatnonzero(other >= 0)
+    hidden[t] = valid[t] & natural_gap[other[t]]
     return hidden
 
 
-def calibrated_truth(truth_train: np.ndarray, obs_train: np.ndarray, truth: np.ndarray
-                     ) -> np.ndarray:
-    """The demo-world reference: the truth through a per-pixel linear calibration
-    ``obs = a + b truth`` fitted on the training years.
+@dataclass
+class TestSet:
+    """One sensor's test year in memory with the fitted baselines and the references.
 
-    Its error on hidden observations is the sensor's whole random retrieval error: what a
-    perfect estimate of the true soil moisture scores against noisy observations.  Since
-    demo world v3 part of that error persists for weeks (as real retrieval errors do), so a
-    gap filler that learns it from the neighbouring days can score below this reference;
-    the independent day-to-day part is the floor no method can beat.
+    ``per`` holds the test year and the year before (warm-up, context); ``fit_years``
+    the years whose observations fit the climatology, the CDF matching and the
+    calibration (never the test year).  ``calibrated``: the truth through each pixel's
+    AMSR calibration (:func:`model.strata.fit_calibration`), None without truth.
     """
-    ok = np.isfinite(obs_train) & np.isfinite(truth_train)
-    n = ok.sum(0)
-    x = np.where(ok, truth_train, 0.0)
-    y = np.where(ok, obs_train, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx, my = x.sum(0) / n, y.sum(0) / n
-        cov = (np.where(ok, (x - mx) * (y - my), 0.0)).sum(0) / n
-        var = (np.where(ok, (x - mx) ** 2, 0.0)).sum(0) / n
-        b = cov / var
-    a = my - b * mx
-    return (a + b * truth).astype(np.float32)
+
+    name: str
+    sensor: str
+    test_year: int
+    fit_years: list[int]
+    per: PeriodData
+    gap: np.ndarray
+    test_days: np.ndarray
+    climatology: np.ndarray
+    ascat_cdf: np.ndarray
+    calibrated: np.ndarray | None
+    calibration: dict = field(default_factory=dict)
+
+    @property
+    def observation(self) -> np.ndarray:
+        return np.where(self.per.valid, self.per.amsr, np.nan).astype(np.float32)
+
+
+@dataclass
+class Run:
+    """All methods run on one input: ``vin`` (the observations they see), ``preds``
+    (method -> (T, H, W)), ``scored`` (scheme -> (T, H, W) mask) and the gap code of
+    each scored pixel-day (``category``; None: no category)."""
+
+    name: str
+    vin: np.ndarray
+    preds: dict[str, np.ndarray]
+    scored: dict[str, np.ndarray]
+    category: np.ndarray | None = None
+
+
+def prepare_test_set(ds: xr.Dataset, sensor: str, test_year: int, fit_years: list[int], *,
+                     region=None, exclude: tuple[int, ...] = (), name: str | None = None
+                     ) -> TestSet:
+    """Load ``[test_year - 1, test_year]`` and fit the baselines on ``fit_years``
+    (``[first, last]``) without the years in ``exclude``."""
+    code = SENSOR_CODE[sensor]
+    per = load_period(ds, [test_year - 1, test_year], region=region, sensor=code)
+    fit = load_period(ds, fit_years, region=region, sensor=code)
+    drop = np.isin(fit.time.year, list(exclude) + [test_year])
+    fit.valid &= ~drop[:, None, None]
+    fit.ascat = np.where(drop[:, None, None], np.nan, fit.ascat)
+    sub = subset_region(ds, region)[schema.GAP_MASK]
+    gap = np.asarray(sub.sel({schema.TIME: slice(f"{test_year - 1}-01-01",
+                                                 f"{test_year}-12-31")}).values, np.int8)
+    test_days = (per.time.year == test_year) & (per.sensor == code)
+    if not test_days.any():
+        raise EmptySelectionError(f"no {sensor} days in {test_year}", variable=schema.SENSOR)
+    tv = np.where(fit.valid, fit.amsr, np.nan)
+    clim = baselines.Climatology().fit(tv, fit.doy).predict(per.doy)
+    cdf = baselines.CDFMatch().fit(fit.ascat, tv).predict(per.ascat)
+    years = sorted(set(range(fit_years[0], fit_years[-1] + 1)) - set(exclude) - {test_year})
+    calibrated, cal = None, {}
+    if per.truth is not None and fit.truth is not None:
+        gain, offset, cal = st.fit_calibration(fit.truth, tv, per.land)
+        calibrated = (offset + gain * per.truth).astype(np.float32)
+        stored = _stored_gain(ds, sensor)
+        cal = {"method": "per-pixel least squares of the AMSR observations on the truth, "
+                         "observed days of the fit years; pixels with fewer than "
+                         f"{st.MIN_CALIBRATION_DAYS} borrow the nearest fitted pixel's",
+               "years": years} | cal | ({"stored_gain": stored} if stored else {})
+    return TestSet(name or f"{sensor}_{test_year}", sensor, test_year, years, per, gap,
+                   test_days, clim, cdf, calibrated, cal)
+
+
+def _stored_gain(ds: xr.Dataset, sensor: str) -> float | None:
+    """The sensor's global gain where the world stores it (a check of the fit)."""
+    try:
+        return float(json.loads(ds.attrs.get(sensor, "{}")).get("gain"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def fill_methods(model: GapFiller, ts: TestSet, vin: np.ndarray, *,
+                 dct_smooth: float | None = None, progress: bool = False
+                 ) -> dict[str, np.ndarray]:
+    """Every method's ``(T, H, W)`` field from the observations ``vin`` of ``ts.per``."""
+    per = ts.per
+    amsr_in = np.where(vin, per.amsr, np.nan).astype(np.float32)
+    preds: dict[str, np.ndarray] = {}
+    # DCT-PLS over the test year with 60 days of context before it, in a second thread
+    # while the ConvLSTM streams (both release the GIL in their array work; neither has
+    # threads that wait on each other, unlike torch's intra-op threads)
+    first = max(0, int(np.flatnonzero(ts.test_days)[0]) - 60)
+    with ThreadPoolExecutor(1) as pool:
+        dct_job = pool.submit(baselines.dctpls, amsr_in[first:], smooth=dct_smooth)
+        ref_in = model.to_reference(amsr_in, per.lat, per.lon)
+        out, _ = stream_arrays(model, ref_in, vin, per.ascat, per.doy, progress=progress)
+        preds["convlstm"] = model.from_reference(out, per.lat, per.lon)
+        preds["linear"] = baselines.linear_time(amsr_in)
+        preds["climatology"] = ts.climatology
+        dct = np.full(amsr_in.shape, np.nan, np.float32)
+        dct[first:] = dct_job.result()
+    preds["dctpls"] = dct
+    preds["ascat_cdf"] = ts.ascat_cdf
+    return preds
+
+
+def hidden_days_run(model: GapFiller, ts: TestSet, *, seed: int = 0,
+                    dct_smooth: float | None = None, progress: bool = False) -> Run:
+    """Observed pixels of the test days hidden under other days' gap patterns."""
+    per = ts.per
+    other = other_days(per.valid.shape[0], ts.test_days, np.random.default_rng(seed))
+    hidden = _hide(per.valid, per.natural_gap, other)
+    vin = per.valid & ~hidden
+    cat = np.zeros(per.valid.shape, np.int8)
+    t = np.flatnonzero(other >= 0)
+    cat[t] = np.where(hidden[t], ts.gap[other[t]], 0)
+    scored = hidden & ts.test_days[:, None, None] & per.land[None]
+    return Run("hidden_days", vin, fill_methods(model, ts, vin, dct_smooth=dct_smooth,
+                                                progress=progress),
+               {"hidden_days": scored}, cat)
+
+
+def sensor_scores(ts: TestSet, run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Today's per-sensor scores (``hidden`` and ``natural_gaps`` per method) and details."""
+    per, preds = ts.per, run.preds
+    test3 = ts.test_days[:, None, None]
+    land = per.land[None] & np.ones(per.valid.shape, bool)
+    sel_hidden = run.scored["hidden_days"]
+    sel_nat = per.natural_gap & test3 & land
+    scores = {}
+    for m in METHODS:
+        p = preds[m]
+        scores[m] = {"hidden": metrics(p[sel_hidden], per.amsr[sel_hidden]),
+                     "natural_gaps": (metrics(p[sel_nat], per.truth[sel_nat])
+                                      if per.truth is not None else metrics([], []))}
+    where_ascat = np.where(np.isfinite(preds["ascat_cdf"]), preds["convlstm"], np.nan)
+    details = {"test_year": ts.test_year,
+               "train_years": [ts.fit_years[0], ts.fit_years[-1]] if ts.fit_years else [],
+               "calibrated_truth_hidden": (metrics(ts.calibrated[sel_hidden],
+                                                   per.amsr[sel_hidden])
+                                           if ts.calibrated is not None else None),
+               "convlstm_hidden_where_ascat": metrics(where_ascat[sel_hidden],
+                                                      per.amsr[sel_hidden]),
+               "convlstm_natural_gaps_where_ascat": (
+                   metrics(where_ascat[sel_nat], per.truth[sel_nat])
+                   if per.truth is not None else None),
+               "n_hidden": int(sel_hidden.sum()), "n_natural_gaps": int(sel_nat.sum()),
+               "hidden_fraction_of_observed": float(
+                   sel_hidden.sum() / max((per.valid & test3 & land).sum(), 1))}
+    return scores, details
 
 
 def evaluate_sensor(ds: xr.Dataset, model: GapFiller, sensor: str, test_year: int,
@@ -104,70 +253,116 @@ def evaluate_sensor(ds: xr.Dataset, model: GapFiller, sensor: str, test_year: in
                     dct_smooth: float | None = None, progress: bool = False
                     ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Scores of all methods for one sensor's test year; returns (scores, details)."""
-    code = SENSOR_CODE[sensor]
-    per = load_period(ds, [test_year - 1, test_year], region=region, sensor=code)
-    train = load_period(ds, train_years, region=region, sensor=code)
-    test_days = (per.time.year == test_year) & (per.sensor == code)
-    rng = np.random.default_rng(seed)
-    hidden = hide_like_other_days(per.valid, per.natural_gap, test_days, rng)
-    vin = per.valid & ~hidden
-    amsr_in = np.where(vin, per.amsr, np.nan).astype(np.float32)
-    land = per.land[None] & np.ones(per.valid.shape, bool)
+    ts = prepare_test_set(ds, sensor, test_year, train_years, region=region)
+    run = hidden_days_run(model, ts, seed=seed, dct_smooth=dct_smooth, progress=progress)
+    return sensor_scores(ts, run)
 
-    preds: dict[str, np.ndarray] = {}
-    ref_in = model.to_reference(amsr_in, per.lat, per.lon)
-    out, _ = stream_arrays(model, ref_in, vin, per.ascat, per.doy, progress=progress)
-    preds["convlstm"] = model.from_reference(out, per.lat, per.lon)
-    preds["linear"] = baselines.linear_time(amsr_in)
-    tv = np.where(train.valid, train.amsr, np.nan)
-    preds["climatology"] = baselines.Climatology().fit(tv, train.doy).predict(per.doy)
-    # DCT-PLS over the test year with 60 days of context before it
-    first = max(0, int(np.flatnonzero(test_days)[0]) - 60)
-    dct = np.full(amsr_in.shape, np.nan, np.float32)
-    dct[first:] = baselines.dctpls(amsr_in[first:], smooth=dct_smooth)
-    preds["dctpls"] = dct
-    cdf = baselines.CDFMatch().fit(train.ascat, tv)
-    preds["ascat_cdf"] = cdf.predict(per.ascat)
 
-    oracle = None
-    if per.truth is not None and train.truth is not None:
-        oracle = calibrated_truth(train.truth, tv, per.truth)
+def block_runs(model: GapFiller, ts: TestSet, *, seed: int = 0,
+               dct_smooth: float | None = None, progress: bool = False
+               ) -> tuple[list[Run], dict]:
+    """The natural-gap run (every observation in) and the block hold-out run."""
+    per = ts.per
+    test3 = ts.test_days[:, None, None]
+    land = per.land[None]
+    natural = Run("natural_gaps", per.valid,
+                  fill_methods(model, ts, per.valid, dct_smooth=dct_smooth,
+                               progress=progress),
+                  {"natural_gaps": per.natural_gap & test3 & land}, ts.gap)
+    rng = np.random.default_rng([seed, 1])
+    blocks = st.spatial_blocks(per.valid[ts.test_days], per.land, rng)
+    tdays = st.temporal_blocks(ts.test_days, rng)
+    vin = per.valid & ~((blocks[None] & test3) | tdays[:, None, None])
+    scored = {"spatial_blocks": per.valid & blocks[None] & test3 & ~tdays[:, None, None],
+              "temporal_blocks": per.valid & tdays[:, None, None] & ~blocks[None] & land}
+    run = Run("blocks", vin, fill_methods(model, ts, vin, dct_smooth=dct_smooth,
+                                          progress=progress), scored)
+    idx = np.flatnonzero(tdays)
+    starts = idx[np.r_[True, np.diff(idx) > 1]]
+    ends = idx[np.r_[np.diff(idx) > 1, True]]
+    design = {"spatial_blocks": {"size": st.SPATIAL_BLOCK,
+                                 "blocks": int(blocks.sum() // st.SPATIAL_BLOCK ** 2),
+                                 "cells": int(blocks.sum())},
+              "temporal_blocks": {"days": st.TEMPORAL_BLOCK_DAYS,
+                                  "windows": [[str(per.time[a].date()), str(per.time[b].date())]
+                                              for a, b in zip(starts, ends, strict=True)]}}
+    return [natural, run], design
 
-    sel_hidden = hidden & test_days[:, None, None] & land
-    sel_nat = per.natural_gap & test_days[:, None, None] & land
-    scores = {}
-    for m in METHODS:
-        p = preds[m]
-        scores[m] = {"hidden": metrics(p[sel_hidden], per.amsr[sel_hidden]),
-                     "natural_gaps": (metrics(p[sel_nat], per.truth[sel_nat])
-                                      if per.truth is not None else metrics([], []))}
-    details = {"test_year": test_year, "train_years": list(train_years),
-               "calibrated_truth_hidden": (metrics(oracle[sel_hidden], per.amsr[sel_hidden])
-                                      if oracle is not None else None),
-               "convlstm_hidden_where_ascat": metrics(
-                   np.where(np.isfinite(preds["ascat_cdf"]), preds["convlstm"],
-                            np.nan)[sel_hidden], per.amsr[sel_hidden]),
-               "convlstm_natural_gaps_where_ascat": (metrics(
-                   np.where(np.isfinite(preds["ascat_cdf"]), preds["convlstm"],
-                            np.nan)[sel_nat], per.truth[sel_nat])
-                   if per.truth is not None else None),
-               "n_hidden": int(sel_hidden.sum()), "n_natural_gaps": int(sel_nat.sum()),
-               "hidden_fraction_of_observed": float(sel_hidden.sum()
-                                                    / max((per.valid & test_days[:, None, None]
-                                                           & land).sum(), 1))}
-    return scores, details
+
+def strata_of(ts: TestSet, runs: list[Run]) -> dict[str, Any]:
+    """The stratified report of one test set from its runs (see :mod:`model.strata`)."""
+    refs = {"observation": ts.observation}
+    if ts.calibrated is not None:
+        refs = {"calibrated_truth": ts.calibrated} | refs
+    samples: dict[str, st.Samples] = {}
+    for run in runs:
+        gd = st.days_to_nearest(run.vin)
+        for scheme, mask in run.scored.items():
+            r = ({k: v for k, v in refs.items() if k == "calibrated_truth"}
+                 if scheme == "natural_gaps" else refs)
+            samples[scheme] = st.Samples.take(mask, gap_days=gd, ascat=ts.per.ascat,
+                                              preds=run.preds, refs=r, category=run.category)
+    out: dict[str, Any] = {}
+    for scheme in ("natural_gaps", "hidden_days"):
+        if scheme in samples and samples[scheme].refs:
+            out[scheme] = st.stratify(samples[scheme])
+    hidden = [samples[k] for k in ("hidden_days", "spatial_blocks", "temporal_blocks")
+              if k in samples]
+    for scheme in ("spatial_blocks", "temporal_blocks"):
+        if scheme in samples:
+            out[scheme] = st.stratify(samples[scheme], by=("gap_days", "ascat"))
+    if hidden:
+        out["all_hidden"] = st.stratify(st.Samples.concat(hidden), by=("gap_days", "ascat"))
+    return out
+
+
+def year_role(year: int, cfg: dict) -> str:
+    """``training``, ``validation`` or ``held out``: the year's part in the model's training."""
+    for role, key in (("training", "train_years"), ("validation", "val_years")):
+        span = cfg.get(key)
+        if span and int(span[0]) <= year <= int(span[-1]):
+            return role
+    return "held out"
+
+
+def stratified(model: GapFiller, ts: TestSet, hidden: Run, *, seed: int = 0,
+               dct_smooth: float | None = None, progress: bool = False
+               ) -> tuple[dict[str, Any], list[Run]]:
+    """One test set's ``strata`` entry (its description and the schemes' strata) and the
+    runs it was computed from (the hidden-days run ``hidden``, natural gaps, blocks)."""
+    cfg = model.metadata.get("config", {})
+    runs, design = block_runs(model, ts, seed=seed, dct_smooth=dct_smooth, progress=progress)
+    runs = [hidden, *runs]
+    per = ts.per
+    sel = np.broadcast_to(ts.test_days[:, None, None] & per.land[None], per.ascat.shape)
+    out: dict[str, Any] = {
+        "sensor": ts.sensor, "test_year": ts.test_year,
+        "ascat_fraction": float(np.isfinite(per.ascat[sel]).mean()),
+        "model_train_years": cfg.get("train_years"), "model_val_years": cfg.get("val_years"),
+        "test_year_role": year_role(ts.test_year, cfg),
+        "baseline_fit_years": ts.fit_years, "calibration": ts.calibration,
+        "design": design | {"hidden_days_seed": seed}}
+    out |= strata_of(ts, runs)
+    return out, runs
 
 
 def evaluate(world: xr.Dataset | str | Path | None = None,
              checkpoint_dir: str | Path | None = None, *, device: str = "auto",
-             seed: int = 0, progress: bool = False, out: str | Path | None = None
-             ) -> dict[str, Any]:
-    """The full report: ``{"sensors": {...}, "seam": {...}}`` (and files under ``out``)."""
+             seed: int = 0, progress: bool = False, out: str | Path | None = None,
+             strata: bool = True, no_ascat_year: int | None = None) -> dict[str, Any]:
+    """The full report: ``{"sensors": {...}, "seam": {...}, "strata": {...}}`` (and files
+    under ``out``).
+
+    ``no_ascat_year``: the AMSR-E year without ASCAT to stratify (default: the transferred
+    model's :func:`no_ascat_year_of`; 0: none).  ``strata=False`` skips the
+    strata (a quarter of the time).
+    """
     torch.set_num_threads(1)  # two threads on a busy 2-core machine run several times slower
     ds = open_world(world)
     models = load_models(checkpoint_dir, select_device(device))
     result: dict[str, Any] = {"sensors": {}, "seam": {}}
     details: dict[str, Any] = {}
+    by_set: dict[str, Any] = {}
     for sensor in ("amsr2", "amsre"):
         if sensor not in models:
             log.warning("no %s model: skipped", sensor)
@@ -178,8 +373,9 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
         train_years = list(cfg.get("train_years", [2013, 2020] if sensor == "amsr2"
                                    else [2003, 2008]))
         log.info("evaluating %s on %d", sensor, test_year)
-        scores, det = evaluate_sensor(ds, m, sensor, test_year, train_years, seed=seed,
-                                      region=cfg.get("region"), progress=progress)
+        ts = prepare_test_set(ds, sensor, test_year, train_years, region=cfg.get("region"))
+        run = hidden_days_run(m, ts, seed=seed, progress=progress)
+        scores, det = sensor_scores(ts, run)
         result["sensors"][sensor] = scores
         best = min((scores[k]["hidden"]["rmse"] for k in METHODS[1:]
                     if math.isfinite(scores[k]["hidden"]["rmse"])), default=math.nan)
@@ -188,102 +384,41 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
         det["target_met"] = bool(det["convlstm_over_best_baseline"] <= TARGET_RATIO)
         det["checkpoint_sha256"] = m.metadata.get("checkpoint_sha256")
         details[sensor] = det
+        if strata:
+            log.info("strata of %s", ts.name)
+            by_set[ts.name], _ = stratified(m, ts, run, seed=seed, progress=progress)
+        if strata and sensor == "amsre":
+            year = no_ascat_year if no_ascat_year is not None else no_ascat_year_of(cfg)
+            if year:
+                _no_ascat(ds, m, year, train_years, cfg, by_set, seed, progress)
     seam = models["amsre"].metadata.get("seam", {}) if "amsre" in models else {}
     result["seam"] = {"before_transfer": seam.get("before_transfer", math.nan),
                       "after_transfer": seam.get("after_transfer", math.nan)}
     details["seam"] = seam
+    if strata:
+        result["strata"] = by_set
     if out is not None:
         write_report(result, details, out)
     return result
 
 
-def write_report(result: dict, details: dict, out: str | Path) -> list[Path]:
-    """``evaluation.json`` (the report), ``evaluation_details.json``, ``evaluation.md``,
-    ``evaluation.png`` under ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "evaluation.json", out / "evaluation_details.json", out / "evaluation.md",
-             out / "evaluation.png"]
-    paths[0].write_text(json.dumps(result, indent=2))
-    paths[1].write_text(json.dumps(details, indent=2))
-    paths[2].write_text(markdown(result, details))
-    figure(result, paths[3])
-    return paths
+def no_ascat_year_of(cfg: dict) -> int | None:
+    """The transferred model's ``no_ascat_test_year``; a checkpoint written before the field
+    existed gets :class:`~model.config.TransferConfig`'s default."""
+    from model.config import TransferConfig
+
+    year = cfg.get("no_ascat_test_year", TransferConfig.no_ascat_test_year)
+    return int(year) if year else None
 
 
-def markdown(result: dict, details: dict) -> str:
-    """The report as markdown tables."""
-    lines = ["# Gap-filling accuracy (demo world, held-out years)", ""]
-    for sensor, scores in result["sensors"].items():
-        det = details.get(sensor, {})
-        lines += [f"## {sensor.upper()} (test year {det.get('test_year')}, baselines fitted "
-                  f"on {det.get('train_years')})", "",
-                  "| method | hidden RMSE | ubRMSE | bias | R | n | natural gaps RMSE | ubRMSE "
-                  "| bias | R | n |", "|" + "---|" * 11]
-        for m, s in scores.items():
-            h, g = s["hidden"], s["natural_gaps"]
-            lines.append(f"| {m} | {h['rmse']:.4f} | {h['ubrmse']:.4f} | {h['bias']:+.4f} | "
-                         f"{h['r']:.3f} | {h['n']} | {g['rmse']:.4f} | {g['ubrmse']:.4f} | "
-                         f"{g['bias']:+.4f} | {g['r']:.3f} | {g['n']} |")
-        nf = det.get("calibrated_truth_hidden")
-        if nf:
-            lines += ["", f"The demo truth through a per-pixel linear calibration fitted on "
-                          f"the training years (a perfect estimate of the true soil moisture, "
-                          f"blind to the retrieval's persistent error) scores RMSE "
-                          f"{nf['rmse']:.4f}, R {nf['r']:.3f} on the hidden pixels; / best "
-                          f"baseline = {nf['rmse'] / det['best_baseline_hidden_rmse']:.3f}."]
-        sub = det.get("convlstm_hidden_where_ascat")
-        if sub:
-            lines += ["", f"ConvLSTM on the hidden pixels where ASCAT exists (the ascat_cdf "
-                          f"subset): RMSE {sub['rmse']:.4f}, R {sub['r']:.3f}, n {sub['n']}."]
-        sub = det.get("convlstm_natural_gaps_where_ascat")
-        if sub:
-            lines += ["", f"ConvLSTM against the truth under natural gaps where ASCAT exists "
-                          f"(the ascat_cdf subset): RMSE {sub['rmse']:.4f}, R {sub['r']:.3f}, "
-                          f"n {sub['n']}.  The filled field is AMSR's: it carries AMSR's own "
-                          f"bias and persistent retrieval error, which ASCAT does not share."]
-        if "convlstm_over_best_baseline" in det:
-            lines += ["", f"ConvLSTM / best baseline hidden RMSE: "
-                          f"{det['convlstm_over_best_baseline']:.3f} (target <= {TARGET_RATIO}: "
-                          f"{'met' if det['target_met'] else 'NOT met'})"]
-        lines.append("")
-    seam = result.get("seam", {})
-    lines += ["## Seam AMSR-E / AMSR2", "",
-              "RMS over land pixels of (enhanced AMSR-E climatology - enhanced AMSR2 "
-              "climatology), m3 m-3:", "",
-              f"* before transfer: {seam.get('before_transfer', math.nan):.4f}",
-              f"* after transfer: {seam.get('after_transfer', math.nan):.4f}"]
-    tdiff = details.get("seam", {}).get("truth_difference")
-    if tdiff is not None:
-        lines.append(f"* true soil moisture, same periods (natural variability): {tdiff:.4f}")
-    lines += ["", "Units m3 m-3. `hidden`: observed pixels hidden under other days' gap "
-              "patterns, scored against the hidden observation (whose independent "
-              "day-to-day noise is a floor no method can beat); `natural_gaps`: scored "
-              "against the true soil moisture.", ""]
-    return "\n".join(lines)
-
-
-def figure(result: dict, path: str | Path) -> Path:
-    """Bar charts of hidden-pixel and natural-gap RMSE per method and sensor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sensors = list(result["sensors"])
-    fig, axes = plt.subplots(1, max(1, len(sensors)), figsize=(5 * max(1, len(sensors)), 3.5),
-                             dpi=90, squeeze=False)
-    for ax, sensor in zip(axes[0], sensors, strict=False):
-        scores = result["sensors"][sensor]
-        x = np.arange(len(scores))
-        ax.bar(x - 0.2, [s["hidden"]["rmse"] for s in scores.values()], 0.4, label="hidden")
-        ax.bar(x + 0.2, [s["natural_gaps"]["rmse"] for s in scores.values()], 0.4,
-               label="natural gaps (truth)")
-        ax.set_xticks(x, list(scores), rotation=20)
-        ax.set_ylabel("RMSE (m3/m3)")
-        ax.set_title(sensor.upper())
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+def _no_ascat(ds, model, year, train_years, cfg, strata, seed, progress) -> None:
+    """Add the AMSR-E year without ASCAT to ``strata`` (baselines fitted without it)."""
+    log.info("strata of amsre_%d (no ASCAT)", year)
+    try:
+        ts = prepare_test_set(ds, "amsre", year, train_years, region=cfg.get("region"),
+                              exclude=(year,))
+    except DataError as exc:  # the world has no AMSR-E days that year
+        log.warning("no-ASCAT year %d skipped: %s", year, exc)
+        return
+    run = hidden_days_run(model, ts, seed=seed, progress=progress)
+    strata[ts.name], _ = stratified(model, ts, run, seed=seed, progress=progress)

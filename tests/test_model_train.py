@@ -132,8 +132,28 @@ def test_evaluate_json_shape_and_cli(world, tmp_path):
                "--out", str(tmp_path / "rep"), "--device", "cpu"])
     assert rc == 0
     rep = json.loads((tmp_path / "rep" / "evaluation.json").read_text())
-    assert set(rep) == {"sensors", "seam"}
+    assert set(rep) == {"sensors", "seam", "strata"}
     assert set(rep["sensors"]) == {"amsr2", "amsre"}
+    # the strata of both test years (the world has no no-ASCAT year 2005: skipped)
+    assert set(rep["strata"]) == {"amsr2_2015", "amsre_2010"}
+    s = rep["strata"]["amsr2_2015"]
+    assert s["test_year_role"] == "validation"  # _cfg() validates on 2015 too
+    assert {"natural_gaps", "hidden_days", "spatial_blocks", "temporal_blocks",
+            "all_hidden"} <= set(s)
+    nat = s["natural_gaps"]
+    assert [k for k in nat["gap_days"]] == ["1", "2-3", "4-10", "11-30", ">30 or never"]
+    assert set(nat["gap_category"]) == {"rfi", "dense_vegetation", "frozen_ground", "swath",
+                                        "invalid"}
+    assert sum(c["n"] for c in nat["gap_days"].values()) == nat["n"] > 0
+    cell = nat["all"]["calibrated_truth"]
+    assert set(cell["methods"]) == {"convlstm", "linear", "climatology", "dctpls", "ascat_cdf"}
+    assert set(cell["methods"]["convlstm"]) == {"rmse", "bias", "r", "r_pixels", "n",
+                                                "coverage"}
+    assert "observation" in s["hidden_days"]["all"] and "observation" not in nat["all"]
+    md = (tmp_path / "rep" / "evaluation.md").read_text()
+    assert "## Strata: amsr2_2015" in md and "| natural gaps | >30 or never d |" in md
+    assert "not a held-out score" in md
+    assert (tmp_path / "rep" / "evaluation_strata.png").stat().st_size > 10_000
     for scores in rep["sensors"].values():
         assert set(scores) == {"convlstm", "linear", "climatology", "dctpls", "ascat_cdf"}
         for s in scores.values():
