@@ -9,6 +9,7 @@
 * ``flag`` bits are decoded into the schema gap categories by reading ``flag_meanings``
   in the file (frozen/snow -> frozen_ground, dense vegetation, RFI, no observation ->
   no_overpass, anything else -> invalid_retrieval; water -> not_land with ``land_grid``);
+  a value that carries a gap bit is that gap (and NaN), never an observation;
 * ``sensor`` bits (8 AMSR-E, 32 AMSR2, 256 ASCAT-A, 512 ASCAT-B, ...) are kept per pixel
   as ``sensor_bits`` and give the ``sensor`` coordinate of each day; ``sensors=("AMSRE",
   "AMSR2")`` keeps only pixels that an AMSR instrument contributed to.
@@ -141,6 +142,7 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
     # a fill code (127, "NaN") means nothing was observed that day: no gap bits to decode
     flag_raw = np.where(np.isin(flag_raw, sorted(flag_fill)), 0, flag_raw)
     gap = nc.decode_flags(flag_raw, bits)
+    unflagged = gap == schema.OBSERVED
     gap[(gap == schema.OBSERVED) & ~np.isfinite(sm)] = schema.NO_OVERPASS
     if sensors is not None:
         wanted = {s.upper().replace("-", "") for s in sensors}
@@ -155,7 +157,9 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
     if land_grid is not None:
         land = nc.land_mask(land_grid, lat, lon)
         gap[:, ~land] = schema.NOT_LAND
-    gap[np.isfinite(sm)] = schema.OBSERVED
+    # a value whose own flag bits mark a gap is that gap, never an observation
+    gap[np.isfinite(sm) & unflagged] = schema.OBSERVED
+    sm[gap != schema.OBSERVED] = np.nan
     what = f"sm in region {box}" if box else "sm"
     if sensors is not None:
         what += f" from sensors {list(sensors)}"
