@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES = (
     "data_catalog.cli",
     "data_catalog.demo_cli",
+    "data_catalog.assemble.cli",
     "model.cli",
     "model.series_cli",
     "validation.cli",
