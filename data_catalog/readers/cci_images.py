@@ -128,7 +128,9 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
         sfill = nc.fill_values(svar)
         # the radiometer of each day is a property of the whole file, not of the window
         whole = nc.read_raw(svar).astype(np.int64)
-        whole[np.isin(whole, sorted(sfill)) | (whole < 0)] = 0
+        for fill in sfill:  # one comparison per fill code: faster than isin on a globe
+            whole[whole == fill] = 0
+        whole[whole < 0] = 0
         day_sensor = np.array([nc.schema_sensor(int(np.bitwise_or.reduce(
             whole[t].ravel(), initial=0))) for t in range(whole.shape[0])], np.int8)
         del whole

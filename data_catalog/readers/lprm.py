@@ -191,10 +191,17 @@ def read_lprm(path: str | Path, *, band: str = "c1",
         factor = nc.canonical_units(getattr(v, "units", None), schema.UNITS[schema.AMSR_SM],
                                     path, var)
 
+        # read only the file rows/columns that hold the region (the chunks are still
+        # decompressed whole, but nothing outside the window is converted or kept)
+        r, c = _window(lat, lon, box)
+        lat, lon = lat[r], lon[c]
+
         def grid(name: str, raw: bool = False) -> np.ndarray:
             x = nc.require_variable(ds, name, path)
-            a = nc.read_raw(x) if raw else nc.read_float(x)
-            return a.T if x.dimensions[0] == "Longitude" else a
+            lon_first = x.dimensions[0] == "Longitude"
+            index = (c, r) if lon_first else (r, c)
+            a = nc.read_raw(x, index) if raw else nc.read_float(x, index)
+            return a.T if lon_first else a
 
         sm = grid(var) * factor
         sm[(sm < 0) | (sm > 1)] = np.nan  # outside the physical range is not a retrieval
@@ -255,6 +262,19 @@ def read_lprm(path: str | Path, *, band: str = "c1",
                             {"long_name": schema.LONG_NAMES[schema.LAND]})
     log.debug("read LPRM %s band %s: %d observed cells", path.name, key, int(observed.sum()))
     return out
+
+
+def _window(lat: np.ndarray, lon: np.ndarray, box) -> tuple[slice, slice]:
+    """File index ranges (latitude, longitude) that hold every cell of ``box`` (all when
+    there is none or nothing matches: the region check then says why)."""
+    if box is None:
+        return slice(None), slice(None)
+    w, s, e, n = box
+    i = np.flatnonzero((lat >= s) & (lat <= n))
+    j = np.flatnonzero((lon >= w) & (lon <= e))
+    if i.size == 0 or j.size == 0:
+        return slice(None), slice(None)
+    return slice(int(i.min()), int(i.max()) + 1), slice(int(j.min()), int(j.max()) + 1)
 
 
 def read_lprm_files(paths: str | Path | Iterable[str | Path], *, band: str = "c1",
