@@ -16,6 +16,9 @@ chunks of 122 days) from them, each run in a fresh subprocess:
     bytes the 365-day run passed through ``read()`` (``/proc``'s ``rchar``: page cache
     hits included) per day.
 
+``details.block_cpu_s_per_day`` gives the CPU the blocks used per day: on a machine shared
+with other jobs, days per second say more about the neighbours than about the code.
+
 A few distinct days are written, and every other day is a hard link to one of them (LPRM)
 or a copy with its own date (ACTIVE): the files are read in full each time (reading does
 not depend on the values); writing takes a minute and about 0.6 GB of disk.  ``--quick`` uses tiny
@@ -149,6 +152,10 @@ def run(quick: bool = False, keep: Path | None = None) -> dict:
             "days": {"short": short["days"], "long": long["days"], "speed": one["days"]},
             "blocks": {"long": long["blocks"], "speed": one["blocks"]},
             "speedup_2_workers": round(one["blocks_s"] / two["blocks_s"], 2),
+            # CPU seconds per day inside the blocks (all threads of the block's process):
+            # what the runs cost whatever else the machine was doing
+            "block_cpu_s_per_day": {"1_worker": round(one["block_cpu_s"] / one["days"], 4),
+                                    "2_workers": round(two["block_cpu_s"] / two["days"], 4)},
             "file_bytes_per_day": per_day, "write_files_s": round(write_s, 1),
             "seconds": {"short": short["seconds"], "long": long["seconds"],
                         "speed_1": one["seconds"], "speed_2": two["seconds"],

@@ -10,14 +10,17 @@ rather than borrow a point across the water).  The lookup is pygeogrids'
 The value of a day is the mean of that point's observations in the UTC day that pass the
 product's own flags (:data:`FLAG_RULES`), in percent of saturation.  The daily mean, not the
 overpass nearest AMSR's: ASCAT passes at about 09:30 and 21:30 local solar time and AMSR at
-01:30 and 13:30, so neither overpass is nearer, and the mean halves the retrieval noise.
+01:30 and 13:30, so neither overpass is nearer, and averaging the passes lowers the noise.
 
 Each cell file is read once, in slices of at most :data:`SLICE` observations of the
-wanted points only (memory does not grow with the record length), and its daily grid is
-kept in the work folder as a ``.npy`` file that the blocks of days read from (and a
-resumed run reuses).  TU Wien's ``ascat`` package reads these files one grid point at a
-time and would add eccodes (the GRIB libraries) to the install for formats this
-project does not read; the ragged layout is simple enough to read directly.
+wanted points only (memory does not grow with the file's record length; the sums and
+counts per day and point take 16 bytes each: 50 MB for 20 years of the ~400 points a
+land cell serves), and its daily grid is kept in the work folder as a ``.npy`` file that
+the blocks of days read from (and a resumed run reuses).
+
+TU Wien's ``ascat`` package reads these files one grid point at a time and would add
+eccodes (the GRIB libraries) to the install for formats this project does not read; the
+ragged layout is simple enough to read directly.
 """
 
 from __future__ import annotations

@@ -97,9 +97,9 @@ class Plan:
         nt = len(self.days)
         return [(a, min(a + tt, nt)) for a in range(0, nt, tt)]
 
-    def default_sensor(self) -> np.ndarray:
-        """The radiometer of each day by the mission periods (days without a file)."""
-        return np.array([schema.sensor_for_date(d) for d in self.days], np.int8)
+    def default_sensor(self, a: int = 0, b: int | None = None) -> np.ndarray:
+        """The radiometer of days ``a:b`` by the mission periods (days without a file)."""
+        return np.array([schema.sensor_for_date(d) for d in self.days[a:b]], np.int8)
 
     def request(self) -> dict:
         """What determines the result (no paths of the output, no scheduler)."""
@@ -139,6 +139,8 @@ def _entry(src) -> dict:
 
 
 def _files(paths, pattern: str, name: str) -> list[Path]:
+    if not paths:
+        raise CatalogError(f"source {name!r} names no files (args: paths or path)")
     try:
         return nc.resolve_paths(paths, pattern)
     except MissingFileError as exc:

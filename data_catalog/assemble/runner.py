@@ -78,14 +78,15 @@ def run_block(plan: Plan, k: int, work: str, fingerprint: str) -> dict:
     import psutil
 
     t0 = time.perf_counter()
-    io0 = psutil.Process().io_counters().read_chars
+    me = psutil.Process()
+    io0, cpu0 = me.io_counters().read_chars, sum(me.cpu_times()[:2])
     a, b = plan.blocks()[k]
     n = b - a
     _, ny, nx = plan.shape
     amsr = np.full((n, ny, nx), np.nan, np.float32)
     gap = np.full((n, ny, nx), schema.NO_OVERPASS, np.int8)
     ascat = np.full((n, ny, nx), np.nan, np.float32)
-    sensor = plan.default_sensor()[a:b]
+    sensor = plan.default_sensor(a, b)
     for i, d in enumerate(plan.days[a:b]):
         day = str(d)
         for p in plan.amsr:
@@ -108,7 +109,8 @@ def run_block(plan: Plan, k: int, work: str, fingerprint: str) -> dict:
             "observed": int((gap == schema.OBSERVED).sum()),
             "ascat_values": int(np.isfinite(ascat).sum()),
             "land_pixel_days": int(land.sum()) * n,
-            "bytes_read": int(psutil.Process().io_counters().read_chars - io0),
+            "bytes_read": int(me.io_counters().read_chars - io0),
+            "cpu_s": round(sum(me.cpu_times()[:2]) - cpu0, 3),
             "pid": os.getpid(),
             "seconds": round(time.perf_counter() - t0, 3)}
     blocks = Path(work) / "blocks"
@@ -119,8 +121,11 @@ def run_block(plan: Plan, k: int, work: str, fingerprint: str) -> dict:
 
 # ---------------------------------------------------------------- running tasks
 def _warm_worker() -> bool:
-    """Import what blocks use (xarray, netCDF4, zarr, the readers) in a Dask worker."""
+    """Import what blocks use in a Dask worker (about a second of CPU: xarray imports
+    dask.array, and with it scipy, when the first dataset is made)."""
+    import dask.array  # noqa: F401
     import netCDF4  # noqa: F401
+    import psutil  # noqa: F401
     import xarray  # noqa: F401
     import zarr  # noqa: F401
 
@@ -245,6 +250,9 @@ def assemble(amsr: list[str], ascat: str, region, start, end, out: str | Path | 
     shutil.rmtree(work, ignore_errors=True)
     summary = {"out": str(out), "reused": False, **_counts(plan, info), **timing,
                "seconds": round(time.perf_counter() - t_start, 2)}
+    if summary["ascat_fraction"] == 0:
+        log.warning("ASCAT source %r gave no value for %s..%s in this region: ascat_sm is all "
+                    "missing", plan.ascat.source, plan.start, plan.end)
     log.info("assembled %s: %d days in %.1f s", out, len(plan.days), summary["seconds"])
     return summary
 
@@ -356,6 +364,7 @@ def _counts(plan: Plan, info: dict[int, dict] | None) -> dict:
         "observed_fraction": round(sum(m["observed"] for m in info.values()) / land, 4),
         "ascat_fraction": round(sum(m["ascat_values"] for m in info.values()) / land, 4),
         "bytes_read": int(sum(m["bytes_read"] for m in ran)),
+        "block_cpu_s": round(sum(m["cpu_s"] for m in ran), 2),
         "worker_pids": sorted({m["pid"] for m in ran}),
     })
     return out
