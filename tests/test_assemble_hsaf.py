@@ -75,7 +75,7 @@ def test_nearest_point_within_the_radius_only(tmp_path):
                          grid_file=str(tmp_path / "grid.nc"))
     jobs = hsaf.plan_cells(plan.ascat, plan)
     assert len(jobs) == 1
-    assert jobs[0].target.tolist() == [0] and jobs[0].loc.tolist() == [0]
+    assert jobs[0].target.tolist() == [0] and [x.tolist() for x in jobs[0].locs] == [[0]]
     means = hsaf.aggregate_cell(jobs[0], plan.days)
     assert means.shape == (3, 1) and means[0, 0] == 50.0 and np.isnan(means[1:, 0]).all()
     # points of another grid version than the grid file: refused
@@ -105,7 +105,7 @@ def test_reading_in_slices_gives_the_same_daily_means(tmp_path, monkeypatch):
     lat, lon = np.full(n_loc, 45.0) + np.arange(n_loc) * 0.25, np.full(n_loc, 7.0)
     path = write_hsaf_cell(tmp_path / "1234.nc", lat, lon, np.arange(n_loc), rows)
     days = np.arange("2016-05-01", "2016-05-04", dtype="datetime64[D]")
-    job = hsaf.CellJob(1234, str(path), np.array([1, 3, 4, 3]), np.arange(4), "fp")
+    job = hsaf.CellJob(1234, (str(path),), (np.array([1, 3, 4, 3]),), np.arange(4), "fp")
     whole = hsaf.aggregate_cell(job, days)
     monkeypatch.setattr(hsaf, "SLICE", 7)  # many spans, cut inside locations
     sliced = hsaf.aggregate_cell(job, days)
@@ -122,3 +122,26 @@ def test_signatures(tmp_path):
     (tmp_path / "x.nc").write_bytes(b"PK\x03\x04 a zip")
     with pytest.raises(FormatError, match=r"not netCDF \(it starts with"):
         check_signature(tmp_path / "x.nc")
+
+
+def test_a_cdr_and_its_extension_in_one_folder_are_both_read(tmp_path):
+    # H119 up to the 2nd, H120 from the 2nd (one day in both): the same grid point in both
+    lat, lon = grid.centres(40.0, 40.25), grid.centres(10.0, 10.25)
+    plat, plon, gpi = [lat[0] + 0.02], [lon[0]], [77]
+    write_warp5_grid(tmp_path / "grid.nc", plat, plon, gpi, [1])
+    cell = int(warp5_cell(plat[0], plon[0]))
+    write_hsaf_cell(tmp_path / f"H119_{cell:04d}.nc", plat, plon, gpi,
+                    obs([0, 0, 0], [12, 36, 30], [10.0, 20.0, 40.0]))   # 1st; 2nd twice
+    write_hsaf_cell(tmp_path / f"H120_{cell:04d}.nc", plat, plon, gpi,
+                    obs([0, 0], [40, 60], [60.0, 70.0]))                # 2nd; 3rd
+    plan = small_plan(lat, lon)
+    plan.ascat = Product("cells", "ascat", "hsaf_cells", {}, folder=str(tmp_path),
+                         grid_file=str(tmp_path / "grid.nc"))
+    from data_catalog.readers.cells import load_grid
+
+    load_grid.cache_clear()
+    jobs = hsaf.plan_cells(plan.ascat, plan)
+    assert len(jobs) == 1 and len(jobs[0].paths) == 2
+    means = hsaf.aggregate_cell(jobs[0], plan.days)[:, 0]
+    np.testing.assert_allclose(means, [10.0, (20 + 40 + 60) / 3, 70.0])
+    load_grid.cache_clear()

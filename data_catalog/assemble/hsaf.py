@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +55,13 @@ SSF_DROP = {"frozen", "melting", "ice", "snow"}
 
 @dataclass(frozen=True)
 class CellJob:
-    """One cell file: the file's location index of each world cell it serves."""
+    """One 5 degree cell: its files (a CDR and its extension, H119 + H120, may both hold
+    it) and, per file, the location index of each world cell it serves (-1: not there)."""
 
     cell: int
-    path: str
-    loc: np.ndarray        # location index in the file, one per target
-    target: np.ndarray     # flat (lat, lon) index of the world cell
+    paths: tuple[str, ...]
+    locs: tuple[np.ndarray, ...]   # per file: location index in that file, per target
+    target: np.ndarray             # flat (lat, lon) index of the world cell
     fingerprint: str
 
 
@@ -82,15 +84,26 @@ def _locations(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return lat, nc.wrap_lon(np.nan_to_num(lon)), ids, rows
 
 
+def _cell_files(folder: Path) -> dict[int, list[Path]]:
+    """Cell number -> files (``NNNN.nc``, ``H119_NNNN.nc``, ``H120_NNNN.nc``...): unlike
+    the point reader's ``cell_files``, a cell may have several (a CDR and its extension)."""
+    out: dict[int, list[Path]] = {}
+    for f in sorted(folder.glob("*.nc")):
+        m = re.fullmatch(r"(?:.*_)?(\d{4})\.nc", f.name)
+        if m:
+            out.setdefault(int(m.group(1)), []).append(f)
+    return out
+
+
 def plan_cells(product, plan) -> list[CellJob]:
     """The cell files of the region and the nearest-point lookup of its land cells."""
     from pygeogrids.grids import BasicGrid
 
     from data_catalog.assemble.plan import _digest, check_signature
-    from data_catalog.readers.cells import cell_files, load_grid
+    from data_catalog.readers.cells import load_grid
 
     folder = Path(product.folder)
-    files = cell_files(folder)
+    files = _cell_files(folder)
     if not files:
         raise MissingFileError(f"source {product.source!r}: folder holds no cell files "
                                "(NNNN.nc)", folder)
@@ -114,22 +127,30 @@ def plan_cells(product, plan) -> list[CellJob]:
         raise OutOfRangeError(f"ASCAT source {product.source!r}: no cell file covers the "
                               f"region {plan.region} (files here: "
                               f"{', '.join(f'{c:04d}' for c in sorted(files))})", folder)
-    pts = []  # (cell, location index, lat, lon)
+    # grid points by id: the same point in a CDR and its extension is one point
+    where: dict[int, list[tuple[int, int, int]]] = {}   # id -> (cell, file, location)
+    pos: dict[int, tuple[float, float]] = {}
     for c in wanted:
-        check_signature(files[c])
-        lat, lon, ids, rows = _locations(files[c])
-        if g is not None:
-            _check_against_grid(files[c], g, lat, lon, ids, rows)
-        inside = (rows > 0) & (lat >= box[1]) & (lat <= box[3]) & (lon >= box[0]) \
-            & (lon <= box[2])
-        for k in np.flatnonzero(inside):
-            pts.append((c, int(k), float(lat[k]), float(lon[k])))
-    if not pts:
+        for fi, f in enumerate(files[c]):
+            check_signature(f)
+            lat, lon, ids, rows = _locations(f)
+            if g is not None:
+                _check_against_grid(f, g, lat, lon, ids, rows)
+            inside = (rows > 0) & (lat >= box[1]) & (lat <= box[3]) & (lon >= box[0]) \
+                & (lon <= box[2])
+            for k in np.flatnonzero(inside):
+                key = int(ids[k])
+                if key in pos and max(abs(pos[key][0] - lat[k]), abs(pos[key][1] - lon[k])) \
+                        > 1e-3:
+                    raise FormatError(f"grid point {key} is not where another cell file puts "
+                                      "it (files of different grid versions?)", f)
+                pos[key] = (float(lat[k]), float(lon[k]))
+                where.setdefault(key, []).append((c, fi, int(k)))
+    if not pos:
         raise OutOfRangeError(f"ASCAT source {product.source!r}: its cell files hold no grid "
                               f"point in the region {plan.region}", folder)
-    cell_of = np.array([p[0] for p in pts])
-    loc_of = np.array([p[1] for p in pts])
-    points = BasicGrid(np.array([p[3] for p in pts]), np.array([p[2] for p in pts]))
+    keys = np.array(sorted(pos))
+    points = BasicGrid(np.array([pos[k][1] for k in keys]), np.array([pos[k][0] for k in keys]))
     yy, xx = np.meshgrid(plan.lat, plan.lon, indexing="ij")
     targets = np.flatnonzero(plan.land.ravel())
     if targets.size == 0:
@@ -140,20 +161,26 @@ def plan_cells(product, plan) -> list[CellJob]:
         warnings.filterwarnings("ignore", message="Less than k=1 points found")
         nearest, _ = points.find_nearest_gpi(xx.ravel()[targets], yy.ravel()[targets],
                                              max_dist=RADIUS_KM * 1000.0)
-    found = nearest < len(pts)
-    if not found.any():
+    found = np.flatnonzero(nearest < keys.size)
+    if found.size == 0:
         raise OutOfRangeError(f"ASCAT source {product.source!r}: no grid point within "
                               f"{RADIUS_KM} km of the region's land cells", folder)
+    per_cell: dict[int, list[tuple[int, int, int]]] = {}  # cell -> (target, file, location)
+    for t in found:
+        for c, fi, k in where[int(keys[nearest[t]])]:
+            per_cell.setdefault(c, []).append((int(targets[t]), fi, k))
     jobs = []
-    for c in sorted({int(cell_of[k]) for k in nearest[found]}):
-        mine = found & (cell_of[np.minimum(nearest, len(pts) - 1)] == c)
-        st = os.stat(files[c])
-        fp = _digest({"file": str(files[c]), "size": st.st_size, "mtime": st.st_mtime,
-                      "request": plan.fingerprint(), "radius_km": RADIUS_KM,
+    for c, rows_ in sorted(per_cell.items()):
+        tgt = np.array(sorted({r[0] for r in rows_}))
+        locs = [np.full(tgt.size, -1, np.int64) for _ in files[c]]
+        for t, fi, k in rows_:
+            locs[fi][np.searchsorted(tgt, t)] = k
+        stats = [(str(f), os.stat(f).st_size, os.stat(f).st_mtime) for f in files[c]]
+        fp = _digest({"files": stats, "request": plan.fingerprint(), "radius_km": RADIUS_KM,
                       "rules": FLAG_RULES})
-        jobs.append(CellJob(c, str(files[c]), loc_of[nearest[mine]], targets[mine], fp))
-    log.info("ASCAT %r: %d cell file(s), %d of %d land cells within %g km of a grid point",
-             product.source, len(jobs), int(found.sum()), targets.size, RADIUS_KM)
+        jobs.append(CellJob(c, tuple(str(f) for f in files[c]), tuple(locs), tgt, fp))
+    log.info("ASCAT %r: %d cell(s), %d of %d land cells within %g km of a grid point",
+             product.source, len(jobs), found.size, targets.size, RADIUS_KM)
     return jobs
 
 
@@ -223,10 +250,25 @@ def _spans(starts: np.ndarray, stops: np.ndarray) -> list[tuple[int, int]]:
 
 
 def aggregate_cell(job: CellJob, days: np.ndarray) -> np.ndarray:
-    """Daily means ``(day, target)`` (float32, NaN where no usable observation)."""
-    path = Path(job.path)
+    """Daily means ``(day, target)`` (float32, NaN where no usable observation) over all
+    of the cell's files."""
     nd = len(days)
-    wanted, inverse = np.unique(job.loc, return_inverse=True)
+    sums = np.zeros((nd, job.target.size))
+    counts = np.zeros((nd, job.target.size))
+    for path, loc in zip(job.paths, job.locs, strict=True):
+        serve = loc >= 0
+        if serve.any():
+            s, c = _sums(Path(path), loc[serve], days)
+            sums[:, serve] += s
+            counts[:, serve] += c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts).astype(np.float32)
+
+
+def _sums(path: Path, loc: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and counts ``(day, i)`` of the usable observations of location ``loc[i]``."""
+    nd = len(days)
+    wanted, inverse = np.unique(loc, return_inverse=True)
     sums = np.zeros(nd * wanted.size)
     counts = np.zeros(nd * wanted.size)
     day0 = days[0]
@@ -240,10 +282,9 @@ def aggregate_cell(job: CellJob, days: np.ndarray) -> np.ndarray:
                                     "percent of saturation", path, "sm")
         for a, b in _spans(start[wanted], stop[wanted]):
             index = slice(a, b)
-            loc = np.searchsorted(stop, np.arange(a, b), side="right")
-            k = np.searchsorted(wanted, loc)
-            k = np.clip(k, 0, wanted.size - 1)
-            mine = wanted[k] == loc
+            obs_loc = np.searchsorted(stop, np.arange(a, b), side="right")
+            k = np.clip(np.searchsorted(wanted, obs_loc), 0, wanted.size - 1)
+            mine = wanted[k] == obs_loc
             t = nc.nc_times(tvar, nc.read_float(tvar, index), path)
             d = (t.values.astype("datetime64[D]") - day0).astype(np.int64)
             sm = nc.read_float(smv, index) * factor
@@ -251,9 +292,8 @@ def aggregate_cell(job: CellJob, days: np.ndarray) -> np.ndarray:
             flat = d[ok] * wanted.size + k[ok]
             sums += np.bincount(flat, weights=sm[ok], minlength=sums.size)
             counts += np.bincount(flat, minlength=counts.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (sums / counts).reshape(nd, wanted.size)
-    return mean[:, inverse].astype(np.float32)
+    return (sums.reshape(nd, wanted.size)[:, inverse],
+            counts.reshape(nd, wanted.size)[:, inverse])
 
 
 # ---------------------------------------------------------------- the work folder

@@ -33,7 +33,8 @@ def file_records(plan) -> list[dict]:
     """Every file the plan reads: daily files, H SAF cell and grid files, the land grid."""
     out = [file_record(path, p.role, p.source, day)
            for p in (*plan.amsr, plan.ascat) for day, path in p.days.items()]
-    out += [file_record(job.path, "ascat", plan.ascat.source) for job in plan.cells]
+    out += [file_record(path, "ascat", plan.ascat.source)
+            for job in plan.cells for path in job.paths]
     if plan.ascat.grid_file and plan.cells:
         out.append(file_record(plan.ascat.grid_file, "ascat grid", plan.ascat.source))
     if plan.land_source.startswith("land grid "):

@@ -124,10 +124,11 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
         if not bits:
             raise FormatError("flag has no usable flag_values/flag_meanings", path, "flag")
         svar = nc.require_variable(ds, "sensor", path)
-        sens = take(nc.read_raw(svar, win)).astype(np.int64)
-        sfill = nc.fill_values(svar)
-        # the radiometer of each day is a property of the whole file, not of the window
+        # the radiometer of each day is a property of the whole file, not of the window:
+        # read (decompress) the globe once and take the window from it
         whole = nc.read_raw(svar).astype(np.int64)
+        sens = take(whole[win])
+        sfill = nc.fill_values(svar)
         for fill in sfill:  # one comparison per fill code: faster than isin on a globe
             whole[whole == fill] = 0
         whole[whole < 0] = 0
