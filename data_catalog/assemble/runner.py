@@ -152,7 +152,8 @@ def _client(scheduler: str | None, workers: int):
             # dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536 (memory back to the
             # system at once); glibc then keeps its mmap threshold at 128 kB, every whole-
             # array HDF5 chunk buffer (2-4 MB a variable of a global day) is a fresh mmap,
-            # and blocks ran 2.3x slower than in this process (measured): not for ours
+            # and blocks ran about 2x slower than in this process (median of 4 runs on the
+            # shared machine): not for ours
             import dask
 
             stack.enter_context(dask.config.set(
