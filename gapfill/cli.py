@@ -24,6 +24,7 @@ from data_catalog import locations
 COMMAND_MODULES = (
     "data_catalog.cli",
     "data_catalog.demo_cli",
+    "data_catalog.assemble.cli",
     "model.cli",
     "model.series_cli",
     "validation.cli",

@@ -45,6 +45,7 @@ def write_image(path: Path, day: str = "2017-07-01", *, product: str = "PASSIVE"
     flag[0, 2, 0] = 4        # others -> invalid
     flag[0, 2, 1] = 12       # 4 + 8: an unlisted combination -> invalid
     flag[0, 2, 2] = 0        # no gap bit but no value -> no overpass
+    sm[0, 2, 3], flag[0, 2, 3], sensor[0, 2, 3] = 0.35, 1, 32  # a value flagged frozen
     if product == "ACTIVE":
         sm[sm > -9999] *= 100
     with netCDF4.Dataset(path, "w") as ds:
@@ -117,9 +118,10 @@ def test_fixture_passive_values_flags_sensors(tmp_path):
                 (0.625, 10.625): schema.DENSE_VEGETATION, (0.625, 10.875): schema.FROZEN,
                 (0.375, 10.125): schema.INVALID, (0.375, 10.375): schema.INVALID,
                 (0.375, 10.625): schema.NO_OVERPASS, (0.125, 10.125): schema.NO_OVERPASS,
-                (0.125, 11.375): schema.NOT_LAND}
+                (0.125, 11.375): schema.NOT_LAND, (0.375, 10.875): schema.FROZEN}
     for (la, lo), cat in expected.items():
         assert int(gap.sel(lat=la, lon=lo)) == cat, (la, lo)
+        assert np.isnan(float(sm.sel(lat=la, lon=lo))) == (cat != schema.OBSERVED), (la, lo)
     assert int(ds.sensor_bits[0].sel(lat=0.625, lon=10.125)) == 8 | 256
 
 

@@ -24,7 +24,8 @@ REAL = "lprm/LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4"
 
 
 def write_lprm(path: Path, *, units: str = "percent", drop: str | None = None,
-               all_fill: bool = False, c_name: str = "soil_moisture_c1") -> Path:
+               all_fill: bool = False, c_name: str = "soil_moisture_c1",
+               records: bool = False) -> Path:
     """A 6 x 4 LPRM-like file: (Longitude, Latitude), latitude north to south."""
     lon = np.array([-1.375, -1.125, -0.875, -0.625, -0.375, -0.125], np.float32)
     lat = np.array([0.875, 0.625, 0.375, 0.125], np.float32)  # north -> south
@@ -54,6 +55,25 @@ def write_lprm(path: Path, *, units: str = "percent", drop: str | None = None,
         st = ds.createVariable("scantime", "f8", ("Longitude", "Latitude"), fill_value=0.0)
         st.units = "seconds since 1993-01-01 00:00:00"
         st[:] = scan
+        if records:  # what the real files record beside the retrievals
+            full = np.full(sm.shape, 30, np.int16)
+            full[1, 1] = full[2, 1] = -32767
+            ds[c_name][:] = full  # a C1 value at every overpass pixel but two
+            freq = np.full(sm.shape, 69, np.int16)
+            freq[0, 0], freq[0, 1], freq[0, 2] = 73, 107, -1   # C2 and X fall-backs, none
+            ts = np.full(sm.shape, 2900, np.int16)
+            ts[1, 0] = 2700                                  # 270 K: frozen
+            ts[1, 2] = -32767                                # a retrieval without ts
+            vod = np.full(sm.shape, 40, np.int16)
+            vod[2, 0] = 95                                   # optical depth 0.95
+            for name, data, scale, fill in (("frequency_map", freq, 0.1, -1),
+                                            ("ts", ts, 0.1, -32767),
+                                            ("opt_depth_c1", vod, 0.01, -32767)):
+                v = ds.createVariable(name, "i2", ("Longitude", "Latitude"), fill_value=fill)
+                v.scale_factor = scale
+                v.add_offset = 0.0
+                v.set_auto_maskandscale(False)
+                v[:] = data
     return path
 
 
@@ -80,6 +100,36 @@ def test_fixture_canonical_values_and_gaps(lprm_file):
     assert int(gap.sel(lat=0.125, lon=-1.375)) == schema.INVALID  # overpass, no retrieval
     assert int(gap.sel(lat=0.875, lon=-0.375)) == schema.NO_OVERPASS  # no scantime
     assert ds.gap_mask.attrs["flag_meanings"].split()[0] == "observed"
+
+
+def test_fixture_gap_records_rfi_frozen_vegetation(tmp_path):
+    path = write_lprm(tmp_path / "LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4",
+                      records=True)
+    ds = read_lprm(path)
+    gap, sm = ds.gap_mask.isel(time=0), ds.amsr_sm.isel(time=0)
+    at = {  # (lon index, lat index north-first) -> expected category
+        (0, 0): schema.RFI, (0, 1): schema.RFI,            # fell back to C2, to X
+        (0, 2): schema.OBSERVED,                            # no frequency recorded
+        (1, 0): schema.FROZEN,                              # ts 270 K, with a C1 value
+        (1, 1): schema.FROZEN,                              # mask bit 256, no retrieval
+        (2, 0): schema.DENSE_VEGETATION,                    # optical depth 0.95
+        (2, 1): schema.DENSE_VEGETATION,                    # mask bit 32, no retrieval
+        (1, 2): schema.INVALID,                             # a retrieval without ts
+        (3, 3): schema.OBSERVED, (4, 0): schema.NO_OVERPASS,
+    }
+    lons = [-1.375, -1.125, -0.875, -0.625, -0.375, -0.125]
+    lats = [0.875, 0.625, 0.375, 0.125]
+    for (i, j), cat in at.items():
+        got = int(gap.sel(lon=lons[i], lat=lats[j]))
+        assert got == cat, ((i, j), got, cat)
+        value = float(sm.sel(lon=lons[i], lat=lats[j]))
+        assert np.isnan(value) == (cat != schema.OBSERVED), ((i, j), value)
+    # the C2 product keeps its own 7.3 GHz pixels: only the X fall-back is RFI there
+    with netCDF4.Dataset(path, "a") as raw:
+        raw.renameVariable("soil_moisture_c1", "soil_moisture_c2")
+    c2 = read_lprm(path, band="c2").gap_mask.isel(time=0)
+    assert int(c2.sel(lon=lons[0], lat=lats[0])) == schema.OBSERVED
+    assert int(c2.sel(lon=lons[0], lat=lats[1])) == schema.RFI
 
 
 def test_fixture_region_band_and_amsre_name(tmp_path):
@@ -121,6 +171,14 @@ def test_bad_inputs(tmp_path, lprm_file):
     cut.write_bytes(lprm_file.read_bytes()[:600])
     with pytest.raises(FormatError, match="cut.nc4"):
         read_lprm(cut)
+    # cut anywhere (a download that stopped): still a FormatError naming the file
+    big = write_lprm(tmp_path / "LPRM-AMSR2_big_20150401.nc4", records=True)
+    data = big.read_bytes()
+    for keep in (len(data) - 200, len(data) // 2, 4000):
+        part = tmp_path / f"LPRM-AMSR2_part{keep}_20150401.nc4"
+        part.write_bytes(data[:keep])
+        with pytest.raises(FormatError, match=part.name):
+            read_lprm(part)
     nox = write_lprm(tmp_path / "LPRM-AMSR2_nox_20150401.nc4", drop="soil_moisture_x")
     with pytest.raises(MissingVariableError, match="soil_moisture_x"):
         read_lprm(nox, band="x")
@@ -152,8 +210,29 @@ def test_real_file_matches_raw_netcdf(shared_data):
         n_valid = int(raw["soil_moisture_c1"][:].count())
     got = float(ds.amsr_sm.sel(lat=42.125, lon=-93.125).item())
     assert got == pytest.approx(expected)
-    gap = ds.gap_mask.values
-    assert int((gap == schema.OBSERVED).sum()) == n_valid
+    gap = ds.gap_mask.values[0]
+    # observed: exactly the C1 retrievals that no record of the file casts doubt on,
+    # computed here straight from the raw arrays (transposed to (lat, lon), north first)
+    with netCDF4.Dataset(path) as raw:
+        c1 = raw["soil_moisture_c1"][:].T
+        freq = raw["frequency_map"][:].T
+        ts = raw["ts"][:].T
+        vod = raw["opt_depth_c1"][:].T
+        bits = raw["mask"][:].T.filled(0)
+    land = ds.land.values[::-1]  # back to north-first like the raw arrays
+    trusted = (~c1.mask & ~ts.mask & (ts.filled(0) >= 273.15) & (vod.filled(9) <= 0.8)
+               & ~(freq.filled(0) > 6.95) & ((bits & 256) == 0) & land)
+    assert int((gap == schema.OBSERVED).sum()) == int(trusted.sum())
+    assert 60_000 < int(trusted.sum()) < n_valid
+    # RFI fall-backs: C1 still has a value at most of those pixels, never shown as observed
+    fell_back = (freq.filled(0) > 6.95)[::-1]
+    assert (~c1.mask[::-1] & fell_back).sum() > 3000
+    assert not (gap[fell_back] == schema.OBSERVED).any()
+    assert np.isnan(ds.amsr_sm.values[0][fell_back]).all()
+    on_land = fell_back & ds.land.values & ((bits[::-1] & 256) == 0) \
+        & ~(ts.filled(300)[::-1] < 273.15)
+    assert (gap[on_land] == schema.RFI).all() and on_land.sum() > 2000
+    assert np.isnan(ds.amsr_sm.values[0][gap != schema.OBSERVED]).all()
     # the land mask turns the open ocean into not_land; a mid-Pacific cell is water
     assert int(ds.gap_mask.sel(lat=0.125, lon=-150.125).item()) == schema.NOT_LAND
     assert bool(ds.land.sel(lat=42.125, lon=-93.125))

@@ -64,9 +64,18 @@ def require_variable(ds: netCDF4.Dataset, name: str, path: str | Path) -> netCDF
     return ds.variables[name]
 
 
+def _read(var: netCDF4.Variable, index):
+    """``var[index]`` with a truncated or damaged file as :class:`FormatError`."""
+    try:
+        return var[index]
+    except (OSError, RuntimeError) as exc:  # netCDF4 reports HDF errors as these
+        raise FormatError(f"cannot read the data (truncated or damaged file: {exc})",
+                          var.group().filepath(), var.name) from exc
+
+
 def read_float(var: netCDF4.Variable, index=slice(None)) -> np.ndarray:
     """Read a variable as float64 with every fill value (CF or bare -9999) as NaN."""
-    data = var[index]
+    data = _read(var, index)
     arr = np.ma.filled(np.ma.asarray(data).astype(np.float64), np.nan)
     for fill in BARE_FILL_VALUES:
         arr[arr == fill] = np.nan
@@ -77,7 +86,7 @@ def read_raw(var: netCDF4.Variable, index=slice(None)) -> np.ndarray:
     """Read a flag-like variable without masking or scaling (the bits as stored)."""
     var.set_auto_maskandscale(False)
     try:
-        return np.asarray(var[index])
+        return np.asarray(_read(var, index))
     finally:
         var.set_auto_maskandscale(True)
 

@@ -9,6 +9,7 @@
 * ``flag`` bits are decoded into the schema gap categories by reading ``flag_meanings``
   in the file (frozen/snow -> frozen_ground, dense vegetation, RFI, no observation ->
   no_overpass, anything else -> invalid_retrieval; water -> not_land with ``land_grid``);
+  a value that carries a gap bit is that gap (and NaN), never an observation;
 * ``sensor`` bits (8 AMSR-E, 32 AMSR2, 256 ASCAT-A, 512 ASCAT-B, ...) are kept per pixel
   as ``sensor_bits`` and give the ``sensor`` coordinate of each day; ``sensors=("AMSRE",
   "AMSR2")`` keeps only pixels that an AMSR instrument contributed to.
@@ -123,11 +124,14 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
         if not bits:
             raise FormatError("flag has no usable flag_values/flag_meanings", path, "flag")
         svar = nc.require_variable(ds, "sensor", path)
-        sens = take(nc.read_raw(svar, win)).astype(np.int64)
-        sfill = nc.fill_values(svar)
-        # the radiometer of each day is a property of the whole file, not of the window
+        # the radiometer of each day is a property of the whole file, not of the window:
+        # read (decompress) the globe once and take the window from it
         whole = nc.read_raw(svar).astype(np.int64)
-        whole[np.isin(whole, sorted(sfill)) | (whole < 0)] = 0
+        sens = take(whole[win])
+        sfill = nc.fill_values(svar)
+        for fill in sfill:  # one comparison per fill code: faster than isin on a globe
+            whole[whole == fill] = 0
+        whole[whole < 0] = 0
         day_sensor = np.array([nc.schema_sensor(int(np.bitwise_or.reduce(
             whole[t].ravel(), initial=0))) for t in range(whole.shape[0])], np.int8)
         del whole
@@ -141,6 +145,7 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
     # a fill code (127, "NaN") means nothing was observed that day: no gap bits to decode
     flag_raw = np.where(np.isin(flag_raw, sorted(flag_fill)), 0, flag_raw)
     gap = nc.decode_flags(flag_raw, bits)
+    unflagged = gap == schema.OBSERVED
     gap[(gap == schema.OBSERVED) & ~np.isfinite(sm)] = schema.NO_OVERPASS
     if sensors is not None:
         wanted = {s.upper().replace("-", "") for s in sensors}
@@ -155,7 +160,9 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
     if land_grid is not None:
         land = nc.land_mask(land_grid, lat, lon)
         gap[:, ~land] = schema.NOT_LAND
-    gap[np.isfinite(sm)] = schema.OBSERVED
+    # a value whose own flag bits mark a gap is that gap, never an observation
+    gap[np.isfinite(sm) & unflagged] = schema.OBSERVED
+    sm[gap != schema.OBSERVED] = np.nan
     what = f"sm in region {box}" if box else "sm"
     if sensors is not None:
         what += f" from sensors {list(sensors)}"

@@ -6,19 +6,30 @@ percent as ``(Longitude, Latitude)`` with latitude running north to south. This 
 returns the canonical gridded form: ``amsr_sm`` in m3 m-3 as ``(time, lat, lon)``,
 latitude ascending, a ``gap_mask`` and the ``sensor`` coordinate.
 
-Gap categories are derived from what the file itself records:
+Gap categories are derived from what the file itself records, so that a value the
+product itself marks as doubtful is never returned as observed (``amsr_sm`` is NaN
+wherever ``gap_mask`` is not ``observed``), lowest priority first:
 
-* ``observed`` where the band has a retrieval;
+* ``invalid_retrieval`` for an overpass without a retrieval in the band, and for a
+  retrieval without its skin temperature (``ts`` missing where the file has ``ts``);
+* ``dense_vegetation`` where the band's vegetation optical depth (``opt_depth_c1`` ...)
+  exceeds :data:`VOD_MAX` = 0.8, and (overpass without retrieval) ``mask`` bits 16/32/64;
+* ``radio_frequency_interference`` where ``frequency_map`` names a higher band than the
+  one read: LPRM fell back from C1 (6.9 GHz) to C2 (7.3) or X (10.7) because of RFI, yet
+  still stores a C1 value there (in the 2015-04-01 AMSR2 file at 90 % of the 7.3 GHz and
+  84 % of the 10.7 GHz pixels): for C1 both fall-backs are RFI, for C2 the X fall-back;
+* ``frozen_ground`` where ``ts`` is below 273.15 K or ``mask`` bit 256 is set;
 * ``no_overpass`` where ``scantime`` is missing (no overpass of this orbit direction that
   day: the swath gaps; without a land mask also the oceans);
-* ``frozen_ground`` where there was an overpass but no retrieval and ``mask`` bit 256 is
-  set; ``dense_vegetation`` for bits 16/32/64. The file carries no ``flag_meanings``:
-  these bit meanings were read off the 2015-04-01 AMSR2 file (bit 256 covers Antarctica,
-  Greenland and Siberia in spring where skin temperature is near 273 K; bits 16-64 sit
-  where the optical depth is about 1), so treat them as best effort;
-* ``invalid_retrieval`` for any other overpass without a retrieval;
 * ``not_land`` where a land mask (``land_grid``: a CCI/C3S ``grid.nc`` on the same 0.25
   degree grid) says water.
+
+The file carries no ``flag_meanings`` for ``mask``: the bit meanings were read off the
+2015-04-01 AMSR2 file (bit 256 covers Antarctica, Greenland and Siberia in spring; bits
+16-64 sit where the optical depth is about 1), so treat them as best effort. Bits 2, 4, 8,
+128 and 512 are not used (512 covers the oceans: the land mask decides what is land).
+Each rule applies only where the file has its variable (older files may lack
+``frequency_map`` or ``ts``).
 """
 
 from __future__ import annotations
@@ -44,6 +55,18 @@ log = logging.getLogger(__name__)
 BANDS = {"c1": ("soil_moisture_c1", "soil_moisture_c"),
          "c": ("soil_moisture_c", "soil_moisture_c1"),
          "c2": ("soil_moisture_c2",), "x": ("soil_moisture_x",)}
+#: frequency (GHz) of each band: a ``frequency_map`` above it means an RFI fall-back
+BAND_GHZ = {"c1": 6.9, "c": 6.9, "c2": 7.3, "x": 10.7}
+#: vegetation optical depth variable of each band (AMSR-E names its C band ``..._c``)
+OPT_DEPTH = {"c1": ("opt_depth_c1", "opt_depth_c"), "c": ("opt_depth_c", "opt_depth_c1"),
+             "c2": ("opt_depth_c2",), "x": ("opt_depth_x",)}
+#: Above this optical depth a retrieval is taken as dense vegetation: the microwave
+#: emission of the soil is then mostly absorbed by the canopy and LPRM retrievals lose
+#: their sensitivity to soil moisture (de Jeu et al. 2008, Surv. Geophys. 29, 399-420;
+#: Owe et al. 2008, JGR 113, F01002).
+VOD_MAX = 0.8
+#: skin temperature (K) below which the ground is taken as frozen
+FREEZING_K = 273.15
 FROZEN_BIT = 256
 VEGETATION_BITS = 16 | 32 | 64
 SCANTIME_EPOCH = pd.Timestamp("1993-01-01")
@@ -68,6 +91,56 @@ def date_from_name(path: Path) -> pd.Timestamp | None:
         return pd.Timestamp(m.group(1))
     except ValueError:
         return None
+
+
+def gap_categories(sm: np.ndarray, *, scan: np.ndarray, mask: np.ndarray, band: str,
+                   ts: np.ndarray | None = None, vod: np.ndarray | None = None,
+                   freq: np.ndarray | None = None, land: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """Gap category of every pixel of one LPRM band (rules in the module docstring).
+
+    Parameters
+    ----------
+    sm
+        The band's soil moisture (NaN where the file has no retrieval).
+    scan
+        ``scantime`` (NaN or 0 where there was no overpass).
+    mask
+        The ``mask`` bits (0 where the file has no ``mask``).
+    band
+        A key of :data:`BANDS`.
+    ts, vod, freq
+        Skin temperature (K), the band's optical depth and ``frequency_map`` (GHz), each
+        NaN where missing; ``None`` where the file lacks the variable (its rule is skipped).
+    land
+        Boolean land mask, or ``None`` (no ``not_land``).
+
+    Returns
+    -------
+    numpy.ndarray
+        int8 schema gap categories; ``observed`` only where a retrieval is trustworthy.
+    """
+    retrieved = np.isfinite(sm)
+    passed = np.isfinite(scan) & (scan > 0)
+    gap = np.full(sm.shape, schema.INVALID, np.int8)
+    ok = retrieved if ts is None else retrieved & np.isfinite(ts)
+    gap[ok] = schema.OBSERVED
+    veg = ~retrieved & ((mask & VEGETATION_BITS) != 0)
+    if vod is not None:
+        veg |= np.nan_to_num(vod, nan=-np.inf) > VOD_MAX
+    gap[veg] = schema.DENSE_VEGETATION
+    if freq is not None:
+        # a fall-back to a higher band than this one's own frequency (0.05 GHz: the file's
+        # 0.1 GHz quantisation)
+        gap[np.nan_to_num(freq, nan=-np.inf) > BAND_GHZ[band] + 0.05] = schema.RFI
+    frozen = (mask & FROZEN_BIT) != 0
+    if ts is not None:
+        frozen |= np.nan_to_num(ts, nan=np.inf) < FREEZING_K
+    gap[frozen] = schema.FROZEN
+    gap[~passed] = schema.NO_OVERPASS
+    if land is not None:
+        gap[~land] = schema.NOT_LAND
+    return gap
 
 
 def read_lprm(path: str | Path, *, band: str = "c1",
@@ -118,40 +191,48 @@ def read_lprm(path: str | Path, *, band: str = "c1",
         factor = nc.canonical_units(getattr(v, "units", None), schema.UNITS[schema.AMSR_SM],
                                     path, var)
 
+        # read only the file rows/columns that hold the region (the chunks are still
+        # decompressed whole, but nothing outside the window is converted or kept)
+        r, c = _window(lat, lon, box)
+        lat, lon = lat[r], lon[c]
+
         def grid(name: str, raw: bool = False) -> np.ndarray:
             x = nc.require_variable(ds, name, path)
-            a = nc.read_raw(x) if raw else nc.read_float(x)
-            return a.T if x.dimensions[0] == "Longitude" else a
+            lon_first = x.dimensions[0] == "Longitude"
+            index = (c, r) if lon_first else (r, c)
+            a = nc.read_raw(x, index) if raw else nc.read_float(x, index)
+            return a.T if lon_first else a
 
         sm = grid(var) * factor
         sm[(sm < 0) | (sm > 1)] = np.nan  # outside the physical range is not a retrieval
         mask = grid("mask", raw=True).astype(np.int64) if "mask" in ds.variables \
             else np.zeros(sm.shape, np.int64)
         scan = grid("scantime") if "scantime" in ds.variables else np.ones(sm.shape)
+        vname = next((n for n in OPT_DEPTH[key] if n in ds.variables), None)
+        extra = {"ts": grid("ts") if "ts" in ds.variables else None,
+                 "vod": grid(vname) if vname else None,
+                 "freq": grid("frequency_map") if "frequency_map" in ds.variables else None}
 
     # canonical orientation: lat ascending, lon ascending in [-180, 180)
     ilat = np.argsort(lat)
     ilon = np.argsort(lon)
     lat, lon = lat[ilat], lon[ilon]
-    sm, mask, scan = (a[np.ix_(ilat, ilon)] for a in (sm, mask, scan))
     ii, jj = nc.region_index(lat, lon, box, path)
+    rows, cols = np.ix_(ilat[ii], ilon[jj])
     lat, lon = lat[ii], lon[jj]
-    sm, mask, scan = (a[np.ix_(ii, jj)] for a in (sm, mask, scan))
-    if require_data:
-        nc.not_empty(sm, f"band {key} in the selected region" if box else f"band {key}", path,
-                     var)
+    sm, mask, scan = (a[rows, cols] for a in (sm, mask, scan))
+    extra = {k: None if a is None else a[rows, cols] for k, a in extra.items()}
 
-    observed = np.isfinite(sm)
-    passed = np.isfinite(scan) & (scan > 0)
-    gap = np.full(sm.shape, schema.INVALID, np.int8)
-    gap[~passed] = schema.NO_OVERPASS
-    gap[passed & ((mask & VEGETATION_BITS) != 0)] = schema.DENSE_VEGETATION
-    gap[passed & ((mask & FROZEN_BIT) != 0)] = schema.FROZEN
     land = None
     if land_grid is not None:
         land = nc.land_mask(land_grid, lat, lon)
-        gap[~land] = schema.NOT_LAND
-    gap[observed] = schema.OBSERVED
+    gap = gap_categories(sm, scan=scan, mask=mask, band=key, land=land, **extra)
+    sm[gap != schema.OBSERVED] = np.nan
+    observed = np.isfinite(sm)
+    passed = np.isfinite(scan) & (scan > 0)
+    if require_data:
+        nc.not_empty(sm, f"band {key} in the selected region" if box else f"band {key}", path,
+                     var)
 
     date = date_from_name(path)
     if date is None:
@@ -181,6 +262,19 @@ def read_lprm(path: str | Path, *, band: str = "c1",
                             {"long_name": schema.LONG_NAMES[schema.LAND]})
     log.debug("read LPRM %s band %s: %d observed cells", path.name, key, int(observed.sum()))
     return out
+
+
+def _window(lat: np.ndarray, lon: np.ndarray, box) -> tuple[slice, slice]:
+    """File index ranges (latitude, longitude) that hold every cell of ``box`` (all when
+    there is none or nothing matches: the region check then says why)."""
+    if box is None:
+        return slice(None), slice(None)
+    w, s, e, n = box
+    i = np.flatnonzero((lat >= s) & (lat <= n))
+    j = np.flatnonzero((lon >= w) & (lon <= e))
+    if i.size == 0 or j.size == 0:
+        return slice(None), slice(None)
+    return slice(int(i.min()), int(i.max()) + 1), slice(int(j.min()), int(j.max()) + 1)
 
 
 def read_lprm_files(paths: str | Path | Iterable[str | Path], *, band: str = "c1",
