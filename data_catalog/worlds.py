@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from data_catalog import locations, schema
@@ -20,6 +21,23 @@ from data_catalog.errors import FormatError, MissingFileError, MissingVariableEr
 REQUIRED_VARIABLES = (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.LAND)
 #: Coordinates every canonical world holds besides ``time, lat, lon``.
 REQUIRED_COORDS = (schema.SENSOR,)
+
+
+def world_chunks(ny: int, nx: int) -> tuple[int, int, int]:
+    """Time x lat x lon chunks of every world store (demo and assembled), so that one
+    day's map and one pixel's series both read fast.
+
+    A day's map decompresses every chunk of its time slab (``tt x ny x nx`` values) and a
+    pixel's series one tile per time chunk (``nt x ty x tx`` values).  Up to 128 x 128 cells
+    a year of 32 x 32 tiles keeps both to a few MB per variable (measured on the default
+    64 x 64 world: ~15 ms a map, ~70 ms a 21-year series, against ~400 ms with whole
+    64 x 64 tiles); bigger grids get 64 x 64 tiles and shorter time chunks so that a day's
+    slab stays under ~12 MB (and a generation block, one time chunk, under ~1 GB).
+    """
+    tile = 32 if ny * nx <= 128 * 128 else 64
+    ty, tx = min(ny, tile), min(nx, tile)
+    tt = int(np.clip(3_000_000 // (ny * nx), 30, 365))
+    return tt, ty, tx
 
 
 def _missing_message(path: Path) -> str:

@@ -13,7 +13,7 @@ import pytest
 from data_catalog import locations, schema
 from data_catalog.assemble import assemble, open_assembled
 from data_catalog.assemble.provenance import read_group
-from data_catalog.assemble.store import world_chunks
+from data_catalog.worlds import world_chunks
 from gapfill.cli import main
 from tests.assemble_data import REGION, WINTER, demo_part, native_set, winter  # noqa: F401
 

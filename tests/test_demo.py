@@ -15,6 +15,7 @@ from data_catalog.demo import store as demo_store
 from data_catalog.demo import water_balance
 from data_catalog.demo.world import World, observe
 from data_catalog.errors import DataError, FormatError, MissingFileError
+from data_catalog.worlds import world_chunks
 
 # 16 x 16 cells around Lake Michigan (water, cold winters, north woods, RFI site),
 # spanning the AMSR-E/AMSR2 seam.
@@ -271,9 +272,9 @@ def test_station_frozen_flags(stations):
 
 # ---------------------------------------------------------------- storage
 def test_chunks_serve_maps_and_series():
-    assert demo_store._chunks(64, 64) == (365, 32, 32)
-    assert demo_store._chunks(16, 20) == (365, 16, 20)
-    tt, ty, tx = demo_store._chunks(250, 350)
+    assert world_chunks(64, 64) == (365, 32, 32)
+    assert world_chunks(16, 20) == (365, 16, 20)
+    tt, ty, tx = world_chunks(250, 350)
     assert (ty, tx) == (64, 64) and 30 <= tt < 365
     assert tt * 250 * 350 * 4 <= 12 * 2**20  # one day's slab
 

@@ -37,6 +37,7 @@ from data_catalog.errors import (
 )
 from data_catalog.readers import _netcdf as nc
 from data_catalog.readers import cci_images, lprm
+from data_catalog.worlds import world_chunks
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ def parse_dates(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def make_plan(amsr: list[str], ascat: str, region, start, end, *, catalog=None) -> Plan:
     """Resolve the sources, check every input, and lay out the world (see module docs)."""
-    from data_catalog.assemble import hsaf, store
+    from data_catalog.assemble import hsaf
     from data_catalog.assemble.provenance import file_records
     from data_catalog.catalog import load_catalog
 
@@ -313,7 +314,7 @@ def make_plan(amsr: list[str], ascat: str, region, start, end, *, catalog=None) 
     days = pd.date_range(t0, t1, freq="D").to_numpy().astype("datetime64[D]")
     plan = Plan(region=box, start=f"{t0:%Y-%m-%d}", end=f"{t1:%Y-%m-%d}", lat=lat, lon=lon,
                 days=days, land=land, land_source=land_source,
-                chunks=store.world_chunks(len(lat), len(lon)), amsr=products,
+                chunks=world_chunks(len(lat), len(lon)), amsr=products,
                 ascat=ascat_product, files=[])
     if ascat_product.kind == "hsaf_cells":
         plan.cells = hsaf.plan_cells(ascat_product, plan)

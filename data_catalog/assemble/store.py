@@ -2,7 +2,8 @@
 
 The layout is the demo world's (``data_catalog.demo``): zarr v3, dims ``(time, lat,
 lon)``, ``amsr_sm``/``ascat_sm`` float32 and ``gap_mask`` int8 chunked by
-:func:`world_chunks`, lz4 + bitshuffle (floats) or shuffle (the mask), ``land`` bool,
+:func:`data_catalog.worlds.world_chunks`, lz4 + bitshuffle (floats) or shuffle (the
+mask), ``land`` bool,
 the ``sensor(time)`` coordinate with CF flag attributes, time as int32 days since
 1970-01-01, CF attributes, ``complete`` false until the last block is written.  Values are
 not bit-rounded: a world holds what the files hold.
@@ -18,20 +19,9 @@ import xarray as xr
 
 from data_catalog import schema
 from data_catalog.errors import FormatError, MissingFileError
+from data_catalog.worlds import open_world
 
 VARIABLES = (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM)
-
-
-def world_chunks(ny: int, nx: int) -> tuple[int, int, int]:
-    """Time x lat x lon chunks: the demo world's rule (``data_catalog.demo``), so that a
-    day's map and a pixel's series read alike in both (a test compares them).
-
-    Up to 128 x 128 cells a year of 32 x 32 tiles; bigger grids 64 x 64 tiles and
-    shorter time chunks (at least 30 days) so that a day's slab stays under ~12 MB.
-    """
-    tile = 32 if ny * nx <= 128 * 128 else 64
-    tt = int(np.clip(3_000_000 // (ny * nx), 30, 365))
-    return tt, min(ny, tile), min(nx, tile)
 
 
 def _compressors(float_bits: bool):
@@ -135,9 +125,4 @@ def open_assembled(path: str | Path) -> xr.Dataset:
         raise FormatError("not a complete assembled world (an interrupted run keeps its "
                           "finished blocks in a hidden folder beside it: run the same "
                           "`gapfill assemble` again to resume)", p)
-    ds = xr.open_zarr(p, consolidated=False, zarr_format=3)
-    small = [n for n, v in ds.variables.items() if schema.TIME not in v.dims or v.ndim == 1]
-    ds = ds.assign({n: ds[n].load() for n in small if n in ds.data_vars})
-    ds = ds.assign_coords({n: ds[n].load() for n in small if n in ds.coords})
-    ds.attrs["source_path"] = str(p)
-    return ds
+    return open_world(p)

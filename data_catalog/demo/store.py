@@ -13,7 +13,8 @@ rebuilt); ``tests/test_demo_fingerprint.py`` pins a tiny world per version.
 
 Floats are bit-rounded before writing (12 mantissa bits for soil moisture, 10 for ASCAT's
 percent: far below the physical precision) and compressed with lz4 + bitshuffle; chunks
-serve both a day's map and a pixel's series (:func:`_chunks`).  The stations go into a
+serve both a day's map and a pixel's series (:func:`data_catalog.worlds.world_chunks`).
+The stations go into a
 ``stations`` group (hourly ``sm`` and ``flag`` codes, the table as JSON in its attributes).
 """
 
@@ -35,6 +36,7 @@ import data_catalog.demo.stations as stations
 from data_catalog import locations, schema
 from data_catalog.demo.world import DemoParams, World, simulate
 from data_catalog.errors import DataError, FormatError, MissingFileError
+from data_catalog.worlds import world_chunks
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +64,6 @@ def bitround(a: np.ndarray, keepbits: int) -> np.ndarray:
     drop = 23 - keepbits
     mask = np.uint32((0xFFFFFFFF << drop) & 0xFFFFFFFF)
     return (a.view(np.uint32) & mask).view(np.float32)
-
-
-def _chunks(ny: int, nx: int) -> tuple[int, int, int]:
-    """Time x lat x lon chunks so that one day's map and one pixel's series both read fast.
-
-    A day's map decompresses every chunk of its time slab (``tt x ny x nx`` values) and a
-    pixel's series one tile per time chunk (``nt x ty x tx`` values).  Up to 128 x 128 cells
-    a year of 32 x 32 tiles keeps both to a few MB per variable (measured on the default
-    64 x 64 world: ~15 ms a map, ~70 ms a 21-year series, against ~400 ms with whole
-    64 x 64 tiles); bigger grids get 64 x 64 tiles and shorter time chunks so that a day's
-    slab stays under ~12 MB (and a generation block, one time chunk, under ~1 GB).
-    """
-    tile = 32 if ny * nx <= 128 * 128 else 64
-    ty, tx = min(ny, tile), min(nx, tile)
-    tt = int(np.clip(3_000_000 // (ny * nx), 30, 365))
-    return tt, ty, tx
 
 
 def _compressors(float_bits: bool):
@@ -213,7 +199,7 @@ def _write_world(tmp: Path, p: DemoParams, progress: bool, tqdm) -> None:
     import zarr
 
     w = World(p)
-    tt, ty, tx = _chunks(w.ny, w.nx)
+    tt, ty, tx = world_chunks(w.ny, w.nx)
     shape = (w.nt, w.ny, w.nx)
     dims = schema.GRID_DIMS
 
