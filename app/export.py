@@ -7,7 +7,7 @@ import io
 import numpy as np
 
 from app import plots
-from app.data import DayFields
+from app.days import DayFields
 from app.maps import coast_paths, map_titles
 from data_catalog import grid
 

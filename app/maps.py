@@ -40,7 +40,7 @@ import xarray as xr
 from holoviews.operation.datashader import rasterize
 
 from app import plots
-from app.data import DayFields
+from app.days import DayFields
 from data_catalog import grid, schema
 
 log = logging.getLogger(__name__)

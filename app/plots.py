@@ -143,12 +143,6 @@ def coastlines(paths: Sequence[np.ndarray]) -> hv.Path:
     return hv.Path(data, kdims=KDIMS).opts(color="#333333", line_width=0.8)
 
 
-def region_box(bbox: Sequence[float]) -> hv.Rectangles:
-    """The selected region W, S, E, N as an outline."""
-    w, s, e, n = (float(v) for v in bbox)
-    return hv.Rectangles([(w, s, e, n)], kdims=[LON_DIM, LAT_DIM, "x1", "y1"])
-
-
 def station_points(table: pd.DataFrame, selected: str = "") -> hv.Points:
     """Stations as points with id, name and network for hover; ``selected`` as a flag."""
     df = pd.DataFrame({

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from app import plots
-from app.data import DayFields
+from app.days import DayFields
 from app.maps import MapSet, layer_elements, map_titles, regrid_like
 from app.state import ExplorerState, GridInfo
 from data_catalog import schema
