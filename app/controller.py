@@ -81,13 +81,13 @@ class Explorer(param.Parameterized):
         self.checkpoint_labels = {label: key for key, (label, _) in choices.items()}
         self.state = ExplorerState(grid, stations=ids, sources=sources, source=source,
                                    checkpoints={k: path for k, (_, path) in choices.items()})
-        clim = hub.source_metadata(source).get("clim")
-        if clim:
-            self.state.request_clim(*clim)
+        meta = hub.source_metadata(source)  # the catalog's colours of the source
+        if meta.get("clim"):
+            self.state.request_clim(*meta["clim"])
         self._doc = pn.state.curdoc
         track_session(self)
         self.maps = MapSet(self.state, on_tap=self.on_tap, on_box=self.on_box,
-                           dispatch=self.dispatch)
+                           dispatch=self.dispatch, sm_cmap=meta.get("cmap") or plots.SM_CMAP)
         self.url = UrlParams()
         self.layout_version = 0
         self.maps_object = None
