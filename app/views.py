@@ -228,7 +228,9 @@ class MapsView(pn.viewable.Viewer):
     def _png(self):
         from app.export import maps_png
 
-        buf = io.BytesIO(maps_png(self.app.fields, self.app.state.clim))
+        maps = self.app.maps
+        buf = io.BytesIO(maps_png(self.app.fields, self.app.state.clim, maps=maps.maps,
+                                  sm_cmap=maps.sm_cmap))
         return buf
 
     def legend(self) -> pn.pane.HTML:

@@ -39,7 +39,8 @@ def everything_elsewhere(tmp_path, monkeypatch):
 
 def test_every_package_resolves_the_same_locations(everything_elsewhere, tmp_path):
     from app.checkpoints import checkpoint_choices
-    from app.data import DataHub, resolve_checkpoint
+    from app.data import DataHub
+    from app.outputs import resolve_checkpoint
     from bench.series import _shipped_available
     from data_catalog.catalog import load_catalog
     from data_catalog.readers.ismn import default_meta_root
