@@ -51,6 +51,7 @@ def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,
         outputs of this app); replaces the ``NO_MODEL`` rows.
     """
     from validation import compare as vc
+    from validation.metrics import names
 
     frame = frame.copy()
     frame.attrs = {k: (dict(v) if isinstance(v, dict) else v) for k, v in frame.attrs.items()}
@@ -68,7 +69,7 @@ def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,
     settings = vc.Settings(start=f"{pd.Timestamp(start):%Y-%m-%d}",
                            end=f"{pd.Timestamp(end):%Y-%m-%d}", anomaly_window=None)
     st = vc.station_stats(vsource, sid, settings, frame=frame)
-    return st[["series", "n", "r", "rmse", "ubrmse", "bias", "status"]]
+    return st[["series", *names(headline=True), "status"]]
 
 
 def scale_ascat(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -389,9 +390,9 @@ class Explorer(param.Parameterized):
 
         def job():
             from app.data import resolve_checkpoint
-            from validation.sources import filled_from_model
+            from model.points import filled_at_points
 
-            out = filled_from_model(world, table, days, resolve_checkpoint(ckpt), device="cpu")
+            out = filled_at_points(world, table, days, resolve_checkpoint(ckpt), device="cpu")
             return out["cell"]
 
         fut = self.hub.submit(job)

@@ -20,10 +20,11 @@ from app import maps as mapsmod
 from app.controller import Explorer
 from app.text import as_html, as_markdown
 from data_catalog.inputs import LAT_RANGE, LON_RANGE
+from validation.metrics import names
 
 log = logging.getLogger(__name__)
 
-STATS_COLUMNS = ["series", "n", "r", "rmse", "ubrmse", "bias", "status"]
+STATS_COLUMNS = ["series", *names(headline=True), "status"]  # validation.metrics
 
 
 class Sidebar(pn.viewable.Viewer):
