@@ -14,12 +14,13 @@ from __future__ import annotations
 import pandas as pd
 
 from data_catalog.errors import GapfillError
+from validation.metrics import names
 
 #: days either side of the shown day in the series, statistics and network table
 SERIES_HALF_WINDOW = pd.Timedelta(days=60)
 
 #: the columns of the statistics table, in order
-STATS_COLUMNS = ["series", "n", "r", "rmse", "ubrmse", "bias", "status"]
+STATS_COLUMNS = ["series", *names(headline=True), "status"]  # the registry of validation.metrics
 
 
 def series_window(day, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -131,12 +132,12 @@ def _stream_model(world, table: pd.DataFrame, days: pd.DatetimeIndex, checkpoint
                   device: str = "cpu") -> dict:
     """The model streamed at the table's points: ``{id: filled series}`` (loads torch).
 
-    The app's one use of the model's point streaming: when it moves into the model
-    package (``model.points.filled_at_points``) only this import changes.
+    The app's one use of the model's point streaming (:func:`model.points.filled_at_points`,
+    the engine of ``build-series``).
     """
-    from validation.sources import filled_from_model
+    from model.points import filled_at_points
 
-    return filled_from_model(world, table, days, checkpoint, device=device)
+    return filled_at_points(world, table, days, checkpoint, device=device)
 
 
 def filled_at_cell(world, lat: float, lon: float, start, end, checkpoint: str = "",
