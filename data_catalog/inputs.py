@@ -84,6 +84,16 @@ def check_text(value, what: str, max_len: int = MAX_TEXT) -> str:
     return value
 
 
+def _parse_text(value, what: str, parse, noun: str):
+    """``parse`` of a short text (at most :data:`MAX_NUMBER_TEXT` characters, checked
+    before parsing), or an :class:`InputError` saying the value is not ``noun``."""
+    text = check_text(value, what, MAX_NUMBER_TEXT).strip()
+    try:
+        return parse(text)
+    except ValueError:
+        raise InputError(f"{what} {shown(value)} is not {noun}") from None
+
+
 def check_number(value, what: str, lo: float | None = None, hi: float | None = None
                  ) -> float:
     """A finite number (a numeric type, or text of at most :data:`MAX_NUMBER_TEXT`
@@ -91,11 +101,7 @@ def check_number(value, what: str, lo: float | None = None, hi: float | None = N
     if isinstance(value, bool) or value is None:
         raise InputError(f"{what} {shown(value)} is not a number")
     if isinstance(value, str | bytes):
-        text = check_text(value, what, MAX_NUMBER_TEXT).strip()
-        try:
-            x = float(text)
-        except ValueError:
-            raise InputError(f"{what} {shown(value)} is not a number") from None
+        x = _parse_text(value, what, float, "a number")
     elif isinstance(value, numbers.Real):
         try:
             x = float(value)
@@ -113,11 +119,7 @@ def check_number(value, what: str, lo: float | None = None, hi: float | None = N
 def check_int(value, what: str, lo: int | None = None, hi: int | None = None) -> int:
     """A whole number (an integer type, an integral float, or short text) in ``lo..hi``."""
     if isinstance(value, str | bytes):
-        text = check_text(value, what, MAX_NUMBER_TEXT).strip()
-        try:
-            n = int(text)
-        except ValueError:
-            raise InputError(f"{what} {shown(value)} is not a whole number") from None
+        n = _parse_text(value, what, int, "a whole number")
     elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
         n = int(value)
     else:

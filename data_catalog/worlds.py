@@ -9,6 +9,9 @@ driver, the model, validation and the app all open worlds through :func:`open_wo
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +92,17 @@ def open_world(path: str | Path) -> xr.Dataset:
     ds = ds.assign_coords({n: ds[n].load() for n in small if n in ds.coords})
     ds.attrs["source_path"] = str(p)
     return ds
+
+
+def replace_store(src: str | Path, out: str | Path) -> None:
+    """Put the finished store ``src`` at ``out`` (a sibling folder), replacing any store
+    there: the old one is renamed aside first and removed last, so ``out`` is at every
+    moment either the old store or the new one, never half of each."""
+    src, out = Path(src), Path(out)
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+        os.replace(src, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, out)

@@ -40,3 +40,22 @@ def mock_ds():
 @pytest.fixture
 def mock_station_data(mock_ds):
     return schema.mock_stations(mock_ds)
+
+
+@pytest.fixture(scope="session")
+def world_path(tmp_path_factory) -> Path:
+    """A small demo world (:func:`bench.serving.build_small_world`), built once a session
+    and only read by the tests that use it."""
+    from bench.serving import build_small_world
+
+    return build_small_world(tmp_path_factory.mktemp("small-world") / "world.zarr")
+
+
+@pytest.fixture
+def env(world_path, tmp_path, monkeypatch) -> Path:
+    """The app's environment on :func:`world_path`: that world as the demo, an empty
+    cache of the test's own and no checkpoints."""
+    monkeypatch.setenv("GAPFILL_DEMO", str(world_path))
+    monkeypatch.setenv("GAPFILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
+    return world_path

@@ -18,24 +18,11 @@ import panel as pn
 import pytest
 from panel.io.state import set_curdoc
 
-from bench.serving import SMALL_DATE, build_small_world
+from bench.serving import SMALL_DATE
 
 # app.views still uses Panel 1.x spellings (Widget name=, button_type=) that Panel marks as
 # pending deprecation; they are not what these tests are about
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def world_path(tmp_path_factory):
-    return build_small_world(tmp_path_factory.mktemp("app-cleanup") / "world.zarr")
-
-
-@pytest.fixture
-def env(world_path, tmp_path, monkeypatch):
-    monkeypatch.setenv("GAPFILL_DEMO", str(world_path))
-    monkeypatch.setenv("GAPFILL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
-    return world_path
 
 
 def _open_session(hub, doc):

@@ -6,23 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.serving import SMALL_DATE, build_small_world
+from bench.serving import SMALL_DATE
 from data_catalog import schema
 from data_catalog.errors import MissingFileError
-
-
-@pytest.fixture(scope="module")
-def world_path(tmp_path_factory):
-    return build_small_world(tmp_path_factory.mktemp("app-data") / "world.zarr")
-
-
-@pytest.fixture
-def env(world_path, tmp_path, monkeypatch):
-    monkeypatch.setenv("GAPFILL_DEMO", str(world_path))
-    monkeypatch.setenv("GAPFILL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
-    return world_path
-
 
 REGION = (-98.0, 31.0, -94.0, 35.0)
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from app import memory
-from bench.serving import REPO, SMALL_DATE, build_small_world
+from bench.serving import REPO, SMALL_DATE
 
 
 class _Node:
@@ -148,11 +148,6 @@ def _run_script(code: str, env: dict, timeout: int = 240) -> str:
                        timeout=timeout)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
     return p.stdout
-
-
-@pytest.fixture(scope="module")
-def world_path(tmp_path_factory):
-    return build_small_world(tmp_path_factory.mktemp("app-memory") / "world.zarr")
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")

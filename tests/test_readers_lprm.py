@@ -9,15 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_catalog import schema
-from data_catalog.errors import (
-    EmptySelectionError,
-    FormatError,
-    MissingFileError,
-    MissingVariableError,
-    OutOfRangeError,
-    UnitsError,
-)
+from data_catalog import errors, schema
 from data_catalog.readers import read_lprm, read_lprm_files
 
 REAL = "lprm/LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4"
@@ -153,44 +145,44 @@ def test_many_files_one_series(tmp_path):
     assert list(ds.sensor.values) == [schema.SENSOR_AMSRE, schema.SENSOR_AMSR2]
     one = read_lprm_files(str(tmp_path / "LPRM-*.nc4"), start="2012-01-01")
     assert one.sizes["time"] == 1
-    with pytest.raises(OutOfRangeError, match="2011-09-30..2012-07-03"):
+    with pytest.raises(errors.OutOfRangeError, match="2011-09-30..2012-07-03"):
         read_lprm_files(tmp_path, start="2015-01-01", end="2015-01-02")
     write_lprm(tmp_path / "LPRM-AMSR2_L3_A_SOILM3_V001_20120703013507.nc4")
-    with pytest.raises(FormatError, match="2012-07-03"):
+    with pytest.raises(errors.FormatError, match="2012-07-03"):
         read_lprm_files(tmp_path)
 
 
 def test_bad_inputs(tmp_path, lprm_file):
-    with pytest.raises(MissingFileError, match="nope.nc4"):
+    with pytest.raises(errors.MissingFileError, match="nope.nc4"):
         read_lprm(tmp_path / "nope.nc4")
     junk = tmp_path / "junk.nc4"
     junk.write_text("this is not netCDF")
-    with pytest.raises(FormatError, match="junk.nc4"):
+    with pytest.raises(errors.FormatError, match="junk.nc4"):
         read_lprm(junk)
     cut = tmp_path / "cut.nc4"
     cut.write_bytes(lprm_file.read_bytes()[:600])
-    with pytest.raises(FormatError, match="cut.nc4"):
+    with pytest.raises(errors.FormatError, match="cut.nc4"):
         read_lprm(cut)
-    # cut anywhere (a download that stopped): still a FormatError naming the file
+    # cut anywhere (a download that stopped): still a errors.FormatError naming the file
     big = write_lprm(tmp_path / "LPRM-AMSR2_big_20150401.nc4", records=True)
     data = big.read_bytes()
     for keep in (len(data) - 200, len(data) // 2, 4000):
         part = tmp_path / f"LPRM-AMSR2_part{keep}_20150401.nc4"
         part.write_bytes(data[:keep])
-        with pytest.raises(FormatError, match=part.name):
+        with pytest.raises(errors.FormatError, match=part.name):
             read_lprm(part)
     nox = write_lprm(tmp_path / "LPRM-AMSR2_nox_20150401.nc4", drop="soil_moisture_x")
-    with pytest.raises(MissingVariableError, match="soil_moisture_x"):
+    with pytest.raises(errors.MissingVariableError, match="soil_moisture_x"):
         read_lprm(nox, band="x")
-    with pytest.raises(OutOfRangeError, match="band"):
+    with pytest.raises(errors.OutOfRangeError, match="band"):
         read_lprm(lprm_file, band="ku")
     odd = write_lprm(tmp_path / "LPRM-AMSR2_odd_20150401.nc4", units="furlongs")
-    with pytest.raises(UnitsError, match="furlongs"):
+    with pytest.raises(errors.UnitsError, match="furlongs"):
         read_lprm(odd)
-    with pytest.raises(OutOfRangeError, match="outside the data"):
+    with pytest.raises(errors.OutOfRangeError, match="outside the data"):
         read_lprm(lprm_file, region=(10, 10, 20, 20))
     empty = write_lprm(tmp_path / "LPRM-AMSR2_empty_20150401.nc4", all_fill=True)
-    with pytest.raises(EmptySelectionError, match="no valid value"):
+    with pytest.raises(errors.EmptySelectionError, match="no valid value"):
         read_lprm(empty)
 
 

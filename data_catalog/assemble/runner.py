@@ -43,6 +43,7 @@ from data_catalog.assemble import days as day_readers
 from data_catalog.assemble import hsaf, provenance, store
 from data_catalog.assemble.plan import Plan, make_plan
 from data_catalog.errors import DataError
+from data_catalog.worlds import replace_store
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ def assemble(amsr: list[str], ascat: str, region, start, end, out: str | Path | 
                                  for k in range(len(fps))])
         provenance.write_group(work / "world.zarr", plan)
         store.finish(work / "world.zarr", sensor, attrs)
-        _replace(work / "world.zarr", out)
+        replace_store(work / "world.zarr", out)
     shutil.rmtree(work, ignore_errors=True)
     summary = {"out": str(out), "reused": False, **_counts(plan, info), **timing,
                "seconds": round(time.perf_counter() - t_start, 2)}
@@ -339,16 +340,6 @@ def _run_all(plan: Plan, work: Path, fps: list[str], scheduler, workers, progres
             _run(client, shared, run_block, blocks, block_done)
         timing["blocks_s"] = round(time.perf_counter() - t2, 3)
     return info
-
-
-def _replace(src: Path, out: Path) -> None:
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-        os.replace(src, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, out)
 
 
 def _counts(plan: Plan, info: dict[int, dict] | None) -> dict:

@@ -36,7 +36,7 @@ import data_catalog.demo.stations as stations
 from data_catalog import locations, schema
 from data_catalog.demo.world import DemoParams, World, simulate
 from data_catalog.errors import DataError, FormatError, MissingFileError
-from data_catalog.worlds import world_chunks
+from data_catalog.worlds import replace_store, world_chunks
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +85,14 @@ def _is_complete(path: Path) -> bool:
     return attrs.get("generator") == GENERATOR and bool(attrs.get("complete"))
 
 
-def _stored_params(path: Path) -> str | None:
+def _stored_attr(path: Path, name: str) -> str | None:
+    """The store's root attribute ``name`` (``parameters``, ``version``), None when the
+    metadata cannot be read."""
     try:
         attrs = json.loads((path / "zarr.json").read_text()).get("attributes", {})
     except (OSError, ValueError):
         return None
-    return attrs.get("parameters")
-
-
-def _stored_version(path: Path) -> str | None:
-    try:
-        attrs = json.loads((path / "zarr.json").read_text()).get("attributes", {})
-    except (OSError, ValueError):
-        return None
-    return attrs.get("version")
+    return attrs.get(name)
 
 
 def store_matches(path: str | Path, params: DemoParams | None = None) -> bool:
@@ -106,8 +100,8 @@ def store_matches(path: str | Path, params: DemoParams | None = None) -> bool:
     ``params`` (default parameters when None); a leftover partial build never matches."""
     path = Path(path)
     params = (params or DemoParams()).normalised()
-    return (_is_complete(path) and _stored_params(path) == params.to_json()
-            and _stored_version(path) == VERSION)
+    return (_is_complete(path) and _stored_attr(path, "parameters") == params.to_json()
+            and _stored_attr(path, "version") == VERSION)
 
 
 def _clean_stale_temps(out: Path) -> None:
@@ -167,26 +161,21 @@ def build_demo_world(out: str | Path | None = None, *, west: float = -100.0, sou
         if store_matches(out, params):
             log.info("demo world %s already built with these parameters", out)
             return out
-        if _is_complete(out) and _stored_params(out) == params.to_json():
+        if _is_complete(out) and _stored_attr(out, "parameters") == params.to_json():
             # our own output from an older generator: safe to replace
             log.warning("demo world %s was built by generator version %s; rebuilding with "
-                        "version %s", out, _stored_version(out), VERSION)
+                        "version %s", out, _stored_attr(out, "version"), VERSION)
             force = True
     if out.exists() and not force:
+        stored = _stored_attr(out, "parameters")
         raise DataError("exists and was not built with these parameters (stored: "
-                        f"{_stored_params(out)}); pass force=True (--force) to replace it", out)
+                        f"{stored}); pass force=True (--force) to replace it", out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_temps(out)
     tmp = out.parent / f".{out.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         _write_world(tmp, params, progress, tqdm)
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        replace_store(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
