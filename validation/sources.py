@@ -326,6 +326,11 @@ def filled_from_model(world, table: pd.DataFrame, days: pd.DatetimeIndex,
 
         raise OutOfRangeError(f"{int((pos < 0).sum())} day(s) are not in the world",
                               variable=schema.TIME)
+    if models is None:  # a checkpoint never runs on data it does not fit
+        from validation.world_source import check_model_fit
+
+        check_model_fit(world, table, days, one if checkpoint is not None else None,
+                        None if checkpoint is not None else shipped)
     sensors_all = (np.asarray(world[schema.SENSOR].values) if schema.SENSOR in world.coords
                    else np.array([schema.sensor_for_date(d) for d in world_t]))
     names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.LAND)
@@ -423,11 +428,12 @@ def _stream_blocks(blocks, windows, centres, pick, out, first, chunk_days, warmu
         for k, (part, (ci, cj)) in enumerate(zip(parts, centres, strict=True)):
             amsr = np.asarray(part[schema.AMSR_SM].values, np.float32)
             gm = part[schema.GAP_MASK].values if schema.GAP_MASK in part else None
-            valid = amsr_valid_mask(amsr, gm)
-            obs = (to_ref(amsr, part[schema.LAT].values, part[schema.LON].values)
-                   if to_ref is not None else amsr)
-            merged = np.where(valid, obs, fields[k])
-            out[k, b0:b1] = merged[:, ci, cj]
+            valid = amsr_valid_mask(amsr, gm)[:, ci, cj]
+            obs = amsr[:, ci, cj]
+            if to_ref is not None:  # the station's cell only (its window may reach further)
+                obs = to_ref(amsr[:, ci:ci + 1, cj:cj + 1], part[schema.LAT].values[ci:ci + 1],
+                             part[schema.LON].values[cj:cj + 1])[:, 0, 0]
+            out[k, b0:b1] = np.where(valid, obs, fields[k][:, ci, cj])
 
 
 def _runs(codes: Sequence[int]) -> list[tuple[int, int, int]]:
