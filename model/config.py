@@ -247,10 +247,11 @@ def period_days(span, what: str = "period") -> tuple[pd.Timestamp, pd.Timestamp]
     Each end is a year (``2013``: from 1 January, to 31 December) or a day
     (``2015-04-01``, a ``datetime.date`` as YAML reads it, or ISO text), so
     ``[2013, 2020]``, ``[2015-04-01, 2016-03-31]`` and ``[2015-04-01, 2016]`` all work.
-    A single year or day stands for ``[it, it]``.  Raises ``ValueError`` naming ``what``.
+    A single year or day stands for ``[it, it]``; text may be ``FIRST,LAST`` or
+    :func:`period_label`'s ``FIRST..LAST``.  Raises ``ValueError`` naming ``what``.
     """
-    if isinstance(span, str) and "," in span:
-        span = span.split(",")
+    if isinstance(span, str) and ("," in span or ".." in span):
+        span = span.split("," if "," in span else "..")
     if not isinstance(span, list | tuple):
         span = [span, span]
     if len(span) != 2:

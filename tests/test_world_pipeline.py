@@ -232,7 +232,7 @@ def test_tiny_train_transfer_and_evaluate_on_an_assembled_world(seam, tmp_path, 
     assert meta["training"]["period"] == ["2012-07-02", "2012-07-19"]
     rc = main(["evaluate", "--world", str(seam), "--checkpoint-dir", str(ck), "--device", "cpu",
                "--test-period", "2012-07-20,2012-08-02", "--fit-period",
-               "2012-07-02,2012-08-02", "--no-strata", "--json"])
+               "2012-07-02,2012-08-02", "--json"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     res = json.loads(captured.out)
@@ -243,6 +243,11 @@ def test_tiny_train_transfer_and_evaluate_on_an_assembled_world(seam, tmp_path, 
     notes = " ".join(res["notes"])
     assert "no truth_sm" in notes and "need a truth" in notes
     assert "no amsre days in the test period 2012-07-20..2012-08-02" in notes
+    strata = res["strata"]["amsr2_2012-07-20..2012-08-02"]
+    assert strata["test_year_role"] == "validation"  # the model validated on 07-20..07-27
+    assert "hidden_days" in strata and "natural_gaps" not in strata
+    assert strata["baseline_fit_years"] == ["2012-07-02..2012-08-02",
+                                            "without 2012-07-20..2012-08-02"]
     # the no-ASCAT days of the gap year are a logged warning of predict
     rc = main(["predict", "--region=-91,34,-89,36", "--date", "2012-07-03", "--world",
                str(seam), "--checkpoint", str(ck / "amsr2.pt"), "--device", "cpu",
@@ -263,6 +268,7 @@ def test_periods_as_days_or_years():
     assert [str(t.date()) for t in period_days(c.train_years)] == ["2015-04-01", "2016-03-31"]
     assert [str(t.date()) for t in period_days([2013, 2020])] == ["2013-01-01", "2020-12-31"]
     assert period_label([2022, 2022]) == "2022"
+    assert period_days(period_label(c.train_years)) == period_days(c.train_years)
     assert TransferConfig.from_dict({"reference_period": "2013,2014"}).reference_years == [
         2013, 2014]
     for bad, msg in (({"train_period": ["2015-13-01", 2016]}, "not a valid day"),
@@ -288,3 +294,21 @@ def test_world_arguments_name_stores_or_catalog_worlds(rt):
         world_location("rt_lprm", cat)
     with pytest.raises(MissingFileError, match="neither a world store nor a source"):
         world_location("nowhere", cat)
+
+
+@pytest.mark.realdata
+def test_validate_a_world_assembled_from_the_hawaii_kit_with_its_ismn_stations(
+        shared_data, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("GAPFILL_DATA_ROOT", str(shared_data))
+    out = tmp_path / "hawaii.zarr"
+    assemble(["c3s_passive_images"], "hawaii_ascat_h119", (-156.1, 18.9, -154.8, 20.3),
+             "2017-06-20", "2017-07-05", out, progress=False)
+    rc = main(["validate", "--source", str(out), "--ismn", "hawaii_ismn", "--no-model",
+               "--json", "--no-figures", "--min-n", "3"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    rows = json.loads(captured.out)["stations"]
+    assert len({r["station"] for r in rows}) >= 3
+    ascat = [r for r in rows if r["series"] == "ascat" and r["status"] == "OK"]
+    assert ascat and all(r["n"] >= 3 for r in ascat)
+    assert {r["status"] for r in rows if r["series"] == "filled"} == {"NO_MODEL"}
