@@ -52,6 +52,18 @@ def _world(args) -> str | None:
     return str(world_location(args.world, getattr(args, "catalog", None)))
 
 
+def _warn_no_ascat(cfg, world: str | None) -> None:
+    """Days of the training period without any ASCAT: a logged warning."""
+    from data_catalog import schema
+    from model.config import period_days
+    from model.datasets import open_world
+    from model.fit import warn_missing_ascat
+
+    first, last = period_days(cfg.train_years, "train period")
+    ds = open_world(world if world is not None else cfg.world)
+    warn_missing_ascat(ds.sel({schema.TIME: slice(first, last)}), cfg.region)
+
+
 def _with_periods(cfg, args):
     """The config with the periods given on the command line."""
     for name in ("train", "val", "test", "reference"):
@@ -135,6 +147,7 @@ def _train(args) -> int:
     from model.train import train
 
     cfg = _with_periods(TrainConfig.from_yaml(args.config), args)
+    _warn_no_ascat(cfg, _world(args))
     _, info = train(cfg, world=_world(args), progress=not args.no_progress, device=args.device,
                     out=args.out)
     h = info["history"]
@@ -149,6 +162,7 @@ def _transfer(args) -> int:
     from model.transfer import transfer
 
     cfg = _with_periods(TransferConfig.from_yaml(args.config), args)
+    _warn_no_ascat(cfg, _world(args))
     _, info = transfer(cfg, args.parent, world=_world(args), progress=not args.no_progress,
                        device=args.device, out=args.out)
     s = info["seam"]

@@ -194,8 +194,10 @@ def missing_ascat(world: xr.Dataset, region=None) -> str | None:
     if region is not None:
         la, lo = grid.index_slices(ds[schema.LAT].values, ds[schema.LON].values, region)
         ds = ds.isel({schema.LAT: la, schema.LON: lo})
-    if schema.ASCAT_SM not in ds or ds.sizes[schema.TIME] == 0:
-        return "no ASCAT in the world: the fill relies on AMSR alone"
+    if ds.sizes[schema.TIME] == 0:
+        return None
+    if schema.ASCAT_SM not in ds:
+        return "no ASCAT in the world: the model fills from AMSR alone"
     has = np.asarray(ds[schema.ASCAT_SM].notnull().any((schema.LAT, schema.LON)).values)
     if has.all():
         return None
