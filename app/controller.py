@@ -18,11 +18,12 @@ import pandas as pd
 import panel as pn
 import param
 
-from app import plots
+from app import analysis, plots
 from app.checkpoints import checkpoint_choices
-from app.data import DataHub, DayFields
+from app.data import DataHub
+from app.days import DayFields
 from app.maps import MapSet
-from app.memory import schedule_release, track_session
+from app.memory import drop_session_registries, schedule_release, track_session
 from app.state import ExplorerState, GridInfo, UrlParams
 from app.text import as_html
 from data_catalog import schema
@@ -30,59 +31,6 @@ from data_catalog.errors import GapfillError
 from data_catalog.inputs import shown
 
 log = logging.getLogger(__name__)
-
-SERIES_HALF_WINDOW = pd.Timedelta(days=60)
-
-
-def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,
-                  filled: pd.Series | None = None) -> pd.DataFrame:
-    """Metrics from :mod:`validation` of raw, filled, filled-on-gaps, ASCAT and truth.
-
-    Parameters
-    ----------
-    vsource
-        A :class:`validation.sources.DemoSource` (world and stations of the app).
-    sid
-        Station id.
-    frame
-        The frame of :func:`validation.compare.station_timeseries` for the window.
-    filled
-        The filled series at the station's cell when the source had none (from the model
-        outputs of this app); replaces the ``NO_MODEL`` rows.
-    """
-    from validation import compare as vc
-
-    frame = frame.copy()
-    frame.attrs = {k: (dict(v) if isinstance(v, dict) else v) for k, v in frame.attrs.items()}
-    meta = {k: dict(v) for k, v in frame.attrs["series"].items()}
-    if filled is not None and filled.notna().any() and vc.FILLED in meta and \
-            meta[vc.FILLED]["status"] is not None:
-        f = filled.reindex(frame.index).astype(float)
-        observed = frame[vc.RAW].notna() if vc.RAW in frame else pd.Series(False, frame.index)
-        frame[vc.FILLED] = f
-        frame[vc.FILLED_GAPS] = f.where(~observed)
-        for name in (vc.FILLED, vc.FILLED_GAPS):
-            meta[name]["status"] = None
-            meta[name]["note"] = "model outputs of the app"
-    frame.attrs["series"] = meta
-    settings = vc.Settings(start=f"{pd.Timestamp(start):%Y-%m-%d}",
-                           end=f"{pd.Timestamp(end):%Y-%m-%d}", anomaly_window=None)
-    st = vc.station_stats(vsource, sid, settings, frame=frame)
-    return st[["series", "n", "r", "rmse", "ubrmse", "bias", "status"]]
-
-
-def scale_ascat(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """ASCAT (% saturation) mean/std-scaled to the filled (else raw) series, m3 m-3."""
-    from validation.metrics import scale
-
-    ref_col = "filled" if "filled" in frame and frame["filled"].notna().sum() >= 3 else "raw"
-    if "ascat" not in frame:
-        return frame, ""
-    frame = frame.copy()
-    frame["ascat_scaled"] = scale(frame["ascat"].astype(float), frame[ref_col].astype(float),
-                                  "mean_std")
-    return frame, f" (mean/std-scaled to {ref_col})"
-
 
 class Explorer(param.Parameterized):
     """A session: state, the map set and the derived panes' contents."""
@@ -133,13 +81,13 @@ class Explorer(param.Parameterized):
         self.checkpoint_labels = {label: key for key, (label, _) in choices.items()}
         self.state = ExplorerState(grid, stations=ids, sources=sources, source=source,
                                    checkpoints={k: path for k, (_, path) in choices.items()})
-        clim = hub.source_metadata(source).get("clim")
-        if clim:
-            self.state.request_clim(*clim)
+        meta = hub.source_metadata(source)  # the catalog's colours of the source
+        if meta.get("clim"):
+            self.state.request_clim(*meta["clim"])
         self._doc = pn.state.curdoc
         track_session(self)
         self.maps = MapSet(self.state, on_tap=self.on_tap, on_box=self.on_box,
-                           dispatch=self.dispatch)
+                           dispatch=self.dispatch, sm_cmap=meta.get("cmap") or plots.SM_CMAP)
         self.url = UrlParams()
         self.layout_version = 0
         self.maps_object = None
@@ -158,41 +106,15 @@ class Explorer(param.Parameterized):
     def cleanup(self) -> None:
         """Release this session once its page has closed (``on_session_destroyed``).
 
-        Two process-wide registries otherwise keep every closed session alive, with its
-        Bokeh document, panes, HoloViews maps and plots:
-
-        * HoloViews' option store (``hv.Store._custom_options``) keeps an element's options
-          until the element is garbage-collected.  The maps' options hold hooks and
-          parameter references into this session, and the session holds the elements: a
-          cycle through a global that the collector never frees.  The entries of this
-          session's maps are dropped here.
-        * Panel's ``state._views`` keeps the notification area of every page (Panel 1.9
-          drops only the page's own root when the session ends) and, through it, the
-          session's document with every model and widget.  The entries of this session's
-          document are dropped here.
+        HoloViews' option store and Panel's registry of views would otherwise keep every
+        closed session alive (see :func:`app.memory.drop_session_registries`).
         """
-        import holoviews as hv
-
         self.maps.cleanup()
-        ids = holoviews_ids(self.maps_object)
-        trees = 0
-        for backend_trees in hv.Store._custom_options.values():
-            for i in ids:
-                trees += backend_trees.pop(i, None) is not None
-        for i in ids:
-            hv.Store._weakrefs.pop(i, None)
-        # the options were changed: drop HoloViews' lookup memo, as HoloViews itself does
-        # on every change of options (it holds the resolved options, hooks included)
-        for backend in list(hv.Store._lookup_cache):
-            hv.Store._lookup_cache[backend] = {}
-        self.maps_object = None
         doc, self._doc = self._doc, None
-        views = [ref for ref, (_view, _root, vdoc, _comm) in list(pn.state._views.items())
-                 if doc is not None and vdoc is doc]
-        for ref in views:
-            pn.state._views.pop(ref, None)
+        trees, views = drop_session_registries(self.maps_object, doc)
+        self.maps_object = None
         log.info("session closed: dropped %d HoloViews option trees and %d Panel views",
-                 trees, len(views))
+                 trees, views)
         # the rest of the session is cyclic garbage: collect it soon, not at the next
         # full collection Python happens to run (see app/memory.py)
         schedule_release()
@@ -321,8 +243,7 @@ class Explorer(param.Parameterized):
         s = self.state
         if not (s.station or s.has_pixel):
             return
-        start, end = s.day - SERIES_HALF_WINDOW, s.day + SERIES_HALF_WINDOW
-        start, end = max(start, s.grid.start), min(end, s.grid.end)
+        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end)
         try:
             if s.station:
                 row = self.stations.set_index("id").loc[s.station]
@@ -335,22 +256,16 @@ class Explorer(param.Parameterized):
                                          checkpoint=s.checkpoint)
             vframe = None
             if s.station:
-                from validation import compare as vc
-
-                vs = self._validation_source()
-                settings = vc.Settings(start=f"{start:%Y-%m-%d}", end=f"{end:%Y-%m-%d}",
-                                       anomaly_window=None)
-                vframe = vc.station_timeseries(vs, s.station, settings)
-                frame["insitu"] = vframe[vc.INSITU].reindex(frame.index)
-                if vc.FILLED in vframe and vframe[vc.FILLED].notna().any():
-                    frame["filled"] = vframe[vc.FILLED].reindex(frame.index)
+                vframe = analysis.station_frame(self._validation_source(), s.station,
+                                                start, end)
+                frame = analysis.add_station_series(frame, vframe)
             key = (s.source, s.station, lat, lon, start, end, s.checkpoint)
             filled = self._series_filled.get(key)
             if filled is not None:
                 frame["filled"] = filled.reindex(frame.index)
             elif not frame["filled"].notna().all() and not only_marker:
                 self._start_series_job(key, lat, lon, start, end)
-            frame, note = scale_ascat(frame)
+            frame, note = analysis.scale_ascat(frame)
         except Exception as exc:  # noqa: BLE001
             log.exception("series failed")
             self.notify(f"Could not load the time series: {type(exc).__name__}: {exc}",
@@ -360,8 +275,8 @@ class Explorer(param.Parameterized):
         self.series_plot = plots.series_plot(frame, s.day, note, title=title)
         if s.station and vframe is not None:
             try:
-                self.stats = station_stats(self._validation_source(), s.station, vframe,
-                                           start, end, frame["filled"])
+                self.stats = analysis.station_stats(self._validation_source(), s.station,
+                                                    vframe, start, end, frame["filled"])
             except Exception as exc:  # noqa: BLE001
                 log.exception("stats failed")
                 self.notify(f"Statistics failed: {exc}", "error")
@@ -381,18 +296,11 @@ class Explorer(param.Parameterized):
             return
         self._series_jobs.add(key)
         self.series_status = "computing the filled series at this cell (model, worker)…"
-        table = pd.DataFrame([{"id": "cell", "network": "", "name": "", "lat": lat,
-                               "lon": lon}])
-        days = pd.date_range(start, end, freq="D")
         world = self.hub.world(self.state.source)
         ckpt = self.state.checkpoint
 
         def job():
-            from app.data import resolve_checkpoint
-            from validation.sources import filled_from_model
-
-            out = filled_from_model(world, table, days, resolve_checkpoint(ckpt), device="cpu")
-            return out["cell"]
+            return analysis.filled_at_cell(world, lat, lon, start, end, ckpt, device="cpu")
 
         fut = self.hub.submit(job)
 
@@ -467,80 +375,13 @@ class Explorer(param.Parameterized):
 
     # ------------------------------------------------------------------ network table
     def network_job(self):
-        """Start the network table in the model worker; a future of ``(table, summary)``.
-
-        Every station's raw, filled (the model streamed at its cell, or the series store),
-        filled-on-gaps, ASCAT and truth metrics over the series window, from
-        :func:`validation.compare.network_table`, pivoted to one row per station with the
-        raw-to-filled change of R, plus the network summary (median R change).
-        """
-        from validation import compare as vc
-        from validation.sources import DemoSource
-
+        """Start the network table in the model worker; a future of ``(table, summary)``
+        (:func:`app.analysis.network_tables` over the series window)."""
         s = self.state
-        start = max(s.day - SERIES_HALF_WINDOW, s.grid.start)
-        end = min(s.day + SERIES_HALF_WINDOW, s.grid.end)
+        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end)
         st = self.hub.stations(s.source)
         if st is None:
             raise GapfillError("this source has no stations")
         world = self.hub.world(s.source)
         ckpt = s.checkpoint
-
-        def job():
-            from app.data import resolve_checkpoint
-
-            try:
-                ck = resolve_checkpoint(ckpt)
-                has_model = True
-            except GapfillError:
-                ck, has_model = None, False
-            vs = DemoSource(world=world, stations=st, compute_filled=has_model, checkpoint=ck)
-            settings = vc.Settings(start=f"{start:%Y-%m-%d}", end=f"{end:%Y-%m-%d}",
-                                   anomaly_window=None)
-            long = vc.network_table(vs, settings)
-            return network_wide(long), vc.summarize(long, vs, settings)
-
-        return self.hub.submit(job)
-
-
-def holoviews_ids(obj) -> set[int]:
-    """The option ids of a HoloViews object and of everything it is built from: the items
-    of layouts, overlays and maps, the cached frames and the inputs of dynamic maps."""
-    from holoviews.core.dimension import LabelledData
-    from holoviews.core.spaces import DynamicMap
-
-    ids: set[int] = set()
-    seen: set[int] = set()
-    stack = [obj]
-    while stack:
-        o = stack.pop()
-        if not isinstance(o, LabelledData) or id(o) in seen:
-            continue
-        seen.add(id(o))
-        if o.id is not None:
-            ids.add(o.id)
-        data = getattr(o, "data", None)
-        if isinstance(data, dict):
-            stack.extend(data.values())
-        elif isinstance(data, list):
-            stack.extend(data)
-        if isinstance(o, DynamicMap):
-            stack.extend(o.callback.inputs)
-    return ids
-
-
-def network_wide(long: pd.DataFrame) -> pd.DataFrame:
-    """One row per station: R / RMSE per series and the relative raw-to-filled R change."""
-    if not len(long):
-        return pd.DataFrame()
-    base = long.drop_duplicates("station").set_index("station")[["network", "lat", "lon"]]
-    piv = long.pivot_table(index="station", columns="series", values=["r", "rmse", "n"],
-                           aggfunc="first")
-    piv.columns = [f"{m}_{ser}" for m, ser in piv.columns]
-    out = base.join(piv)
-    if "r_raw" in out and "r_filled" in out:
-        out["r_change"] = (out["r_filled"] - out["r_raw"]) / out["r_raw"].abs()
-    out = out.reset_index().rename(columns={"station": "id"})
-    order = ["id", "network", "lat", "lon", "n_raw", "r_raw", "n_filled", "r_filled",
-             "r_change", "r_filled_gaps", "r_ascat", "r_truth", "rmse_raw", "rmse_filled"]
-    return out[[c for c in order if c in out] + [c for c in out if c not in order]]
+        return self.hub.submit(analysis.network_tables, world, st, start, end, ckpt)

@@ -22,43 +22,22 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from app.days import DayFields, read_cell, read_day, read_days
+from app.outputs import DEMO_SOURCE, describe_device, output_key, resolve_checkpoint
 from data_catalog import demo, locations, schema
-from data_catalog.errors import GapfillError, MissingFileError
+from data_catalog.errors import GapfillError
 from data_catalog.worlds import open_world
-from model.cache import InferenceCache, make_key, path_fingerprint
+from model.cache import InferenceCache
 
 log = logging.getLogger(__name__)
 
-DEMO_SOURCE = "demo"
 MOCK_SOURCE = "mock"
-
-
-@dataclass
-class DayFields:
-    """One day of one region, as numpy arrays on the (lat, lon) grid."""
-
-    date: pd.Timestamp
-    lat: np.ndarray
-    lon: np.ndarray
-    amsr: np.ndarray
-    gap: np.ndarray
-    ascat: np.ndarray
-    land: np.ndarray
-    sensor: int
-    truth: np.ndarray | None = None
-    filled: np.ndarray | None = None
-    filled_info: dict = field(default_factory=dict)
-
-    @property
-    def sensor_label(self) -> str:
-        return schema.SENSOR_FLAGS[self.sensor].label
 
 
 def outside_session(fn: Callable) -> Callable:
@@ -106,59 +85,6 @@ class _LRU:
         return len(self._d)
 
 
-def _read_days(ds: xr.Dataset, region, dates: pd.DatetimeIndex) -> list[DayFields]:
-    """Slice consecutive days of a region out of a canonical dataset in one read.
-
-    Reading a block at once matters: the demo world is chunked by a year in time, so
-    every separate one-day read would decode the same chunk again.
-    """
-    import dask
-
-    w, s, e, n = region
-    sub = ds.sel({schema.LAT: slice(s, n), schema.LON: slice(w, e)})
-    block = sub.sel({schema.TIME: slice(dates[0], dates[-1])})
-    names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.TRUTH_SM)
-             if v in block]
-    with dask.config.set(scheduler="synchronous"):
-        vals = dask.compute(*[block[v].data for v in names],
-                            *([sub[schema.LAND].data] if schema.LAND in sub else []))
-    got = dict(zip(names, (np.asarray(v) for v in vals), strict=False))
-    shape = (sub.sizes[schema.LAT], sub.sizes[schema.LON])
-    land = np.asarray(vals[len(names)], bool) if schema.LAND in sub else np.ones(shape, bool)
-    if schema.GAP_MASK not in got and schema.AMSR_SM in got:  # a product without a mask
-        got[schema.GAP_MASK] = np.where(np.isnan(got[schema.AMSR_SM]), schema.INVALID,
-                                        schema.OBSERVED).astype(np.int8)
-    lat = np.asarray(sub[schema.LAT].values, float)
-    lon = np.asarray(sub[schema.LON].values, float)
-    times = pd.DatetimeIndex(block[schema.TIME].values)
-    sensors = (np.asarray(block[schema.SENSOR].values) if schema.SENSOR in block.coords
-               else np.array([schema.sensor_for_date(t) for t in times]))
-    nan = np.full(shape, np.nan, np.float32)
-    out = []
-    for k, t in enumerate(times):
-        def pick(v, default, dtype, k=k):
-            return got[v][k].astype(dtype, copy=False) if v in got else default
-        out.append(DayFields(
-            date=t, lat=lat, lon=lon,
-            amsr=pick(schema.AMSR_SM, nan, np.float32),
-            gap=pick(schema.GAP_MASK, np.zeros(shape, np.int8), np.int8),
-            ascat=pick(schema.ASCAT_SM, nan, np.float32),
-            land=land, sensor=int(sensors[k]),
-            truth=pick(schema.TRUTH_SM, None, np.float32),
-        ))
-    return out
-
-
-def _read_day(ds: xr.Dataset, region, date: pd.Timestamp) -> DayFields:
-    """One day of a region (see :func:`_read_days`)."""
-    days = _read_days(ds, region, pd.DatetimeIndex([date]))
-    if not days:
-        from data_catalog.errors import OutOfRangeError
-
-        raise OutOfRangeError(f"date {date:%Y-%m-%d} is not in the record", variable="time")
-    return days[0]
-
-
 class DataHub:
     """Process-wide access to data, cached outputs and the inference worker.
 
@@ -176,7 +102,6 @@ class DataHub:
         self._days = _LRU(max_days)
         self._filled = _LRU(max_days)
         self._stations: dict[str, tuple[pd.DataFrame, dict]] = {}
-        self._daily: _LRU = _LRU(256)
         self.readahead = readahead
         # one reader for read-ahead, one inference worker: the event loop never waits
         self._reader = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gapfill-read")
@@ -186,18 +111,26 @@ class DataHub:
         self._catalog = None
         self._pending_lock = threading.Lock()
 
+    def _optional(self, attr: str, make: Callable, what: str, errors) -> object | None:
+        """``self.<attr>``, made by ``make()`` on first use; ``None`` (said once in the
+        log) when making it raised one of ``errors``."""
+        value = getattr(self, attr)
+        if value is None:
+            try:
+                value = make()
+            except errors as exc:
+                log.warning("%s unavailable: %s", what, exc)
+                value = False
+            setattr(self, attr, value)
+        return value or None
+
     # ------------------------------------------------------------------ sources
     def catalog(self):
         """The data catalog (``$GAPFILL_CATALOG`` or the built-in one), or ``None``."""
-        if self._catalog is None:
-            try:
-                from data_catalog.catalog import load_catalog
+        from data_catalog.catalog import load_catalog
 
-                self._catalog = load_catalog()
-            except Exception as exc:  # noqa: BLE001 - the demo world works without it
-                log.warning("data catalog unavailable: %s", exc)
-                self._catalog = False
-        return self._catalog or None
+        # any failure: the demo world works without a catalog
+        return self._optional("_catalog", load_catalog, "data catalog", Exception)
 
     def sources(self) -> list[str]:
         """Gridded sources the app can show: the demo world, then every available catalog
@@ -272,7 +205,7 @@ class DataHub:
                 pending.result(timeout=30)
                 fields = self._days.get(key)
         if fields is None:
-            fields = _read_day(self.world(source), region, date)
+            fields = read_day(self.world(source), region, date)
             self._days.put(key, fields)
         filled, info = self.cached_filled(source, region, date, checkpoint)
         fields.filled, fields.filled_info = filled, info
@@ -305,7 +238,7 @@ class DataHub:
                 todo = [d for d in days if self._days.get((source, region, d)) is None]
                 if todo:
                     # the whole span in one go (one chunk decode)
-                    for f in _read_days(ds, region, pd.DatetimeIndex([todo[0], todo[-1]])):
+                    for f in read_days(ds, region, pd.DatetimeIndex([todo[0], todo[-1]])):
                         if self._days.get((source, region, f.date)) is None:
                             self._days.put((source, region, f.date), f)
                 for d in days:  # forward days first: the likely next steps
@@ -327,13 +260,8 @@ class DataHub:
     def cache(self):
         """The inference cache (``model.cache``, torch-free), or ``None`` when its folder
         (:func:`data_catalog.locations.cache_dir`) cannot be created."""
-        if self._cache is None:
-            try:
-                self._cache = InferenceCache()
-            except OSError as exc:  # a read-only home: the app works without a cache
-                log.warning("inference cache unavailable: %s", exc)
-                self._cache = False
-        return self._cache or None
+        # a read-only home: the app works without a cache
+        return self._optional("_cache", InferenceCache, "inference cache", OSError)
 
     def cache_key(self, source: str, region, date, checkpoint: str = ""):
         """The cache key of one day's output (see :func:`output_key`)."""
@@ -436,51 +364,14 @@ class DataHub:
             self._stations[source] = out
         return out
 
-    def insitu_daily(self, source: str, sid: str) -> pd.Series:
-        """Daily mean of the station's good (``G``) surface values, naive UTC dates."""
-        key = (source, sid)
-        hit = self._daily.get(key)
-        if hit is not None:
-            return hit
-        st = self.stations(source)
-        if st is None or sid not in st[1]:
-            return pd.Series(dtype=float)
-        df = st[1][sid]
-        good = df["sm"].where(df["flag"].astype(str).str.startswith("G"))
-        s = good.resample("D").mean()
-        s.index = s.index.tz_convert("UTC").tz_localize(None) if s.index.tz else s.index
-        self._daily.put(key, s)
-        return s
-
     @outside_session
-    def point_frame(self, source: str, lat: float, lon: float, start, end,
-                    sid: str = "", region=None, checkpoint: str = "") -> pd.DataFrame:
-        """Daily series at the cell containing (lat, lon): raw, gap, ASCAT, truth, in situ
-        and, for the days whose model output is in memory or the cache, the filled value.
-        """
-        ds = self.world(source)
-        cell = ds.sel({schema.LAT: lat, schema.LON: lon}, method="nearest")
-        cell = cell.sel({schema.TIME: slice(pd.Timestamp(start), pd.Timestamp(end))})
-        import dask
-
-        names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM,
-                             schema.TRUTH_SM) if v in cell]
-        with dask.config.set(scheduler="synchronous"):
-            vals = dask.compute(*[cell[v].data for v in names])
-        idx = pd.DatetimeIndex(cell[schema.TIME].values)
-        got = dict(zip(names, (np.asarray(v) for v in vals), strict=True))
-        frame = pd.DataFrame(index=idx)
-        frame["raw"] = got.get(schema.AMSR_SM, np.nan)
-        gap = got.get(schema.GAP_MASK)
-        frame["gap"] = (gap != schema.OBSERVED) & (gap != schema.NOT_LAND) if gap is not None \
-            else False
-        frame["ascat"] = got.get(schema.ASCAT_SM, np.nan)
-        if schema.TRUTH_SM in got:
-            frame["truth"] = got[schema.TRUTH_SM]
-        frame["filled"] = np.nan
+    def point_frame(self, source: str, lat: float, lon: float, start, end, region=None,
+                    checkpoint: str = "") -> pd.DataFrame:
+        """Daily series at the cell containing (lat, lon) (:func:`app.days.read_cell`)
+        and, for the days whose model output is in memory, the filled value."""
+        frame, (lat_c, lon_c) = read_cell(self.world(source), lat, lon, start, end)
         if region is not None:
-            lat_c, lon_c = float(cell[schema.LAT]), float(cell[schema.LON])
-            for d in idx:
+            for d in frame.index:
                 hit = self._filled.get(self._filled_key(source, region, d, checkpoint))
                 if hit is not None and hit[0] is not None:
                     fields = self._days.get((source, tuple(region), d))
@@ -488,8 +379,6 @@ class DataHub:
                         i = int(np.abs(fields.lat - lat_c).argmin())
                         j = int(np.abs(fields.lon - lon_c).argmin())
                         frame.loc[d, "filled"] = float(hit[0][i, j])
-        if sid:
-            frame["insitu"] = self.insitu_daily(source, sid).reindex(idx)
         return frame
 
     def close(self) -> None:
@@ -497,81 +386,11 @@ class DataHub:
         self._worker.shutdown(wait=False, cancel_futures=True)
 
 
-def describe_device(device) -> str:
-    """'CUDA: <name>' or 'CPU' for a torch device (string or object)."""
-    name = str(device)
-    if name.startswith("cuda"):
-        try:
-            import torch
-
-            return f"CUDA: {torch.cuda.get_device_name(torch.device(name))}"
-        except Exception:  # noqa: BLE001 - a label only
-            return "CUDA"
-    return "CPU"
-
-
 def _is_demo_store(src) -> bool:
     """Whether a catalog source opens the demo world (listed once, as ``demo``)."""
     path = src.args.get("path")
     return src.driver == "world" and path is not None and \
         Path(path).resolve() == locations.demo_world().resolve()
-
-
-def resolve_checkpoint(checkpoint: str = "") -> str | None:
-    """The checkpoint to pass to ``predict``: an explicit path, or ``None`` (the models of
-    :func:`data_catalog.locations.checkpoint_dir`, chosen by radiometer).
-
-    Raises
-    ------
-    MissingFileError
-        The named checkpoint, or any shipped model, is missing.
-    """
-    if checkpoint:
-        if not Path(checkpoint).exists():
-            raise MissingFileError("checkpoint not found", checkpoint)
-        return checkpoint
-    d = locations.checkpoint_dir()
-    if not (d / "amsr2.pt").exists():
-        raise MissingFileError("no model checkpoint (amsr2.pt) found; train one with "
-                               "`gapfill train` or point $GAPFILL_CHECKPOINTS at a folder", d)
-    return None
-
-
-@functools.lru_cache(maxsize=8)
-def _store_fingerprint(path: str, mtime_ns: int) -> dict:
-    return path_fingerprint(path)
-
-
-def output_key(world: xr.Dataset, source: str, region, date, checkpoint: str = ""):
-    """Cache key of the app's one-day output, or ``None`` when no checkpoint exists.
-
-    The key covers the checkpoint bytes (both shipped models when none is named, since the
-    date picks one), the input store's fingerprint (its file listing with sizes and
-    modification times; for an in-memory source, the look-back window's arrays), the
-    region snapped to grid indices, the date and the output dtype.
-    """
-    try:
-        ck = resolve_checkpoint(checkpoint)
-    except MissingFileError:
-        return None
-    if ck is None:
-        d = locations.checkpoint_dir()
-        ckpt = {n: d / f"{n}.pt" for n in ("amsr2", "amsre") if (d / f"{n}.pt").exists()}
-    else:
-        ckpt = [ck]
-    date = pd.Timestamp(date).normalize()
-    store = locations.demo_world() if source == DEMO_SOURCE else None
-    if store is not None and store.exists():
-        fp = _store_fingerprint(str(store), store.stat().st_mtime_ns)
-        inputs = None
-        config = {"app": "day", "source": source, "store": fp}
-    else:
-        w, s, e, n = region
-        inputs = world.sel({schema.TIME: slice(date - pd.Timedelta(days=64), date),
-                            schema.LAT: slice(s, n), schema.LON: slice(w, e)})
-        config = {"app": "day", "source": source}
-    return make_key(checkpoint=ckpt, inputs=inputs, region=tuple(region), dates=[date],
-                    config=config, grid=world)
 
 
 _HUB: DataHub | None = None

@@ -211,11 +211,95 @@ def schedule_release(delay: float = RELEASE_DELAY_S) -> bool:
     return _pending.request(delay)
 
 
-def last_release() -> dict | None:
-    """What the last scheduled release did (``None`` before the first)."""
-    return _pending.last
+# ---------------------------------------------------------------------- closed sessions
+# The private internals of HoloViews and Panel the app relies on, each with the public API
+# it stands in for (the fast image write's plot handle is app.maps.image_source).
+# tests/test_app_memory.py::test_private_internals_are_still_there fails with the name of
+# the one that disappeared after an upgrade.
+#: (owner, attribute, what it is and the public API it stands in for)
+PRIVATE_INTERNALS = (
+    ("holoviews.Store", "_custom_options",
+     "per-backend option trees by element id; no public API drops one element's options "
+     "(hv.Store.custom_options() returns the same dict for the current backend only)"),
+    ("holoviews.Store", "_weakrefs",
+     "the weak references that drop an element's options when it is collected; no public "
+     "API removes one"),
+    ("holoviews.Store", "_lookup_cache",
+     "HoloViews' memo of resolved options; hv.Store.set_options clears it, but only for "
+     "options being set, not removed"),
+    ("panel.state", "_views",
+     "Panel's registry of served views (pn.state.views is not public for removal); Panel "
+     "1.9 drops only the page's own root when a session ends"),
+    ("panel.reactive.Syncable", "_process_events",
+     "overridden by app/guard.py (issue 17): Panel has no public hook that sees a browser "
+     "value before converting it"),
+)
 
 
-__all__ = ["MAX_PASSES", "PASS_GAP_S", "QUIET_FREED", "RELEASE_DELAY_S", "SERVE_ENV",
-           "check_allocator", "freeze_startup", "last_release", "open_sessions",
+def holoviews_ids(obj) -> set[int]:
+    """The option ids of a HoloViews object and of everything it is built from: the items
+    of layouts, overlays and maps, the cached frames and the inputs of dynamic maps."""
+    from holoviews.core.dimension import LabelledData
+    from holoviews.core.spaces import DynamicMap
+
+    ids: set[int] = set()
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if not isinstance(o, LabelledData) or id(o) in seen:
+            continue
+        seen.add(id(o))
+        if o.id is not None:
+            ids.add(o.id)
+        data = getattr(o, "data", None)
+        if isinstance(data, dict):
+            stack.extend(data.values())
+        elif isinstance(data, list):
+            stack.extend(data)
+        if isinstance(o, DynamicMap):
+            stack.extend(o.callback.inputs)
+    return ids
+
+
+def drop_session_registries(maps_object, doc) -> tuple[int, int]:
+    """Drop a closed session from the two process-wide registries that keep it alive.
+
+    * HoloViews' option store (``hv.Store._custom_options``) keeps an element's options
+      until the element is garbage-collected.  The maps' options hold hooks and parameter
+      references into the session, and the session holds the elements: a cycle through a
+      global that the collector never frees.  The entries of ``maps_object`` are dropped.
+    * Panel's ``state._views`` keeps the notification area of every page (Panel 1.9 drops
+      only the page's own root when the session ends) and, through it, the session's
+      document with every model and widget.  The entries of ``doc`` are dropped.
+
+    Returns the numbers of HoloViews option trees and of Panel views dropped.
+    """
+    import holoviews as hv
+    import panel as pn
+
+    ids = holoviews_ids(maps_object) if maps_object is not None else set()
+    trees = 0
+    # private: no public API removes one element's options (see PRIVATE_INTERNALS)
+    for backend_trees in hv.Store._custom_options.values():
+        for i in ids:
+            trees += backend_trees.pop(i, None) is not None
+    for i in ids:
+        hv.Store._weakrefs.pop(i, None)
+    # the options were changed: drop HoloViews' lookup memo, as HoloViews itself does on
+    # every change of options (hv.Store.set_options; it holds the resolved options, hooks
+    # included)
+    for backend in list(hv.Store._lookup_cache):
+        hv.Store._lookup_cache[backend] = {}
+    # private: Panel has no public API to forget a served view (see PRIVATE_INTERNALS)
+    views = [ref for ref, (_view, _root, vdoc, _comm) in list(pn.state._views.items())
+             if doc is not None and vdoc is doc]
+    for ref in views:
+        pn.state._views.pop(ref, None)
+    return trees, len(views)
+
+
+__all__ = ["MAX_PASSES", "PASS_GAP_S", "PRIVATE_INTERNALS", "QUIET_FREED",
+           "RELEASE_DELAY_S", "SERVE_ENV", "check_allocator", "drop_session_registries",
+           "freeze_startup", "holoviews_ids", "open_sessions",
            "release_memory", "schedule_release", "track_session"]

@@ -42,7 +42,7 @@ LAT_DIM = hv.Dimension("lat", label="Latitude", unit="°N")
 KDIMS = [LON_DIM, LAT_DIM]
 
 
-def _image(lon: np.ndarray, lat: np.ndarray, values: np.ndarray, vdim: hv.Dimension,
+def image(lon: np.ndarray, lat: np.ndarray, values: np.ndarray, vdim: hv.Dimension,
            label: str = "") -> hv.Image:
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -53,16 +53,6 @@ def _image(lon: np.ndarray, lat: np.ndarray, values: np.ndarray, vdim: hv.Dimens
     return hv.Image((lon, lat, values), kdims=KDIMS, vdims=[vdim], label=label)
 
 
-def sm_image(lon, lat, values, label: str = "") -> hv.Image:
-    """Soil moisture (m3 m-3) on the grid; NaN where there is no value."""
-    return _image(lon, lat, values, SM_DIM, label)
-
-
-def ascat_image(lon, lat, values, label: str = "ASCAT") -> hv.Image:
-    """ASCAT in its own units, percent of saturation (not converted)."""
-    return _image(lon, lat, values, ASCAT_DIM, label)
-
-
 def difference_values(filled, reference, observed_only: bool, gap_mask=None) -> np.ndarray:
     """``filled - reference`` as float32; non-observed cells NaN if ``observed_only``."""
     diff = np.asarray(filled, np.float32) - np.asarray(reference, np.float32)
@@ -71,31 +61,11 @@ def difference_values(filled, reference, observed_only: bool, gap_mask=None) -> 
     return diff.astype(np.float32, copy=False)
 
 
-def difference_image(lon, lat, filled, reference, observed_only: bool,
-                     gap_mask=None, label: str = "") -> hv.Image:
-    """``filled - reference``: against the truth everywhere, or against observations only.
-
-    Parameters
-    ----------
-    filled, reference
-        (lat, lon) arrays in m3 m-3.
-    observed_only
-        If true, cells whose ``gap_mask`` is not *observed* are NaN (filled minus observed).
-    """
-    return _image(lon, lat, difference_values(filled, reference, observed_only, gap_mask),
-                  DIFF_DIM, label)
-
-
 def gap_values(gap_mask) -> np.ndarray:
     """Gap categories as float32; observed and not-land cells NaN (transparent)."""
     m = np.asarray(gap_mask).astype(np.float32)
     m[(m == schema.OBSERVED) | (m == schema.NOT_LAND)] = np.nan
     return m
-
-
-def gap_image(lon, lat, gap_mask) -> hv.Image:
-    """Gap categories as numbers (RFI .. invalid); observed and not-land cells are NaN."""
-    return _image(lon, lat, gap_values(gap_mask), GAP_DIM)
 
 
 def filled_mark_values(gap_mask, land=None) -> np.ndarray:
@@ -107,11 +77,6 @@ def filled_mark_values(gap_mask, land=None) -> np.ndarray:
     return np.where(filled, 1.0, np.nan).astype(np.float32)
 
 
-def filled_mark_image(lon, lat, gap_mask, land=None) -> hv.Image:
-    """1 where the model filled a gap (land cell not observed), NaN elsewhere."""
-    return _image(lon, lat, filled_mark_values(gap_mask, land), FILLED_DIM)
-
-
 def gap_fraction(gap_mask, land=None) -> float:
     """Fraction of land cells that are not observed (NaN when there is no land)."""
     m = np.asarray(gap_mask)
@@ -119,14 +84,6 @@ def gap_fraction(gap_mask, land=None) -> float:
         m != schema.NOT_LAND)
     n = int(land.sum())
     return float(((m != schema.OBSERVED) & land).sum() / n) if n else float("nan")
-
-
-def gap_counts(gap_mask, land=None) -> dict[str, int]:
-    """Number of land cells per gap category label (for the legend)."""
-    m = np.asarray(gap_mask)
-    if land is not None:
-        m = np.where(np.asarray(land, bool), m, schema.NOT_LAND)
-    return {f.label: int((m == f.value).sum()) for f in GAP_CATEGORIES}
 
 
 def coastlines(paths: Sequence[np.ndarray]) -> hv.Path:
@@ -141,12 +98,6 @@ def coastlines(paths: Sequence[np.ndarray]) -> hv.Path:
     joined = [x for p in parts for x in (gap, p)][1:]
     data = [np.concatenate(joined)] if joined else []
     return hv.Path(data, kdims=KDIMS).opts(color="#333333", line_width=0.8)
-
-
-def region_box(bbox: Sequence[float]) -> hv.Rectangles:
-    """The selected region W, S, E, N as an outline."""
-    w, s, e, n = (float(v) for v in bbox)
-    return hv.Rectangles([(w, s, e, n)], kdims=[LON_DIM, LAT_DIM, "x1", "y1"])
 
 
 def station_points(table: pd.DataFrame, selected: str = "") -> hv.Points:

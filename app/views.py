@@ -17,13 +17,12 @@ import param
 
 from app import guard
 from app import maps as mapsmod
+from app.analysis import STATS_COLUMNS
 from app.controller import Explorer
 from app.text import as_html, as_markdown
 from data_catalog.inputs import LAT_RANGE, LON_RANGE
 
 log = logging.getLogger(__name__)
-
-STATS_COLUMNS = ["series", "n", "r", "rmse", "ubrmse", "bias", "status"]
 
 
 class Sidebar(pn.viewable.Viewer):
@@ -228,7 +227,9 @@ class MapsView(pn.viewable.Viewer):
     def _png(self):
         from app.export import maps_png
 
-        buf = io.BytesIO(maps_png(self.app.fields, self.app.state.clim))
+        maps = self.app.maps
+        buf = io.BytesIO(maps_png(self.app.fields, self.app.state.clim, maps=maps.maps,
+                                  sm_cmap=maps.sm_cmap))
         return buf
 
     def legend(self) -> pn.pane.HTML:

@@ -19,6 +19,10 @@ the benchmark times the app, not the model.  Server and browser share this machi
 JSON: ``{"regions": {NAME: {"cells", "p50_s", "p95_s", "matplotlib_s",
 "speedup_vs_matplotlib"}}, ...}``.  Targets: p50 at least 1.5 x faster than matplotlib,
 p95 under 0.3 s.
+
+``--quick`` runs the same steps on a 16 x 16 cell world of three weeks, one region, three
+date changes and one matplotlib repeat, to check that the benchmark still runs (a test
+does); its figures say nothing about the targets.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ REGIONS = {
     "continent_250x350": (WORLD["west"], WORLD["south"], WORLD["east"], WORLD["north"]),
 }
 START = "2015-06-01"
+#: --quick: a small world, one region, a few steps
+QUICK_WORLD = dict(west=-100.0, south=30.0, east=-96.0, north=34.0, start="2015-05-25",
+                   end="2015-06-15", n_stations=4, seed=42)
+QUICK_REGIONS = {"quick_16x16": (-100.0, 30.0, -96.0, 34.0)}
+QUICK_STEPS = 3
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -195,24 +204,29 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON only")
     ap.add_argument("--steps", type=int, default=30, help="date changes per region")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the world here")
+    ap.add_argument("--quick", action="store_true",
+                    help="a small world, one region, a few steps: checks that it runs")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    regions = QUICK_REGIONS if args.quick else REGIONS
+    if args.quick:
+        args.steps = QUICK_STEPS
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-app-"))
-    world, ckpts, cache = prepare_workdir(work, WORLD)
+    world, ckpts, cache = prepare_workdir(work, QUICK_WORLD if args.quick else WORLD)
     days = pd.date_range(START, periods=args.steps + 4)
     results = {}
-    for region in REGIONS.values():
+    for region in regions.values():
         fill_cache(world, ckpts, cache, region, days)
     port = free_port()
     env = {"GAPFILL_DEMO": str(world), "GAPFILL_CHECKPOINTS": str(ckpts),
            "GAPFILL_CACHE": str(cache)}
     proc = serve(env, port, work / "server.log")
     try:
-        for name, region in REGIONS.items():
+        for name, region in regions.items():
             reg = ",".join(f"{v:g}" for v in region)
             url = f"http://127.0.0.1:{port}/app?date={START}&region={reg}"
             secs = browser_steps(url, START, args.steps)
-            mpl = matplotlib_seconds(world, region, START)
+            mpl = matplotlib_seconds(world, region, START, repeats=1 if args.quick else 5)
             w, s, e, n = region
             cells = int(round((e - w) / 0.25) * round((n - s) / 0.25))
             p50 = float(np.percentile(secs, 50))
@@ -227,7 +241,8 @@ def main(argv=None) -> int:
     out = {"regions": results, "renderer": "bokeh canvas (webgl=False)",
            "date_update": "in place: datashader regrid written into the existing data sources",
            "served_from": "inference cache (stand-in checkpoint)",
-           "machine": f"{os.cpu_count()} cores shared by server, chromium and other work"}
+           "machine": f"{os.cpu_count()} cores shared by server, chromium and other work",
+           "quick": args.quick}
     if args.json:
         print(json.dumps(out))
     else:

@@ -14,6 +14,9 @@ Measures pixel-steps per second (batch x days x rows x cols per second) of
 
 One intra-op thread (the setting of one worker process) unless ``--threads`` says otherwise.
 Targets: ``speedup_vs_naive >= 1.5`` and ``fraction_of_ceiling >= 0.5``.
+
+``--quick`` measures a 16 x 16 grid over 4 days once (a second), to check that the
+benchmark still runs (a test does); its figures say nothing about the targets.
 """
 
 from __future__ import annotations
@@ -162,8 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny sizes, one repeat: checks that the benchmark runs")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.size, a.steps, a.repeats = 16, 4, 1
     res = run(a.size, a.steps, a.batch, a.threads, a.repeats)
+    res["config"]["quick"] = a.quick
     if a.json:
         print(json.dumps(res, indent=2))
     else:

@@ -25,6 +25,10 @@ run, so one-time imports and the hub's bounded day cache are not counted as a le
 
 JSON: ``{"sessions", "errors", "p50_s", "p95_s", "rss_mb_before", "rss_mb_peak",
 "rss_mb_after", ...}``.
+
+``--quick`` runs the same steps with 2 sessions for 5 s in one round, on a 16 x 16 cell
+world with 8 pre-filled days and short warm-up and settling pauses, to check that the
+benchmark still runs (a test does); its figures say nothing about the targets.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ WORLD = dict(west=-100.0, south=30.0, east=-84.0, north=46.0, start="2015-05-01"
              end="2015-08-31", n_stations=24, seed=42)
 START = "2015-06-01"
 N_DAYS = 40
+#: --quick: a small world, few days, short pauses (the rest as given on the command line)
+QUICK = dict(world=dict(west=-100.0, south=30.0, east=-96.0, north=34.0, start="2015-05-25",
+                        end="2015-06-15", n_stations=4, seed=42),
+             n_days=8, sessions=2, duration=5.0, rounds=1, warmup_s=5.0, settle_s=8.0)
 
 
 def rss_mb(pid: int) -> float:
@@ -59,8 +67,9 @@ def rss_mb(pid: int) -> float:
 
 
 async def run_page(browser, url: str, k: int, duration: float, out: dict,
-                   start_evt: asyncio.Event, ready: set) -> None:
-    """One browser page: step dates for ``duration`` seconds, record latencies."""
+                   start_evt: asyncio.Event, ready: set, n_days: int = N_DAYS) -> None:
+    """One browser page: step dates for ``duration`` seconds through ``n_days`` days,
+    record latencies."""
     from bench.app import STEP_JS, WAIT_JS
 
     lat: list[float] = []
@@ -78,7 +87,7 @@ async def run_page(browser, url: str, k: int, duration: float, out: dict,
         ready.add(k)
         await start_evt.wait()
         t_end = time.perf_counter() + duration
-        first, last = pd.Timestamp(START), pd.Timestamp(START) + pd.Timedelta(days=N_DAYS - 1)
+        first, last = pd.Timestamp(START), pd.Timestamp(START) + pd.Timedelta(days=n_days - 1)
         day, step = first, 1
         while time.perf_counter() < t_end:
             if not first <= day + pd.Timedelta(days=step) <= last:
@@ -103,7 +112,8 @@ async def run_page(browser, url: str, k: int, duration: float, out: dict,
         out[k] = {"latencies": lat, "errors": errors}
 
 
-async def run_all(url: str, n: int, duration: float, pid: int) -> tuple[dict, float]:
+async def run_all(url: str, n: int, duration: float, pid: int, n_days: int = N_DAYS
+                  ) -> tuple[dict, float]:
     from playwright.async_api import async_playwright
 
     from bench.app import CHROMIUM_ARGS
@@ -115,7 +125,8 @@ async def run_all(url: str, n: int, duration: float, pid: int) -> tuple[dict, fl
                                           args=CHROMIUM_ARGS)
         start = asyncio.Event()
         ready: set = set()
-        tasks = [asyncio.create_task(run_page(browser, url, k, duration, out, start, ready))
+        tasks = [asyncio.create_task(run_page(browser, url, k, duration, out, start, ready,
+                                              n_days))
                  for k in range(n)]
         # start stepping when every page shows its maps (or has failed)
         t0 = time.perf_counter()
@@ -154,9 +165,9 @@ def releases(server_log: Path) -> list[float]:
     return out
 
 
-def warmup(url: str, pid: int) -> int:
+def warmup(url: str, pid: int, seconds: float = WARMUP_S, n_days: int = N_DAYS) -> int:
     """Run the warm-up session; returns its number of date changes."""
-    out, _ = asyncio.run(run_all(url, WARMUP_SESSIONS, WARMUP_S, pid))
+    out, _ = asyncio.run(run_all(url, WARMUP_SESSIONS, seconds, pid, n_days))
     errs = [e for r in out.values() for e in r["errors"]]
     if errs:
         raise RuntimeError(f"warm-up session failed: {errs}")
@@ -171,15 +182,23 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--rounds", type=int, default=2,
                     help="rounds of N sessions (memory after each: growth vs plateau)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a small world, 2 sessions for 5 s, short pauses: checks that it runs")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    spec, n_days, warmup_s, settle_s = WORLD, N_DAYS, WARMUP_S, SETTLE_S
+    if args.quick:
+        spec, n_days, warmup_s, settle_s = (QUICK["world"], QUICK["n_days"],
+                                            QUICK["warmup_s"], QUICK["settle_s"])
+        args.sessions, args.duration, args.rounds = (QUICK["sessions"], QUICK["duration"],
+                                                     QUICK["rounds"])
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-load-"))
-    world, ckpts, cache = prepare_workdir(work, WORLD)
+    world, ckpts, cache = prepare_workdir(work, spec)
     from bench.app import fill_cache
 
-    fill_cache(world, ckpts, cache, (WORLD["west"], WORLD["south"], WORLD["east"],
-                                     WORLD["north"]),
-               pd.date_range(START, periods=N_DAYS))
+    fill_cache(world, ckpts, cache, (spec["west"], spec["south"], spec["east"],
+                                     spec["north"]),
+               pd.date_range(START, periods=n_days))
     port = free_port()
     env = {"GAPFILL_DEMO": str(world), "GAPFILL_CHECKPOINTS": str(ckpts),
            "GAPFILL_CACHE": str(cache)}
@@ -191,15 +210,15 @@ def main(argv=None) -> int:
     url = f"http://127.0.0.1:{port}/app"
     try:
         start_rss = rss_mb(proc.pid)  # the server has answered one page request, no more
-        warm_changes = warmup(url, proc.pid)
-        time.sleep(SETTLE_S)  # the warm-up session is discarded and its memory released
+        warm_changes = warmup(url, proc.pid, warmup_s, n_days)
+        time.sleep(settle_s)  # the warm-up session is discarded and its memory released
         before = rss_mb(proc.pid)
         peak, afters, out = before, [], {}
         for _ in range(args.rounds):
-            got, p = asyncio.run(run_all(url, args.sessions, args.duration, proc.pid))
+            got, p = asyncio.run(run_all(url, args.sessions, args.duration, proc.pid, n_days))
             out.update({(len(afters), k): v for k, v in got.items()})
             peak = max(peak, p)
-            time.sleep(SETTLE_S)  # closed sessions are discarded, their memory released
+            time.sleep(settle_s)  # closed sessions are discarded, their memory released
             afters.append(rss_mb(proc.pid))
         after = afters[-1]
     finally:
@@ -215,7 +234,7 @@ def main(argv=None) -> int:
         "p50_s": round(float(np.percentile(lat, 50)), 4) if lat else None,
         "p95_s": round(float(np.percentile(lat, 95)), 4) if lat else None,
         "warmup_sessions": WARMUP_SESSIONS,
-        "warmup_s": WARMUP_S,
+        "warmup_s": warmup_s,
         "warmup_date_changes": warm_changes,
         "rss_mb_start": round(start_rss, 1),
         "rss_mb_before": round(before, 1),
@@ -228,6 +247,7 @@ def main(argv=None) -> int:
         "error_samples": errs[:5],
         "client": "headless chromium pages in one browser (playwright), clicking next day"
                   " and previous day",
+        "quick": args.quick,
     }
     print(json.dumps(res) if args.json else json.dumps(res, indent=2))
     return 0

@@ -21,6 +21,12 @@ Measures, on the demo world (whole 64 x 64 region by default):
 Each build runs in a fresh subprocess (``gapfill build-series``) so the memory of one
 does not leak into the next.  The shipped model is used when its checkpoints exist,
 else the persistence baseline; the JSON says which under ``"model"``.
+
+``--quick`` checks that the benchmark still runs (a test does): an 8 x 8 cell region in
+4-cell tiles, one repeat, a month for the "1-year" builds and four months for the
+"4-year" one, whose store also stands in for the 20-year store (no separate full build);
+the one-tile reference build runs without Dask.  Its figures say nothing about the
+targets.
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ from data_catalog import locations
 logger = logging.getLogger("bench.series")
 
 REPO = Path(__file__).resolve().parents[1]
+#: the periods of the builds, and the tile size; --quick: small enough for a test
+FULL = {"y1": ("2003-01-01", "2003-12-31"), "y4": ("2003-01-01", "2006-12-31"), "tile": 32}
+QUICK = {"y1": ("2003-01-01", "2003-01-31"), "y4": ("2003-01-01", "2003-04-30"), "tile": 4,
+         "region": "-100,30,-98,32", "repeats": 1}
 
 
 def _shipped_available(checkpoint_dir: str | None = None) -> bool:
@@ -70,8 +80,10 @@ def _tree_rss(proc) -> int:
 
 def run_build(out: Path, start: str, end: str, *, workers: int, model: str,
               world: str | None, region: str | None, tile: int = 32,
-              checkpoint_dir: str | None = None) -> dict:
-    """Run one build in a subprocess; return its timings and peak tree RSS."""
+              checkpoint_dir: str | None = None, scheduler: str | None = None) -> dict:
+    """Run one build in a subprocess; return its timings and peak tree RSS.
+
+    ``scheduler="synchronous"``: in the build's own process, without Dask."""
     import psutil
 
     stats_file = out.with_suffix(".stats.json")
@@ -84,6 +96,8 @@ def run_build(out: Path, start: str, end: str, *, workers: int, model: str,
         cmd += ["--checkpoint-dir", checkpoint_dir]
     if region:
         cmd += [f"--region={region}"]
+    if scheduler:
+        cmd += ["--_scheduler", scheduler]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
@@ -130,7 +144,8 @@ def _build_entry(args: argparse.Namespace) -> int:
     series.build_series(args._build, "demo", world=args.world, start=args._start,
                         end=args._end, region=region, workers=args._workers,
                         models=args._model, progress=False, overwrite=True, stats=stats,
-                        tile=args._tile, checkpoint_dir=args.checkpoint_dir)
+                        tile=args._tile, checkpoint_dir=args.checkpoint_dir,
+                        scheduler=args._scheduler)
     Path(args._stats).write_text(json.dumps(stats))
     return 0
 
@@ -201,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="1-year builds per worker count; the best is reported (default 3)")
     p.add_argument("--series-start", default="2003-01-01")
     p.add_argument("--series-end", default="2023-12-31")
-    for hidden in ("--_build", "--_stats", "--_start", "--_end", "--_model"):
+    p.add_argument("--quick", action="store_true",
+                   help="a small region and short periods: checks that the benchmark runs")
+    for hidden in ("--_build", "--_stats", "--_start", "--_end", "--_model", "--_scheduler"):
         p.add_argument(hidden, default=None, help=argparse.SUPPRESS)
     p.add_argument("--_workers", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--_tile", type=int, default=32, help=argparse.SUPPRESS)
@@ -209,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     if args._build:
         return _build_entry(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    plan = {**FULL, **QUICK} if args.quick else FULL
+    if args.quick:
+        args.region, args.repeats = args.region or QUICK["region"], QUICK["repeats"]
 
     from model import series
 
@@ -221,28 +241,34 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     kw = dict(model=factory, world=args.world, region=args.region,
               checkpoint_dir=args.checkpoint_dir)
+    (y1_start, y1_end), (y4_start, y4_end) = plan["y1"], plan["y4"]
     try:
         # the machine is shared: alternate 1 and 2 workers and keep the best of `repeats`
         runs: dict[int, list[dict]] = {1: [], 2: []}
         for rep in range(args.repeats):
             for w in (1, 2):
                 logger.info("1-year build, %d worker(s), run %d of %d", w, rep + 1, args.repeats)
-                runs[w].append(run_build(root / f"y1_w{w}.zarr", "2003-01-01", "2003-12-31",
-                                         workers=w, **kw))
+                runs[w].append(run_build(root / f"y1_w{w}.zarr", y1_start, y1_end,
+                                         workers=w, tile=plan["tile"], **kw))
         y1_w1 = max(runs[1], key=lambda r: r["pixel_days"] / r["tiles_s"])
         y1_w2 = max(runs[2], key=lambda r: r["pixel_days"] / r["tiles_s"])
         rss_1y = runs[1][0]["peak_rss_mb"]  # one sample, like the 4-year build
         identical_1_2 = _digests(root / "y1_w1.zarr") == _digests(root / "y1_w2.zarr")
         logger.info("1-year build in one tile (no tile edges), 1 worker")
-        run_build(root / "y1_one_tile.zarr", "2003-01-01", "2003-12-31", workers=1, tile=4096,
-                  **kw)
+        # (quick: without Dask; the tiles' values do not depend on the scheduler)
+        run_build(root / "y1_one_tile.zarr", y1_start, y1_end, workers=1, tile=4096,
+                  scheduler="synchronous" if args.quick else None, **kw)
         seams = tile_edge_error(root / "y1_w1.zarr", root / "y1_one_tile.zarr")
         logger.info("4-year build, 1 worker")
-        y4_w1 = run_build(root / "y4_w1.zarr", "2003-01-01", "2006-12-31", workers=1, **kw)
-        logger.info("%s..%s build, 2 workers", args.series_start, args.series_end)
-        full = run_build(root / "full.zarr", args.series_start, args.series_end, workers=2,
-                         **kw)
-        reads = time_reads(root / "full.zarr")
+        y4_w1 = run_build(root / "y4_w1.zarr", y4_start, y4_end, workers=1, tile=plan["tile"],
+                          **kw)
+        if args.quick:  # the 4-month store stands in for the 20-year one
+            full, full_store = y4_w1, root / "y4_w1.zarr"
+        else:
+            logger.info("%s..%s build, 2 workers", args.series_start, args.series_end)
+            full, full_store = run_build(root / "full.zarr", args.series_start,
+                                         args.series_end, workers=2, **kw), root / "full.zarr"
+        reads = time_reads(full_store)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -256,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "read_pixel_series_s": round(reads["read_pixel_series_s"], 4),
         "model": model_name,
         "details": {
+            "quick": args.quick,
             "cpu_count": os.cpu_count(),
             "load_avg_1min": round(os.getloadavg()[0], 2),
             "pixel_days_1y": y1_w1["pixel_days"],

@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 
 BUILTIN_CATALOG = Path(__file__).resolve().parent / "catalog.yml"
 
+#: What a kit member is (metadata ``role``), which says how validation compares it:
+#: ``passive`` only on AMSR days, ``gap_filled`` also on its gap-filled days, ``active``
+#: a scatterometer (ASCAT), ``combined`` a merged product, ``insitu`` the stations.
+ROLES = ("passive", "gap_filled", "active", "combined", "insitu")
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -249,6 +254,9 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         if meta.get("clim") is not None and (not isinstance(meta["clim"], list)
                                              or len(meta["clim"]) != 2):
             raise CatalogError(f"{where}: metadata clim must be [low, high]")
+        if meta.get("role") is not None and meta["role"] not in ROLES:
+            raise CatalogError(f"{where}: metadata role {meta['role']!r}; valid roles: "
+                               f"{', '.join(ROLES)}")
         cat.sources[name] = Source(name, str(spec.get("description", "")), driver, args,
                                    meta, cat)
     for src in cat:
@@ -260,7 +268,12 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
                 if member not in cat.sources or member == src.name:
                     raise CatalogError(f"{p}: kit {src.name!r} member {role}: unknown source "
                                        f"{member!r}; valid names: {', '.join(cat.sources)}")
+            compare = src.metadata.get("compare")
+            if compare is not None and (not isinstance(compare, list)
+                                        or any(c not in members for c in compare)):
+                raise CatalogError(f"{p}: kit {src.name!r} metadata compare must list members "
+                                   f"({', '.join(members)}), got {compare!r}")
     return cat
 
 
-__all__ = ["BUILTIN_CATALOG", "Catalog", "DRIVERS", "Source", "load_catalog"]
+__all__ = ["BUILTIN_CATALOG", "Catalog", "DRIVERS", "ROLES", "Source", "load_catalog"]

@@ -398,3 +398,25 @@ def clamp_region(box: Bbox, bounds: Bbox, what: str = "region") -> tuple[Bbox, s
         return out, ""
     return out, (f"{what} ({w:g}, {s:g}, {e:g}, {n:g}) clamped to the data's extent: "
                  f"({out[0]:g}, {out[1]:g}, {out[2]:g}, {out[3]:g})")
+
+
+# ---------------------------------------------------------------- command-line types
+def argument(check, *args, then=None, **kwargs):
+    """An argparse ``type=`` made of a ``check_*``: ``check(text, *args, **kwargs)``, then
+    ``then`` (e.g. a formatter); its :class:`InputError` becomes argparse's one-line usage
+    error.  The commands check their arguments with the app's validators this way."""
+    import argparse
+
+    def parse(text: str):
+        try:
+            value = check(text, *args, **kwargs)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return then(value) if then is not None else value
+
+    return parse
+
+
+def iso_day(day: pd.Timestamp) -> str:
+    """``YYYY-MM-DD`` of a checked day (what the commands pass on)."""
+    return f"{day:%Y-%m-%d}"

@@ -75,29 +75,17 @@ def _with_periods(cfg, args):
 
 def register(sub, common: argparse.ArgumentParser) -> None:
     """Add the model subcommands to the ``gapfill`` parser."""
-    p = sub.add_parser("train", parents=[common], help="train the base (AMSR2) ConvLSTM",
-                       description="Train the ConvLSTM gap filler; writes a checkpoint with "
-                                   "metadata and a loss-curve PNG beside it.")
-    p.add_argument("--config", required=True, metavar="FILE", help="TrainConfig YAML")
-    p.add_argument("--world", metavar="PATH", help=CONFIG_WORLD_HELP)
-    p.add_argument("--out", metavar="CKPT", help="checkpoint to write (default: config 'out')")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    _period_args(p, "train", "val", "test")
-    p.set_defaults(func=_train)
-
-    p = sub.add_parser("transfer", parents=[common], help="fine-tune AMSR2 -> AMSR-E",
-                       description="Transfer learning: match AMSR-E to the enhanced-AMSR2 "
-                                   "climatology and fine-tune (ConvLSTM frozen by default).")
+    _fit_parser(sub, common, "train", _train, help="train the base (AMSR2) ConvLSTM",
+                description="Train the ConvLSTM gap filler; writes a checkpoint with "
+                            "metadata and a loss-curve PNG beside it.",
+                config_help="TrainConfig YAML")
+    p = _fit_parser(sub, common, "transfer", _transfer, help="fine-tune AMSR2 -> AMSR-E",
+                    description="Transfer learning: match AMSR-E to the enhanced-AMSR2 "
+                                "climatology and fine-tune (ConvLSTM frozen by default).",
+                    config_help="TransferConfig YAML")
     p.add_argument("--from", dest="parent", required=True, metavar="CKPT",
                    help="parent (AMSR2) checkpoint")
-    p.add_argument("--config", required=True, metavar="FILE", help="TransferConfig YAML")
-    p.add_argument("--world", metavar="PATH", help=CONFIG_WORLD_HELP)
-    p.add_argument("--out", metavar="CKPT")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--no-progress", action="store_true")
-    _period_args(p, "train", "val", "test", "reference")
-    p.set_defaults(func=_transfer)
+    _period_args(p, "reference")
 
     p = sub.add_parser("predict", parents=[common], help="gap-filled field of one day",
                        description="Fill one day over a region with the model of the date's "
@@ -142,34 +130,57 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_evaluate)
 
 
+def _fit_parser(sub, common: argparse.ArgumentParser, name: str, func, *, help: str,
+                description: str, config_help: str) -> argparse.ArgumentParser:
+    """The options ``train`` and ``transfer`` share (config, world, out, device, bars)."""
+    p = sub.add_parser(name, parents=[common], help=help, description=description)
+    p.add_argument("--config", required=True, metavar="FILE", help=config_help)
+    p.add_argument("--world", metavar="PATH", help=CONFIG_WORLD_HELP)
+    p.add_argument("--out", metavar="CKPT", help="checkpoint to write (default: config 'out')")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    _period_args(p, "train", "val", "test")
+    p.set_defaults(func=func)
+    return p
+
+
+def _fit(args, config_cls, fit, summary, *parent) -> int:
+    """``train`` and ``transfer``: read the config, run ``fit`` with the command's options,
+    print the checkpoint, its sha256 and the command's ``summary(info)``."""
+    cfg = _with_periods(config_cls.from_yaml(args.config), args)
+    world = _world(args)
+    _warn_no_ascat(cfg, world)
+    _, info = fit(cfg, *parent, world=world, progress=not args.no_progress,
+                  device=args.device, out=args.out)
+    print(f"wrote {info['checkpoint']} (sha256 {info['sha256'][:16]}){summary(info)}")
+    return 0
+
+
 def _train(args) -> int:
     from model.config import TrainConfig
     from model.train import train
 
-    cfg = _with_periods(TrainConfig.from_yaml(args.config), args)
-    _warn_no_ascat(cfg, _world(args))
-    _, info = train(cfg, world=_world(args), progress=not args.no_progress, device=args.device,
-                    out=args.out)
+    return _fit(args, TrainConfig, train, _train_summary)
+
+
+def _train_summary(info: dict) -> str:
     h = info["history"]
-    print(f"wrote {info['checkpoint']} (sha256 {info['sha256'][:16]}), loss curve "
-          f"{info['loss_plot']}; best validation hidden-pixel RMSE {h['best_val_rmse']:.4f} "
-          f"m3/m3 after {h['steps']} steps, {h['wall_s_total']:.0f} s ({h['stop_reason']})")
-    return 0
+    return (f", loss curve {info['loss_plot']}; best validation hidden-pixel RMSE "
+            f"{h['best_val_rmse']:.4f} m3/m3 after {h['steps']} steps, "
+            f"{h['wall_s_total']:.0f} s ({h['stop_reason']})")
 
 
 def _transfer(args) -> int:
     from model.config import TransferConfig
     from model.transfer import transfer
 
-    cfg = _with_periods(TransferConfig.from_yaml(args.config), args)
-    _warn_no_ascat(cfg, _world(args))
-    _, info = transfer(cfg, args.parent, world=_world(args), progress=not args.no_progress,
-                       device=args.device, out=args.out)
+    return _fit(args, TransferConfig, transfer, _transfer_summary, args.parent)
+
+
+def _transfer_summary(info: dict) -> str:
     s = info["seam"]
-    print(f"wrote {info['checkpoint']} (sha256 {info['sha256'][:16]}); seam RMS before "
-          f"{s['before_transfer']:.4f}, after {s['after_transfer']:.4f} m3/m3 "
-          f"({info['seam_plot']})")
-    return 0
+    return (f"; seam RMS before {s['before_transfer']:.4f}, after "
+            f"{s['after_transfer']:.4f} m3/m3 ({info['seam_plot']})")
 
 
 def _predict(args) -> int:

@@ -15,31 +15,18 @@ MODEL_CHOICES = {"shipped": "model.inference:load_models",
 
 def _region(text: str) -> tuple[float, float, float, float]:
     """Four finite numbers inside the world with W < E and S < N (data_catalog.inputs)."""
-    try:
-        w, s, e, n = inputs.check_region(text, "region")
-    except inputs.InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    w, s, e, n = inputs.argument(inputs.check_region, "region")(text)
     if not (w < e and s < n):
         raise argparse.ArgumentTypeError(f"expected W < E and S < N, got {text!r}")
     return w, s, e, n
 
 
-def _day(text: str) -> str:
-    """A day YYYY-MM-DD (checked before any work starts), passed on as ISO text."""
-    try:
-        return f"{inputs.check_date(text, 'day'):%Y-%m-%d}"
-    except inputs.InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+#: A day YYYY-MM-DD (checked before any work starts), passed on as ISO text.
+_day = inputs.argument(inputs.check_date, "day", then=inputs.iso_day)
 
 
 def _count(lo: int):
-    def parse(text: str) -> int:
-        try:
-            return inputs.check_int(text, "value", lo)
-        except inputs.InputError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
+    return inputs.argument(inputs.check_int, "value", lo)
 
 
 def _models(text: str) -> str:

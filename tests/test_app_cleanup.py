@@ -82,8 +82,8 @@ def _registries():
 
 
 def test_closed_session_is_released_by_the_registries(env):
-    from app.controller import holoviews_ids
     from app.data import DataHub
+    from app.memory import holoviews_ids
 
     hub = DataHub(readahead=0)
     doc = bokeh.document.Document()
@@ -108,8 +108,8 @@ def test_closed_session_is_released_by_the_registries(env):
 
 def test_cleanup_leaves_other_sessions_working(env):
     """Cleaning up one session drops only its own options: another one keeps its styling."""
-    from app.controller import holoviews_ids
     from app.data import DataHub
+    from app.memory import holoviews_ids
 
     hub = DataHub(readahead=0)
     first, page, root = _open_session(hub, bokeh.document.Document())

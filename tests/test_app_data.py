@@ -56,7 +56,8 @@ def test_read_ahead_fills_memory(env):
 
 
 def test_missing_checkpoint_is_a_clear_error(env):
-    from app.data import DataHub, resolve_checkpoint
+    from app.data import DataHub
+    from app.outputs import resolve_checkpoint
 
     with pytest.raises(MissingFileError, match="no model checkpoint"):
         resolve_checkpoint("")
@@ -120,18 +121,6 @@ def test_maps_png_export(env):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     with pytest.raises(ValueError):
         maps_png(None)
-
-
-def test_network_wide_table():
-    from app.controller import network_wide
-
-    long = pd.DataFrame({
-        "station": ["A", "A", "B", "B"], "network": ["N"] * 4, "lat": [1, 1, 2, 2],
-        "lon": [3, 3, 4, 4], "series": ["raw", "filled"] * 2, "n": [10, 20, 10, 20],
-        "r": [0.5, 0.6, 0.4, 0.2], "rmse": [0.1] * 4, "status": ["OK"] * 4})
-    wide = network_wide(long).set_index("id")
-    assert wide.loc["A", "r_change"] == pytest.approx(0.2)
-    assert wide.loc["B", "r_change"] == pytest.approx(-0.5)
 
 
 def test_pixel_selection_streams_the_filled_series_in_the_worker(env, tmp_path, monkeypatch):

@@ -12,12 +12,14 @@ import concurrent.futures
 import contextvars
 import gc
 import os
+import platform
 import subprocess
 import sys
 import textwrap
 import weakref
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app import memory
@@ -45,7 +47,37 @@ def test_release_memory_collects_cycles_and_reports():
     assert r["passes"] >= 1 and r["freed"][0] >= 50
     assert r["freed"][-1] < memory.QUIET_FREED or r["passes"] == memory.MAX_PASSES
     assert r["seconds"] >= r["longest_pass_s"] > 0
-    assert r["trimmed"] == (memory._malloc_trim() is not None)
+    # glibc (this project's Linux images) has malloc_trim: the heap must have been trimmed
+    if platform.libc_ver()[0] == "glibc":
+        assert r["trimmed"] is True
+    assert memory.release_memory(trim=False, freeze=False)["trimmed"] is False
+
+
+def test_private_internals_are_still_there():
+    """The HoloViews / Panel internals the app relies on exist (else: which, and why)."""
+    import importlib
+
+    import bokeh.document
+    import holoviews as hv
+    import panel as pn
+
+    from app.maps import image_source, use_bokeh_backend
+
+    for owner, attr, why in memory.PRIVATE_INTERNALS:
+        mod, _, name = owner.rpartition(".")
+        obj = getattr(importlib.import_module(mod), name)
+        assert hasattr(obj, attr), (
+            f"{owner}.{attr} is gone after an upgrade of HoloViews/Panel: app/memory.py "
+            f"uses it ({why}); find what replaced it before releasing closed sessions again")
+    use_bokeh_backend()
+    plot = hv.renderer("bokeh").get_plot(hv.Image(np.zeros((3, 4))),
+                                         doc=bokeh.document.Document())
+    src = image_source(plot)
+    assert src is not None and "image" in src.data, (
+        "HoloViews' image plots no longer hold their Bokeh data source in "
+        "plot.handles['source'] (an upgrade of HoloViews?): app/maps.py::image_source "
+        "feeds the fast date change from it")
+    assert isinstance(pn.state._views, dict)
 
 
 def test_release_memory_does_not_freeze_while_a_session_is_open():

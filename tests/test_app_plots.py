@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import holoviews as hv
@@ -10,8 +11,10 @@ import pandas as pd
 import pytest
 
 from app import plots
-from app.data import DayFields
-from app.maps import MapSet, layer_elements, map_titles, regrid_like
+from app.days import DayFields
+from app.maps import MapSet, image_source
+from app.mapspecs import MAPS, Layer, MapSpec, layer_elements, map_titles
+from app.regrid import regrid_like
 from app.state import ExplorerState, GridInfo
 from data_catalog import schema
 
@@ -37,9 +40,9 @@ def fields_of(ds, k: int, filled: bool = True) -> DayFields:
                      filled=(truth + 0.01).astype(np.float32) if filled else None)
 
 
-def test_sm_image_type_dims_and_range(ds):
+def test_sm_layer_type_dims_and_range(ds):
     f = fields_of(ds, 0)
-    img = plots.sm_image(f.lon, f.lat, f.amsr)
+    img = layer_elements(f)["raw_sm"]
     assert isinstance(img, hv.Image)
     assert [d.name for d in img.kdims] == ["lon", "lat"]
     assert img.vdims[0].unit == "m3 m-3"
@@ -53,7 +56,7 @@ def test_sm_image_type_dims_and_range(ds):
 
 def test_ascat_keeps_its_units(ds):
     f = fields_of(ds, 0)
-    img = plots.ascat_image(f.lon, f.lat, f.ascat)
+    img = layer_elements(f)["ascat"]
     assert img.vdims[0].unit == "% saturation"
     assert img.range("ascat")[1] > 1.0  # percent, not m3 m-3
 
@@ -61,12 +64,12 @@ def test_ascat_keeps_its_units(ds):
 def test_shape_mismatch_is_an_error(ds):
     f = fields_of(ds, 0)
     with pytest.raises(ValueError, match="does not match"):
-        plots.sm_image(f.lon, f.lat, f.amsr[:, :5])
+        plots.image(f.lon, f.lat, f.amsr[:, :5], plots.SM_DIM)
 
 
-def test_gap_image_and_fraction(ds):
+def test_gap_layer_and_fraction(ds):
     f = fields_of(ds, 1)
-    img = plots.gap_image(f.lon, f.lat, f.gap)
+    img = layer_elements(f)["raw_gap"]
     v = img.dimension_values(2)
     finite = v[np.isfinite(v)]
     assert set(np.unique(finite)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
@@ -75,25 +78,23 @@ def test_gap_image_and_fraction(ds):
     assert plots.gap_fraction(f.gap) == pytest.approx(expect)
     assert plots.gap_fraction(np.full((3, 3), schema.NOT_LAND)) != plots.gap_fraction(
         np.full((3, 3), schema.NOT_LAND))  # NaN without land
-    counts = plots.gap_counts(f.gap)
-    assert sum(counts.values()) == int(((f.gap > 0) & (f.gap < 6)).sum())
 
 
 def test_filled_mark_marks_exactly_the_gaps(ds):
     f = fields_of(ds, 1)
-    img = plots.filled_mark_image(f.lon, f.lat, f.gap, f.land)
+    img = layer_elements(f)["filled_mark"]
     marked = np.isfinite(img.dimension_values(2, flat=False))
     np.testing.assert_array_equal(marked, (f.gap != 0) & (f.gap != 6) & f.land)
 
 
 def test_difference_observed_only(ds):
     f = fields_of(ds, 2)
-    d = plots.difference_image(f.lon, f.lat, f.filled, f.amsr, True, f.gap)
+    d = layer_elements(dataclasses.replace(f, truth=None))["diff"]  # a real product
     vals = d.dimension_values(2, flat=False)
     assert np.isnan(vals[f.gap != 0]).all()
     ok = f.gap == 0
     np.testing.assert_allclose(vals[ok], (f.filled - f.amsr)[ok], rtol=1e-6)
-    t = plots.difference_image(f.lon, f.lat, f.filled, f.truth, False)
+    t = layer_elements(f)["diff"]  # a demo world: against the truth
     np.testing.assert_allclose(t.range("diff"), (0.01, 0.01), atol=1e-6)
 
 
@@ -223,13 +224,13 @@ def test_fast_path_writes_what_holoviews_would_draw(ds):
                                 "diff"}
     assert all(fig.output_backend == "canvas" for fig in maps._figs.values())
     assert maps.update(fields_of(ds, 5)) == "fast"
-    fast = {k: np.array(p.handles["source"].data["image"][0]) for k, p in maps._plots.items()}
+    fast = {k: np.array(image_source(p).data["image"][0]) for k, p in maps._plots.items()}
     assert maps._figs["raw"].title.text.startswith("Raw") and "2015-06-06" in \
         maps._figs["raw"].title.text
     # now let HoloViews re-render the same (silently updated) frame itself
     maps.frame.event(key=maps.frame.key)
     for k, p in maps._plots.items():
-        slow = np.array(p.handles["source"].data["image"][0])
+        slow = np.array(image_source(p).data["image"][0])
         if k in ("raw_gap", "filled_mark"):  # sent as uint8 categories, 0 = clear
             assert fast[k].dtype == np.uint8
             slow = np.nan_to_num(slow, nan=0.0).astype(np.uint8)
@@ -239,3 +240,39 @@ def test_fast_path_writes_what_holoviews_would_draw(ds):
     first = regrid_like(ds[schema.AMSR_SM].isel(time=0).values, ds.lat.values, ds.lon.values,
                         -100.0, 30.0, 8.0, 6.0, 32, 24)
     assert not np.allclose(fast["raw_sm"], first, equal_nan=True)
+
+
+def test_a_new_map_is_one_entry(ds):
+    """A fifth map given as one spec is built, updated on the fast path and exported."""
+    import io
+
+    import bokeh.document
+    import matplotlib.image
+    import panel as pn
+
+    from app.export import maps_png
+    from app.maps import canvas_renderer
+
+    def const(f):  # a map of one value at the top of its limits: solid dark red
+        return np.full(f.amsr.shape, 2.0 + f.date.day, np.float32)
+
+    extra = MapSpec("extra", (Layer("extra_v", const, plots.SM_DIM),),
+                    lambda f: f"Extra {f.date:%Y-%m-%d}", cmap="Reds", clim=(0.0, 1.0),
+                    colorbar="Extra", units="-")
+    state = ExplorerState(GridInfo.from_dataset(ds))
+    maps = MapSet(state, width=300, height=240, maps=[*MAPS, extra])
+    layout = maps.build(fields_of(ds, 0))
+    assert len(layout) == len(MAPS) + 1
+    pane = pn.pane.HoloViews(layout, renderer=canvas_renderer(), linked_axes=False)
+    pane.get_root(bokeh.document.Document())
+    assert "extra_v" in maps._plots and maps._figs["extra"].title.text == "Extra 2015-06-01"
+    assert maps.update(fields_of(ds, 5)) == "fast"
+    assert maps._figs["extra"].title.text == "Extra 2015-06-06"
+    img = np.asarray(image_source(maps._plots["extra_v"]).data["image"][0])
+    assert np.nanmax(img) == np.nanmin(img) == 8.0  # the new day's value, written fast
+    png = matplotlib.image.imread(io.BytesIO(maps_png(fields_of(ds, 5), maps=maps.maps)))
+    four = matplotlib.image.imread(io.BytesIO(maps_png(fields_of(ds, 5))))
+    assert png.shape[0] > four.shape[0]  # a third row of maps
+    red = (png[..., 0] > 0.35) & (png[..., 1] < 0.05) & (png[..., 2] < 0.1)
+    assert red[four.shape[0]:].sum() > 10_000  # the extra map, solid "Reds" maximum
+    assert red[:four.shape[0]].sum() < 100

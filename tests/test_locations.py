@@ -39,14 +39,16 @@ def everything_elsewhere(tmp_path, monkeypatch):
 
 def test_every_package_resolves_the_same_locations(everything_elsewhere, tmp_path):
     from app.checkpoints import checkpoint_choices
-    from app.data import DataHub, resolve_checkpoint
+    from app.data import DataHub
+    from app.outputs import resolve_checkpoint
     from bench.series import _shipped_available
     from data_catalog.catalog import load_catalog
     from data_catalog.readers.ismn import default_meta_root
     from gapfill.cli import main
-    from model import datasets, inference, series
+    from model import datasets, inference, points, series
     from model.cache import InferenceCache, file_sha256
     from tests.conftest import shared_data_root
+    from validation import filled
     from validation.sources import DemoSource
 
     env = everything_elsewhere
@@ -76,7 +78,7 @@ def test_every_package_resolves_the_same_locations(everything_elsewhere, tmp_pat
     assert set(inference.load_models(device="cpu")) == {"amsr2"}  # the stand-in
     assert checkpoint_choices()["amsr2"][1] == str(ckpts / "amsr2.pt")
     assert resolve_checkpoint("") is None  # the folder's models, by radiometer
-    assert DemoSource(compute_filled=True)._has_model()
+    assert points.has_model()
     assert _shipped_available()
     prov = series.model_provenance(series.SHIPPED_MODELS, None)
     assert prov["checkpoints"] == {"amsr2.pt": file_sha256(ckpts / "amsr2.pt")}
@@ -85,7 +87,7 @@ def test_every_package_resolves_the_same_locations(everything_elsewhere, tmp_pat
     assert hub.cache.root == env["GAPFILL_CACHE"]
     assert default_meta_root() == env["GAPFILL_CACHE"] / "ismn_meta"
     # the series store
-    assert DemoSource(compute_filled=False)._store_path() == store
+    assert filled.series_store(None) == store
     assert main(["export-netcdf", "--out", str(tmp_path / "out.nc")]) == 0
     import xarray as xr
 

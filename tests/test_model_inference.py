@@ -79,7 +79,21 @@ def test_tiles_equal_one_piece(world, device):
     assert tiled.attrs["tile_cells"] == 5 and whole.attrs["tile_cells"] == 0
     tol = 1e-5 if device == "cpu" else 2e-2  # mixed precision on CUDA
     np.testing.assert_allclose(tiled.filled_sm.values, whole.filled_sm.values, atol=tol)
-    assert tiles(20, 24, 5)[-1] == (20, 20, 20, 24) or len(tiles(20, 24, 5)) == 20
+    assert whole.filled_sm.shape == (20, 24)  # the whole world: 4 x 5 tiles of 5 cells
+
+
+def test_tiles_cover_the_grid_once():
+    """Core tiles cover every cell exactly once, none larger than asked, edges cut short."""
+    for h, w, tile in ((20, 24, 5), (7, 3, 4), (8, 8, 8), (1, 9, 2)):
+        cover = np.zeros((h, w), int)
+        for i0, i1, j0, j1 in tiles(h, w, tile):
+            assert 0 <= i0 < i1 <= h and 0 <= j0 < j1 <= w
+            assert i1 - i0 <= tile and j1 - j0 <= tile
+            cover[i0:i1, j0:j1] += 1
+        assert (cover == 1).all(), (h, w, tile)
+        assert len(tiles(h, w, tile)) == -(-h // tile) * -(-w // tile)
+    assert tiles(20, 24, 5)[-1] == (15, 20, 20, 24)
+    assert tiles(20, 24, None) == tiles(20, 24, 24) == [(0, 20, 0, 24)]
 
 
 class _OOMAbove(GapFiller):
@@ -153,14 +167,56 @@ def test_auto_tile_size_is_memory_aware(monkeypatch):
     assert small < big and small >= inference.MIN_TILE
 
 
+def _bf16_cpu_model(seed=0) -> GapFiller:
+    """The CPU fast path of a bf16 CPU, set up by hand: torch's autocast runs bf16
+    convolutions on any x86 CPU (emulated where the CPU lacks avx512_bf16 / amx)."""
+    m = _model(seed=seed)
+    m.eval()
+    m.amp_dtype, m.channels_last = torch.bfloat16, True
+    return m
+
+
 def test_cpu_fast_path_matches_float32(world):
-    """configure_for_device: NHWC (+ bf16 where the CPU has it) stays close to float32."""
-    ref_model = _model()
-    fast = _model()
-    inference.configure_for_device(fast, torch.device("cpu"))
-    if inference.cpu_bf16():
-        assert fast.amp_dtype == torch.bfloat16 and fast.channels_last
-    a = predict(world, (-101, 29, -93, 36), "2015-06-11", ref_model, device="cpu")
-    b = predict(world, (-101, 29, -93, 36), "2015-06-11", fast, device="cpu")
-    np.testing.assert_allclose(b.filled_sm.values, a.filled_sm.values, atol=5e-3)
-    assert b.attrs["precision"] == ("bfloat16" if inference.cpu_bf16() else "float32")
+    """bf16 convolutions on NHWC tensors stay within 1e-3 m3/m3 of float32 (the figure of
+    model/README.md), and the path really runs in bf16 (it differs from float32).
+
+    Measured here (emulated bf16, AVX2 CPU): at most 6e-5 for these five seeds; 7.6e-4 for
+    the shipped models on the 64 x 64 demo region (three days of 2008, 2015, 2020)."""
+    region, day = (-101, 29, -93, 36), "2015-06-11"
+    for seed in range(5):
+        a = predict(world, region, day, _model(seed=seed), device="cpu")
+        b = predict(world, region, day, _bf16_cpu_model(seed), device="cpu")
+        assert a.attrs["precision"] == "float32" and b.attrs["precision"] == "bfloat16"
+        d = np.abs(b.filled_sm.values - a.filled_sm.values)
+        assert np.nanmax(d) < 1e-3, seed
+        assert np.nanmax(d) > 0, seed  # bf16 rounding shows: the bf16 path did run
+
+
+def test_cpu_precision_follows_the_cpu_and_the_switch(world, monkeypatch, tmp_path):
+    """configure_for_device picks bf16 + NHWC on a CPU with native bf16 and float32 NCHW
+    without; GAPFILL_CPU_PRECISION=float32 forces float32 on a bf16 CPU, and the output is
+    then bit-identical to a plain float32 model's."""
+    region, day = (-101, 29, -93, 36), "2015-06-11"
+    reference = predict(world, region, day, _model(), device="cpu")
+    monkeypatch.delenv("GAPFILL_CPU_PRECISION", raising=False)
+    for native in (False, True):
+        monkeypatch.setattr(inference, "cpu_bf16", lambda native=native: native)
+        m = inference.configure_for_device(_model(), torch.device("cpu"))
+        assert m.amp_dtype == (torch.bfloat16 if native else None)
+        assert m.channels_last == native
+    # a bf16 CPU (cpu_bf16 still patched True), with the switch
+    monkeypatch.setenv("GAPFILL_CPU_PRECISION", "float32")
+    forced = inference.configure_for_device(_model(), torch.device("cpu"))
+    assert forced.amp_dtype is None and not forced.channels_last
+    out = predict(world, region, day, forced, device="cpu")
+    assert out.attrs["precision"] == "float32"
+    np.testing.assert_array_equal(out.filled_sm.values, reference.filled_sm.values)
+    # and through a checkpoint file, as gapfill predict loads it
+    path = tmp_path / "m.pt"
+    _model().save(path)
+    for setting, precision in (("float32", "float32"), ("auto", "bfloat16")):
+        monkeypatch.setenv("GAPFILL_CPU_PRECISION", setting)
+        inference._load_cached.cache_clear()  # loaded models are cached per file, not setting
+        out = predict(world, region, day, path, device="cpu")
+        assert out.attrs["precision"] == precision, setting
+    inference._load_cached.cache_clear()

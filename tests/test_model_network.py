@@ -45,28 +45,50 @@ def test_unit_forget_bias_and_gate_order():
     torch.testing.assert_close(w @ w.T, torch.eye(16), atol=1e-5, rtol=0)  # orthogonal
 
 
-def test_gate_equations_by_hand():
-    """One step against the Keras equations written out with the layer's own weights."""
-    torch.manual_seed(1)
-    layer = ConvLSTM2D(2, 3, 3)
-    x = _x(b=1, t=1, c=2, h=5, w=5)
+def _step_and_by_hand(layer, gate, scale=1.0):
+    """One step of ``layer`` (2 -> 3 channels, 3 x 3 kernel) from a random state, with
+    autograd and without (the inference path), and the same step by hand: the Keras
+    equations with the layer's own weights and ``gate`` as recurrent activation.
+    Returns ``[(h, c) with grad, (h, c) without]``, ``(h, c)`` by hand and the gates'
+    inputs (i, f, o)."""
+    x = scale * _x(b=1, t=1, c=2, h=5, w=5)
     h0 = torch.randn(1, 3, 5, 5)
     c0 = torch.randn(1, 3, 5, 5)
-    _, (h1, c1) = layer(x, (h0, c0))
+    _, with_grad = layer(x, (h0, c0))
+    with torch.no_grad():
+        _, no_grad = layer(x, (h0, c0))
     z = torch.nn.functional.conv2d(x[:, 0], layer.input_conv.weight, layer.input_conv.bias,
                                    padding=1)
     z = z + torch.nn.functional.conv2d(h0, layer.recurrent_conv.weight, padding=1)
-    i, f, g, o = z[:, 0:3], z[:, 3:6], z[:, 6:9], z[:, 9:12]
-    c_ref = torch.sigmoid(f) * c0 + torch.sigmoid(i) * torch.tanh(g)
-    h_ref = torch.sigmoid(o) * torch.tanh(c_ref)
-    torch.testing.assert_close(c1, c_ref)
-    torch.testing.assert_close(h1, h_ref)
+    i, f, g, o = z.chunk(4, dim=1)
+    c_ref = gate(f) * c0 + gate(i) * torch.tanh(g)
+    h_ref = gate(o) * torch.tanh(c_ref)
+    return [with_grad, no_grad], (h_ref, c_ref), torch.cat([i, f, o]).detach()
+
+
+def test_gate_equations_by_hand():
+    """One step against the Keras equations written out with the layer's own weights."""
+    torch.manual_seed(1)
+    outs, (h_ref, c_ref), _ = _step_and_by_hand(ConvLSTM2D(2, 3, 3), torch.sigmoid)
+    for h, c in outs:
+        torch.testing.assert_close(c, c_ref)
+        torch.testing.assert_close(h, h_ref)
 
 
 def test_hard_sigmoid_option():
+    """Keras 2's hard sigmoid, clip(0.2 x + 0.5, 0, 1), on the gates; tanh elsewhere."""
+    torch.manual_seed(1)
+
+    def hard_sigmoid(v):
+        return torch.clamp(0.2 * v + 0.5, 0.0, 1.0)
+
     layer = ConvLSTM2D(2, 3, 3, recurrent_activation="hard_sigmoid")
-    out, _ = layer(_x(c=2))
-    assert torch.isfinite(out).all()
+    # x 4: gate inputs on both clipped ends (|z| > 2.5) and between
+    outs, (h_ref, c_ref), gates = _step_and_by_hand(layer, hard_sigmoid, scale=4.0)
+    assert (gates < -2.5).any() and (gates > 2.5).any() and (gates.abs() < 2.5).any()
+    for h, c in outs:
+        torch.testing.assert_close(c, c_ref)
+        torch.testing.assert_close(h, h_ref)
     with pytest.raises(ValueError, match="recurrent_activation"):
         ConvLSTM2D(2, 3, 3, recurrent_activation="relu")
     with pytest.raises(ValueError, match="odd"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -83,8 +85,25 @@ def test_readme_shows_the_two_commands_first_and_ci_runs_make_test():
 
 
 def test_console_script_is_installed():
+    """pyproject declares ``gapfill``, the installed distribution carries that entry point,
+    and the ``gapfill`` script of this environment runs."""
+    import importlib.metadata
+    import shutil
+
+    import gapfill.cli
+
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["gapfill"] == "gapfill.cli:main"
+    (ep,) = importlib.metadata.entry_points(group="console_scripts", name="gapfill")
+    assert ep.value == "gapfill.cli:main" and ep.load() is gapfill.cli.main
+    bindir = Path(sys.executable).parent  # the environment's scripts folder (.venv/bin)
+    exe = shutil.which("gapfill", path=str(bindir))
+    assert exe is not None, f"no gapfill script in {bindir}"
+    res = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.startswith("usage: gapfill")
+    for command in ("train", "transfer", "predict", "build-series", "validate"):
+        assert command in res.stdout, command
 
 
 def test_readme_screenshot_is_a_png():

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -67,16 +67,25 @@ def constant_models(**_) -> dict:
     return {schema.SENSOR_AMSRE: ConstantModel(0.1), schema.SENSOR_AMSR2: ConstantModel(0.3)}
 
 
-class SlowPersistence(series.PersistenceModel):
-    """The baseline, slowed down so a test can kill a build between tiles."""
+#: the kill -9 test's hook: a build of the store named here kills itself (SIGKILL to its
+#: process group: the CLI and its Dask workers) when a tile starts after this many are done
+KILL_STORE_ENV, KILL_AFTER_ENV = "SERIES_TEST_KILL_STORE", "SERIES_TEST_KILL_AFTER"
+
+
+class KillingPersistence(series.PersistenceModel):
+    """The baseline, killing its build at a known point (see :data:`KILL_STORE_ENV`): one
+    worker thread runs the tiles one after the other and marks each done before the next
+    starts, so the build dies with exactly ``KILL_AFTER`` tiles done, whatever the load."""
 
     def stream(self, x, state=None):
-        time.sleep(0.1)
+        store = os.environ.get(KILL_STORE_ENV)
+        if store and len(series.done_tiles(store)) >= int(os.environ[KILL_AFTER_ENV]):
+            os.killpg(os.getpgid(0), signal.SIGKILL)
         return super().stream(x, state)
 
 
-def slow_models(**_) -> dict:
-    m = SlowPersistence()
+def killing_models(**_) -> dict:
+    m = KillingPersistence()
     return {schema.SENSOR_AMSRE: m, schema.SENSOR_AMSR2: m}
 
 
@@ -205,23 +214,22 @@ def test_killed_build_resumes_to_an_identical_store(tmp_path):
     world = mock_world(tmp_path / "world.zarr", nlat=12, nlon=12, ntime=120)
     end = "2012-01-17"
     common = ["--source", str(world), "--start", START, "--end", end, "--tile", "4",
-              "--halo", "1", "--time-chunk", "50", "--model", "tests.test_series:slow_models",
-              "--no-progress"]
+              "--halo", "1", "--time-chunk", "50", "--model",
+              "tests.test_series:killing_models", "--no-progress"]
     out = tmp_path / "killed.zarr"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(_cli(*common, "--out", str(out), "--workers", "1"), cwd=REPO,
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            env={**env, KILL_STORE_ENV: str(out), KILL_AFTER_ENV: "2"},
+                            start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
     try:
-        while len(series.done_tiles(out)) < 2 and proc.poll() is None:
-            assert time.monotonic() < deadline, "the build made no progress"
-            time.sleep(0.02)
+        assert proc.wait(timeout=120) == -signal.SIGKILL  # kill -9, from inside, mid-build
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # kill -9 the CLI and its Dask workers
+        with contextlib.suppress(ProcessLookupError):  # nothing of the build may outlive it
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     done = series.done_tiles(out)
-    assert 2 <= len(done) < 9, f"killed too late: {len(done)} tiles done"
+    assert len(done) == 2, done
     stamps = {t: (out / schema.FILLED_SM / "c" / "0" / str(t[0]) / str(t[1])).stat().st_mtime_ns
               for t in done}
     # resumed without Dask: the ledger, not the scheduler, decides what is left to do
@@ -236,7 +244,7 @@ def test_killed_build_resumes_to_an_identical_store(tmp_path):
     # reference: an uninterrupted build (in-process, without Dask)
     ref = tmp_path / "reference.zarr"
     series.build_series(ref, str(world), start=START, end=end, tile=4, halo=1, time_chunk=50,
-                        models="tests.test_series:slow_models", scheduler="synchronous",
+                        models="tests.test_series:killing_models", scheduler="synchronous",
                         progress=False)
     assert array_digests(out) == array_digests(ref)
 

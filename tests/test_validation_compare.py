@@ -14,7 +14,9 @@ from data_catalog.errors import EmptySelectionError
 from validation import collocation as co
 from validation import compare as cmp
 from validation import metrics as mx
-from validation.sources import DemoSource, KitSource, filled_from_model
+from validation import summary as sm
+from validation.kits import KitSource, Product
+from validation.sources import DemoSource
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +54,7 @@ def test_rows_series_and_statuses_without_a_model(mock_world):
     src = _source(mock_world)
     tab = cmp.network_table(src)
     assert len(tab) == 4 * 5
-    assert list(tab.columns[:11]) == list(cmp.JSON_KEYS)
+    assert list(tab.columns[:11]) == list(sm.json_keys())
     assert set(tab["series"]) == {"raw", "filled", "filled_gaps", "ascat", "truth"}
     assert (tab.loc[tab["series"].isin(["filled", "filled_gaps"]), "status"] == mx.NO_MODEL).all()
     truth = tab[tab["series"] == "truth"]
@@ -96,7 +98,7 @@ def test_filled_series_given_and_gap_days(mock_world):
         assert n["raw"] + n["filled_gaps"] == n["filled"]
         r = g.set_index("series")["r"]
         assert r["filled"] == pytest.approx(r["truth"])
-    summary = cmp.summarize(tab, src)
+    summary = sm.summarize(tab, src)
     ok = tab[tab["status"] == mx.OK]
     med_raw = ok[ok["series"] == "raw"]["r"].median()
     med_filled = ok[ok["series"] == "filled"]["r"].median()
@@ -115,8 +117,8 @@ def test_relative_change_known_value():
     rows.append({"station": "d", "series": "filled", "r": 0.99, "status": mx.OK})
     rows.append({"station": "e", "series": "raw", "r": np.nan, "status": mx.INSUFFICIENT_DATA})
     tab = pd.DataFrame(rows)
-    assert cmp.relative_change(tab, "raw", "filled") == pytest.approx(0.26)
-    assert np.isnan(cmp.relative_change(tab, "raw", "truth"))
+    assert sm.relative_change(tab, "raw", "filled") == pytest.approx(0.26)
+    assert np.isnan(sm.relative_change(tab, "raw", "truth"))
 
 
 def test_short_and_empty_overlaps_give_statuses(mock_world):
@@ -163,15 +165,17 @@ def test_ascat_is_scaled_to_the_station(mock_world):
 
 def test_json_rows_have_exactly_the_keys(mock_world):
     tab = cmp.network_table(_source(mock_world))
-    rows = cmp.json_rows(tab)
-    assert all(tuple(r) == cmp.JSON_KEYS for r in rows)
+    rows = sm.json_rows(tab)
+    assert all(tuple(r) == sm.json_keys() for r in rows)
     nomodel = [r for r in rows if r["status"] == mx.NO_MODEL]
     assert nomodel and all(r["r"] is None and r["n"] == 0 for r in nomodel)
 
 
-def test_filled_from_model_matches_the_series_store(mock_world, tmp_path, monkeypatch):
+def test_filled_at_points_matches_the_series_store(mock_world, tmp_path, monkeypatch):
     series_mod = pytest.importorskip("model.series")
     pytest.importorskip("torch")
+    from model.points import filled_at_points
+
     ds, table, series = mock_world
     world = tmp_path / "world.zarr"
     ds.to_zarr(world, mode="w", consolidated=False)
@@ -181,9 +185,12 @@ def test_filled_from_model_matches_the_series_store(mock_world, tmp_path, monkey
                                     scheduler="synchronous", progress=False)
     days = pd.DatetimeIndex(ds["time"].values)
     m = series_mod.PersistenceModel()
-    streamed = filled_from_model(ds, table.iloc[:2], days, models={1: m, 2: m}, batched=False)
-    with pytest.raises(ValueError, match="batched=False"):  # the stand-in takes one at a time
-        filled_from_model(ds, table.iloc[:2], days, models={1: m, 2: m})
+    # the stations streamed as one batch, and each alone, by the series store's engine
+    streamed = filled_at_points(ds, table.iloc[:2], days, models={1: m, 2: m})
+    for k in range(2):
+        alone = filled_at_points(ds, table.iloc[[k]], days, models={1: m, 2: m})
+        sid = table["id"].iloc[k]
+        np.testing.assert_array_equal(alone[sid].to_numpy(), streamed[sid].to_numpy())
     src = DemoSource(world=ds, stations=(table, series), series_store=store)
     tab = cmp.network_table(src, station_ids=table["id"].iloc[:2])
     assert (tab.loc[tab["series"] == "filled", "status"] == mx.OK).all()
@@ -193,6 +200,13 @@ def test_filled_from_model_matches_the_series_store(mock_world, tmp_path, monkey
         # where AMSR observed, the filled series is the observation
         obs = frame["raw"].notna()
         np.testing.assert_allclose(frame.loc[obs, "filled"], frame.loc[obs, "raw"], atol=1e-6)
+    # a fill function given to the source is used where there is no store
+    given = DemoSource(world=ds, stations=(table, series),
+                       fill=lambda w, t, d: filled_at_points(w, t, d, models={1: m, 2: m}))
+    frame = cmp.station_timeseries(given, table["id"].iloc[0])
+    np.testing.assert_allclose(frame["filled"].to_numpy(),
+                               streamed[table["id"].iloc[0]].to_numpy(), atol=1e-6)
+    assert given.filled_origin == "given fill function"
     # the default store ($GAPFILL_SERIES) is used when complete, ignored while unfinished
     monkeypatch.setenv("GAPFILL_SERIES", str(store))
     sid = table["id"].iloc[0]
@@ -213,11 +227,13 @@ def hawaii_source(shared_data, tmp_path_factory):
 
     root = shared_data / "hawaii"
     stations = read_ismn(root / "ismn", meta_path=tmp_path_factory.mktemp("ismn_meta"))
-    products = kits.products_from_folders({
-        "cci_passive": root / "cci_passive_v09.2",
-        "ascat_h119": root / "ascat_h119" / "data",
-        "cci_gapfilled": root / "cci_gapfilled_v09.2",
-    })
+    products = [
+        kits.folder_product("cci_passive", root / "cci_passive_v09.2", role="passive",
+                            units="m3 m-3"),
+        kits.folder_product("ascat_h119", root / "ascat_h119" / "data", role="active"),
+        kits.folder_product("cci_gapfilled", root / "cci_gapfilled_v09.2", role="gap_filled",
+                            units="m3 m-3"),
+    ]
     return KitSource("hawaii", stations, products)
 
 
@@ -276,7 +292,7 @@ def test_hawaii_network_table(hawaii_source):
     passive = tab[tab["series"] == "cci_passive"]
     assert set(passive["status"]) <= {mx.OK, mx.NO_DATA}
     assert (passive["status"] == mx.OK).sum() >= 3
-    summary = cmp.summarize(tab, hawaii_source)
+    summary = sm.summarize(tab, hawaii_source)
     assert summary["relative_change_median_r"]["from"] == "cci_passive"
     assert summary["relative_change_median_r"]["to"] == "cci_gapfilled"
 
@@ -307,6 +323,7 @@ def test_cell_mean_of_stations_in_one_cell(mock_world):
 def test_streaming_a_real_network_in_one_batch_equals_one_by_one(mock_world, tmp_path):
     torch = pytest.importorskip("torch")
     from model.config import ModelConfig
+    from model.points import filled_at_points
     from model.tensors import NormStats
     from model.wrapper import GapFiller
 
@@ -317,10 +334,10 @@ def test_streaming_a_real_network_in_one_batch_equals_one_by_one(mock_world, tmp
     ckpt = tmp_path / "net.pt"
     net.save(ckpt)
     days = pd.DatetimeIndex(ds["time"].values)[10:70]
-    batch = filled_from_model(ds, table, days, ckpt, radius=3, chunk_days=16)
-    alone = filled_from_model(ds, table, days, ckpt, radius=3, chunk_days=16, batched=False)
+    batch = filled_at_points(ds, table, days, ckpt, radius=3, stream_days=16)
     threads = torch.get_num_threads()
-    for sid in table["id"]:
+    for k, sid in enumerate(table["id"]):
+        alone = filled_at_points(ds, table.iloc[[k]], days, ckpt, radius=3, stream_days=16)
         np.testing.assert_allclose(batch[sid].to_numpy(), alone[sid].to_numpy(), atol=1e-5)
         assert batch[sid].index.equals(days) and batch[sid].notna().all()
     assert torch.get_num_threads() == threads  # the one-thread setting is restored
@@ -371,12 +388,11 @@ def _kit_fixture():
     def broken(lat, lon, *, start=None, end=None):
         raise EmptySelectionError("grid point 1 has no valid sm at all", "/x/0165.nc", "sm")
 
-    from validation import kits
-
-    products = [kits.make_product(n, f) for n, f in (("cci_passive", passive),
-                                                     ("ascat_h119", ascat),
-                                                     ("cci_gapfilled", gapfilled),
-                                                     ("c3s_active", broken))]
+    products = [Product(n, f, role) for n, f, role in (("cci_passive", passive, "passive"),
+                                                        ("ascat_h119", ascat, "active"),
+                                                        ("cci_gapfilled", gapfilled,
+                                                         "gap_filled"),
+                                                        ("c3s_active", broken, "active"))]
     return (table, series), products
 
 
@@ -404,4 +420,4 @@ def test_kit_source_rules_without_real_data():
     assert "no valid sm" in rows.loc["c3s_active", "note"]
     one = KitSource("kit", stations, products[1:2])
     assert one.change_pair is None
-    assert cmp.summarize(cmp.network_table(one), one)["relative_change_median_r"] is None
+    assert sm.summarize(cmp.network_table(one), one)["relative_change_median_r"] is None

@@ -14,7 +14,7 @@ import logging
 import math
 import sys
 
-from data_catalog import locations
+from data_catalog import inputs, locations
 
 log = logging.getLogger(__name__)
 
@@ -60,34 +60,13 @@ def _ids(text: str) -> list[str]:
     return ids
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
+#: A day YYYY-MM-DD, checked by the shared validators before any station is read.
+_day = inputs.argument(inputs.check_date, "day", then=inputs.iso_day)
 
 
-def _day(text: str) -> str:
-    """A day YYYY-MM-DD, checked by the shared validators before any station is read."""
-    from data_catalog import inputs
-
-    try:
-        return f"{inputs.check_date(text, 'day'):%Y-%m-%d}"
-    except inputs.InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _count(lo: int):
+    """A whole number >= ``lo``."""
+    return inputs.argument(inputs.check_int, "value", lo)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -133,7 +112,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
     p.add_argument("--start", type=_day, default=None, help="first day (UTC, inclusive)")
     p.add_argument("--end", type=_day, default=None, help="last day (UTC, inclusive)")
-    p.add_argument("--min-n", type=_positive_int, default=10,
+    p.add_argument("--min-n", type=_count(1), default=10,
                    help="fewest pairs for metrics (default 10; fewer: INSUFFICIENT_DATA)")
     p.add_argument("--scaling", choices=("none", "mean_std", "cdf_match"), default="none",
                    help="scale volumetric series to the station before RMSE (default none)")
@@ -152,7 +131,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="accepted range of the sensor top in m (default 0,0.1)")
     p.add_argument("--cell-mean", action="store_true",
                    help="average stations that share a satellite cell (one row per cell)")
-    p.add_argument("--bootstrap", type=_nonneg_int, default=0, metavar="N",
+    p.add_argument("--bootstrap", type=_count(0), default=0, metavar="N",
                    help="bootstrap resamples for CIs of R and RMSE (default 0: analytical "
                         "CI of R only)")
     p.set_defaults(func=run)
@@ -161,7 +140,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def settings_from_args(args: argparse.Namespace):
     """The :class:`validation.compare.Settings` of parsed arguments."""
     from validation import collocation as co
-    from validation.compare import Settings
+    from validation.protocol import Settings
 
     window = co.TemporalWindow(mode=args.window, overpass_hours=tuple(args.overpass),
                                half_window_h=args.half_window,
@@ -175,7 +154,6 @@ def open_source(args: argparse.Namespace):
     """The validation source named by ``--source``."""
     from data_catalog.errors import CatalogError
     from data_catalog.worlds import world_location
-    from validation import sources
 
     cat = getattr(args, "catalog", None)
     kit = args.source != "demo" and _is_kit(args.source, cat)
@@ -195,12 +173,15 @@ def open_source(args: argparse.Namespace):
         if args.source != "demo":
             raise CatalogError(f"--source {args.source}: a world has no stations of its "
                                "own; name a catalog ISMN source with --ismn")
+        from validation import sources
+
         return sources.DemoSource(path, **kw)
     if args.ismn is not None:
         raise CatalogError("--ismn applies to worlds; a kit brings its own stations")
-    return sources.KitSource.from_catalog(args.source, catalog=cat,
-                                          product=args.product,
-                                          series_store=args.series_store)
+    from validation import kits
+
+    return kits.open_source(args.source, catalog=cat, product=args.product,
+                            series_store=args.series_store)
 
 
 def _is_kit(name: str, catalog) -> bool:
@@ -217,12 +198,13 @@ def _is_kit(name: str, catalog) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from validation import compare as cmp
+    from validation import summary as sm
 
     settings = settings_from_args(args)
     source = open_source(args)
     table, frames = cmp.network_frames(source, settings, args.stations,
                                        cell_mean=args.cell_mean)
-    summary = cmp.summarize(table, source, settings)
+    summary = sm.summarize(table, source, settings)
     if getattr(source, "filled_origin", ""):
         summary["filled_origin"] = source.filled_origin
     if args.out:
@@ -232,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
                                      figures=not args.no_figures)
         summary["files"] = [str(f) for f in files]
     if args.json:
-        doc = {"stations": cmp.json_rows(table), "summary": _clean(summary)}
+        doc = {"stations": sm.json_rows(table), "summary": _clean(summary)}
         json.dump(doc, sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
     else:

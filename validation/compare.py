@@ -6,157 +6,49 @@ Pure functions for the app and the CLI, all working on a *source* (see
 * :func:`station_timeseries`: the aligned daily series of one station (in-situ value of
   each day with its hourly count, and every compared series);
 * :func:`station_stats`: one row of metrics per compared series of one station;
-* :func:`network_table`: all stations' rows;
-* :func:`summarize`: medians per series and the relative change of the median R from the
-  raw to the filled series (the paper's "+26 %").
+* :func:`network_table` / :func:`network_frames`: all stations' rows (and frames).
 
-Series names: ``raw`` (AMSR on observed days), ``filled`` (the gap-filled series on all
-days), ``filled_gaps`` (the filled series on gap days only), ``ascat`` (scaled to the
-station), ``truth`` (demo world) and product names for real kits (``cci_passive``,
-``ascat_h119``, ``cci_gapfilled``, ``cci_gapfilled_gaps``).
+The settings, series and source they work on are :mod:`validation.protocol` (their names
+are reachable from here too), the network summary (medians, the relative change of the
+median R from the raw to the filled series, the paper's "+26 %") :mod:`validation.summary`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from validation import collocation as co
 from validation import metrics as mx
+from validation.protocol import (  # noqa: F401  (the names the app and the CLI use)
+    ASCAT,
+    FILLED,
+    FILLED_GAPS,
+    INSITU,
+    RAW,
+    TRUTH,
+    SatSeries,
+    Settings,
+    Source,
+)
+from validation.summary import summarize  # noqa: F401  (the app's entry to the summary)
 
 log = logging.getLogger(__name__)
 
-RAW, FILLED, FILLED_GAPS, ASCAT, TRUTH = "raw", "filled", "filled_gaps", "ascat", "truth"
-INSITU = "insitu"
-
-#: Columns of a station-stats row, in order (JSON rows use :data:`JSON_KEYS`).
-ROW_KEYS = ("station", "network", "lat", "lon", "series", "n", "r", "rmse", "ubrmse", "bias",
-            "status", "p_r", "r_ci_lower", "r_ci_upper", "rho", "p_rho", "r_anom",
-            "scaling", "cell_lat", "cell_lon", "distance_km", "insitu_hours", "note")
-JSON_KEYS = ("station", "network", "lat", "lon", "series", "n", "r", "rmse", "ubrmse", "bias",
-             "status")
+#: Columns of a row before the headline metrics, and after the other metrics.
+ROW_ID_KEYS = ("station", "network", "lat", "lon", "series")
+ROW_TAIL_KEYS = ("scaling", "cell_lat", "cell_lon", "distance_km", "insitu_hours", "note")
 
 
-# ---------------------------------------------------------------- settings
-@dataclass(frozen=True)
-class Settings:
-    """Everything that changes a validation result.
-
-    Attributes
-    ----------
-    window : TemporalWindow
-        How hourly station values are averaged per satellite day.
-    depth : tuple of float
-        Accepted range of the sensor top, m (surface: 0-0.10 m).
-    min_n : int
-        Fewest pairs for metrics (fewer: ``INSUFFICIENT_DATA``).
-    scaling : {"none", "mean_std", "cdf_match"}
-        Scaling of volumetric series to the station before RMSE/ubRMSE/bias.
-    ascat_scaling : {"mean_std", "cdf_match"}
-        Scaling of series in percent of saturation (ASCAT), which must be scaled.
-    anomaly_window : float or None
-        Moving-window length (days) for the anomaly correlation; None skips it.
-    n_boot : int
-        Bootstrap resamples for CIs (0: analytical CIs only).
-    start, end : str or None
-        Period (inclusive days, UTC).
-    ascat_half_window_h : float
-        Half window (h) around each ASCAT observation time (exact-time series; with
-        ``window.mode == "daily"`` these are daily means on both sides instead).
-    """
-
-    window: co.TemporalWindow = field(default_factory=co.TemporalWindow)
-    depth: tuple[float, float] = co.SURFACE_DEPTH_M
-    min_n: int = mx.DEFAULT_MIN_N
-    scaling: str = "none"
-    ascat_scaling: str = "mean_std"
-    anomaly_window: float | None = mx.ANOMALY_WINDOW_DAYS
-    n_boot: int = 0
-    start: str | None = None
-    end: str | None = None
-    ascat_half_window_h: float = 1.0
-
-    def __post_init__(self):
-        if self.scaling not in mx.SCALINGS:
-            raise ValueError(f"scaling {self.scaling!r}: expected one of {mx.SCALINGS}")
-        if self.ascat_scaling not in mx.SCALINGS[1:]:
-            raise ValueError(f"ascat_scaling {self.ascat_scaling!r}: expected one of "
-                             f"{mx.SCALINGS[1:]}")
-        if self.min_n < 1:
-            raise ValueError(f"min_n {self.min_n} must be >= 1")
-        if self.start is not None and self.end is not None and \
-                pd.Timestamp(self.start) > pd.Timestamp(self.end):
-            from data_catalog.errors import OutOfRangeError
-
-            raise OutOfRangeError(f"period start {self.start} is after its end {self.end}",
-                                  variable="time")
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["window"] = asdict(self.window)
-        return d
-
-
-# ---------------------------------------------------------------- series and sources
-@dataclass
-class SatSeries:
-    """One compared series at one station's cell.
-
-    Attributes
-    ----------
-    name : str
-        Series name (``raw``, ``filled``, ``ascat``, a product name, ...).
-    values : pandas.Series
-        Daily values on naive UTC days (00:00), or values at exact observation times
-        (``exact_times``); NaN where missing.
-    exact_times : bool
-        True for sub-daily observations (ASCAT swaths): each is matched with the station
-        around its own time, then pooled per UTC day.
-    saturation : bool
-        True when the values are in percent of saturation (always scaled to the station).
-    status : str or None
-        ``NO_DATA`` / ``NO_MODEL`` when the series could not be made (``values`` empty).
-    cell_lat, cell_lon, distance_km : float
-        The matched grid cell and its distance from the station.
-    note : str
-        Free text for the report (why a status, which file).
-    parent : str or None
-        For a subset series (``filled_gaps``), the full series it is cut from: anomalies
-        for ``r_anom`` are taken from the full series.
-    """
-
-    name: str
-    values: pd.Series
-    exact_times: bool = False
-    saturation: bool = False
-    status: str | None = None
-    cell_lat: float = np.nan
-    cell_lon: float = np.nan
-    distance_km: float = np.nan
-    note: str = ""
-    parent: str | None = None
-
-
-class Source(Protocol):
-    """What the comparisons need from a data source (see :mod:`validation.sources`)."""
-
-    name: str
-    #: the (from, to) series of the relative change in median R
-    change_pair: tuple[str, str]
-
-    def stations(self) -> pd.DataFrame:
-        """Station table (:data:`data_catalog.schema.STATION_COLUMNS`)."""
-
-    def insitu(self, station_id: str) -> pd.DataFrame:
-        """Hourly station frame (``sm``, ``flag``) on a UTC index."""
-
-    def satellite(self, station: pd.Series, settings: Settings) -> list[SatSeries]:
-        """The compared series at the station's cell."""
+def row_keys() -> tuple[str, ...]:
+    """Columns of a station-stats row: the headline metrics first (as in JSON rows), the
+    status, the other metrics (:data:`validation.metrics.METRICS`), where the values are
+    from."""
+    return (*ROW_ID_KEYS, *mx.names(headline=True), "status", *mx.names(headline=False),
+            *ROW_TAIL_KEYS)
 
 
 def select_stations(source: Source, settings: Settings,
@@ -297,7 +189,7 @@ def station_stats(source: Source, station_id: str, settings: Settings | None = N
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`ROW_KEYS` (plus bootstrap bounds with ``settings.n_boot``); the
+        Columns :func:`row_keys` (plus bootstrap bounds with ``settings.n_boot``); the
         status says ``OK``, ``INSUFFICIENT_DATA``, ``NO_OVERLAP``, ``NO_DATA`` or
         ``NO_MODEL``.
     """
@@ -328,7 +220,8 @@ def station_stats(source: Source, station_id: str, settings: Settings | None = N
             hours = int(frame.loc[both, cnt_col].sum()) if cnt_col in frame else 0
         rows.append({**base, **res, "scaling": scaling, "insitu_hours": hours,
                      "note": meta.get("note") or ""})
-    cols = list(ROW_KEYS) + [c for r in rows for c in r if c not in ROW_KEYS]
+    keys = row_keys()
+    cols = list(keys) + [c for r in rows for c in r if c not in keys]
     return pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(cols)))
 
 
@@ -430,7 +323,7 @@ def network_frames(source: Source, settings: Settings | None = None,
         frames[sid] = frame
         parts.append(station_stats(source, sid, settings, frame))
     if not parts:
-        return pd.DataFrame(columns=list(ROW_KEYS)), frames
+        return pd.DataFrame(columns=list(row_keys())), frames
     return pd.concat(parts, ignore_index=True), frames
 
 
@@ -440,97 +333,3 @@ def network_table(source: Source, settings: Settings | None = None,
     """Per-station rows of every compared series (see :func:`network_frames`)."""
     return network_frames(source, settings, station_ids, cell_mean=cell_mean,
                           progress=progress)[0]
-
-
-# ---------------------------------------------------------------- summary
-def medians(table: pd.DataFrame) -> pd.DataFrame:
-    """Median metrics per series over the stations with status ``OK``.
-
-    Returns a frame indexed by series with ``n_stations`` (OK rows), ``n_total`` and the
-    medians of ``n``, ``r``, ``rho``, ``r_anom``, ``rmse``, ``ubrmse``, ``bias``.
-    """
-    cols = ["n", "r", "rho", "r_anom", "rmse", "ubrmse", "bias"]
-    out = []
-    for name, g in table.groupby("series", sort=False):
-        ok = g[g["status"] == mx.OK]
-        rec = {"series": name, "n_stations": len(ok), "n_total": len(g)}
-        for c in cols:
-            vals = pd.to_numeric(ok[c], errors="coerce").dropna()
-            rec[c] = float(vals.median()) if len(vals) else np.nan
-        out.append(rec)
-    return pd.DataFrame(out, columns=["series", "n_stations", "n_total", *cols]
-                        ).set_index("series")
-
-
-def relative_change(table: pd.DataFrame, before: str, after: str,
-                    metric: str = "r") -> float:
-    """Relative change of the network median: ``(median_after - median_before) / |median_before|``.
-
-    The medians are over the stations where both series have status ``OK`` (paired), so
-    that a series with more stations does not shift the comparison.  NaN when no station
-    has both.
-    """
-    ok = table[table["status"] == mx.OK]
-    a = ok[ok["series"] == before].set_index("station")[metric]
-    b = ok[ok["series"] == after].set_index("station")[metric]
-    both = a.index.intersection(b.index)
-    if not len(both):
-        return np.nan
-    ma, mb = float(a[both].median()), float(b[both].median())
-    return (mb - ma) / abs(ma) if ma != 0 else np.nan
-
-
-def summarize(table: pd.DataFrame, source: Source | None = None,
-              settings: Settings | None = None,
-              change_pair: tuple[str, str] | None = None) -> dict:
-    """Network summary: medians per series and the relative change in median R.
-
-    Returns
-    -------
-    dict
-        ``source``, ``n_stations``, ``series`` (name -> medians), ``relative_change_median_r``
-        (``from``, ``to``, ``value``, ``n_stations`` paired; None when the source has no
-        such pair), ``statuses`` (counts) and ``settings``.
-    """
-    pair = change_pair if change_pair is not None else getattr(source, "change_pair",
-                                                                (RAW, FILLED))
-    med = medians(table) if len(table) else pd.DataFrame()
-    series = {name: {k: _json_num(v) for k, v in rec.items()}
-              for name, rec in med.to_dict(orient="index").items()}
-    change = None
-    if pair is not None:
-        ok = table[table["status"] == mx.OK] if len(table) else table
-        paired = 0
-        if len(ok):
-            paired = len(set(ok.loc[ok["series"] == pair[0], "station"])
-                         & set(ok.loc[ok["series"] == pair[1], "station"]))
-        value = relative_change(table, *pair) if len(table) else np.nan
-        change = {"from": pair[0], "to": pair[1], "value": _json_num(value),
-                  "n_stations": paired}
-    return {
-        "source": getattr(source, "name", None),
-        "n_stations": int(table["station"].nunique()) if len(table) else 0,
-        "series": series,
-        "relative_change_median_r": change,
-        "statuses": {k: int(v) for k, v in table["status"].value_counts().items()}
-        if len(table) else {},
-        "settings": settings.as_dict() if settings is not None else None,
-    }
-
-
-def _json_num(v):
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return None if not np.isfinite(v) else float(v)
-    return v
-
-
-def json_rows(table: pd.DataFrame) -> list[dict]:
-    """The table as JSON-ready rows with exactly :data:`JSON_KEYS` (NaN -> None)."""
-    out = []
-    for rec in table.reindex(columns=list(JSON_KEYS)).to_dict(orient="records"):
-        row = {k: _json_num(rec[k]) for k in JSON_KEYS}
-        row["n"] = int(row["n"]) if row["n"] is not None else 0
-        out.append(row)
-    return out

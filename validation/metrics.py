@@ -8,20 +8,25 @@ bias means the satellite is wetter than the station.  The formulas agree with
 that on real pairs); they are written out here so that short or degenerate input gives a
 ``NaN`` instead of a warning or an exception.
 
-:func:`compute_metrics` bundles everything for one pair of series and returns a status
-(:data:`OK`, :data:`INSUFFICIENT_DATA`, :data:`NO_OVERLAP`) instead of raising when there
-are too few pairs, the habit of pytesmo's ``validation_framework/error_handling.py``.
+:data:`METRICS` is the one list of metrics, as pytesmo's metric calculators keep theirs:
+name -> function, label, units, which direction is better and where it is shown (JSON
+rows, network medians, the markdown report, the app's table all read it).  A new metric
+is one entry.  :func:`compute_metrics` computes them all for one pair of series and
+returns a status (:data:`OK`, :data:`INSUFFICIENT_DATA`, :data:`NO_OVERLAP`) instead of
+raising when there are too few pairs, the habit of pytesmo's
+``validation_framework/error_handling.py``.  Scaling is :mod:`validation.scaling`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from validation.scaling import scale
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,6 @@ STATUSES = (OK, INSUFFICIENT_DATA, NO_OVERLAP, NO_DATA, NO_MODEL)
 
 DEFAULT_MIN_N = 10
 ANOMALY_WINDOW_DAYS = 35
-
-Scaling = Literal["none", "mean_std", "cdf_match"]
-SCALINGS: tuple[str, ...] = ("none", "mean_std", "cdf_match")
 
 
 # ---------------------------------------------------------------- helpers
@@ -134,6 +136,8 @@ def _r_pvalue(r: float, n: int) -> float:
         return np.nan
     if abs(r) >= 1.0:
         return 0.0
+    from scipy import stats  # here: the app reads the registry at start-up without scipy
+
     t = r * np.sqrt((n - 2) / (1.0 - r * r))
     return float(2.0 * stats.t.sf(abs(t), n - 2))
 
@@ -149,9 +153,21 @@ def pearson_ci(x, y, alpha: float = 0.05) -> tuple[float, float]:
     return _fisher_ci(pearson_r(xa, ya), xa.size, alpha)
 
 
+def pearson_ci_lower(x, y, alpha: float = 0.05) -> float:
+    """Lower bound of :func:`pearson_ci`: ``tanh(artanh(R) - q / sqrt(N - 3))``."""
+    return pearson_ci(x, y, alpha)[0]
+
+
+def pearson_ci_upper(x, y, alpha: float = 0.05) -> float:
+    """Upper bound of :func:`pearson_ci`: ``tanh(artanh(R) + q / sqrt(N - 3))``."""
+    return pearson_ci(x, y, alpha)[1]
+
+
 def _fisher_ci(r: float, n: int, alpha: float) -> tuple[float, float]:
     if not np.isfinite(r) or n < 4:
         return (np.nan, np.nan)
+    from scipy import stats
+
     z = np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15))
     q = stats.norm.ppf(1 - alpha / 2) / np.sqrt(n - 3)
     return (float(np.tanh(z - q)), float(np.tanh(z + q)))
@@ -162,6 +178,8 @@ def spearman_rho(x, y) -> float:
 
     Same as :func:`pytesmo.metrics.spearman_r` (``scipy.stats.spearmanr``).
     """
+    from scipy import stats
+
     xa, ya = valid_pairs(x, y)
     if xa.size < 2:
         return np.nan
@@ -292,70 +310,112 @@ def bootstrap_ci(
     return (float(lo), float(hi))
 
 
-# ---------------------------------------------------------------- scaling
-def scale(src, ref, method: str = "none"):
-    """Scale ``src`` (satellite) to the statistics of ``ref`` (station) before RMSE.
+# ---------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the comparisons: how it is computed and how it is shown.
 
-    ``none``: unchanged.  ``mean_std``: ``(src - mean(src)) / std(src) * std(ref) +
-    mean(ref)`` (pytesmo ``scaling.mean_std``).  ``cdf_match``: piecewise-linear CDF
-    matching with pytesmo's ``scaling.cdf_match`` (percentile bins, linear edge scaling).
-    The statistics use only the jointly valid pairs, so the scaled series keeps the NaNs
-    of ``src``.
+    A new metric is one :func:`register` call (or one entry below): the rows, the JSON,
+    the network medians, the markdown report and the app's table read this registry.
 
-    Parameters
+    Attributes
     ----------
-    src, ref : array-like or pandas.Series
-        Collocated series of equal length.
-    method : {"none", "mean_std", "cdf_match"}
-
-    Returns
-    -------
-    Same type as ``src`` (a Series keeps its index).
+    name : str
+        Column name in rows, CSV and JSON.
+    func : callable
+        ``func(x, y) -> float`` on the collocated pairs (its docstring states the formula).
+    label : str
+        Short label for tables and axes.
+    units : str
+        Units of the value: ``""`` (dimensionless) or ``"m3 m-3"`` (after scaling, every
+        series is in the station's volumetric units).
+    better : str
+        ``"higher"``, ``"lower"``, ``"zero"`` (closer to 0 is better) or ``""`` (a count or
+        a p-value, not a skill).
+    scaled : bool
+        Computed on the satellite series scaled to the station (``compute_metrics``'s
+        ``scaling``); else on the unscaled values.
+    anomalies : bool
+        Takes the pandas Series and ``window_days``/``x_base``/``y_base`` (anomaly metrics,
+        skipped when ``compute_metrics`` has no ``anomaly_window``).
+    alpha : bool
+        Takes ``alpha`` (confidence bounds).
+    headline : bool
+        One of the few metrics of JSON rows and the app's statistics table.
+    summary : bool
+        Its network median is reported.
+    report : bool
+        A column of the markdown table.
+    bootstrap : bool
+        With ``n_boot``, bootstrap bounds ``<name>_boot_lower``/``<name>_boot_upper``.
+    digits : int
+        Decimals of its network median in the markdown report.
     """
-    if method not in SCALINGS:
-        raise ValueError(f"unknown scaling {method!r}; expected one of {SCALINGS}")
-    s = np.asarray(src, dtype=np.float64)
-    r = np.asarray(ref, dtype=np.float64)
-    if s.shape != r.shape:
-        raise ValueError(f"src and ref differ in length: {s.size} != {r.size}")
-    out = s.copy()
-    ok = np.isfinite(s) & np.isfinite(r)
-    if method != "none" and ok.sum() >= 2:
-        if method == "mean_std":
-            sd = s[ok].std()
-            if sd > 0:
-                out = (s - s[ok].mean()) / sd * r[ok].std() + r[ok].mean()
-            else:
-                out = s - s[ok].mean() + r[ok].mean()
-        else:
-            out = _cdf_match(s, r, ok)
-    if isinstance(src, pd.Series):
-        return pd.Series(out, index=src.index, name=src.name)
-    return out
+
+    name: str
+    func: Callable
+    label: str
+    units: str = ""
+    better: str = ""
+    scaled: bool = False
+    anomalies: bool = False
+    alpha: bool = False
+    headline: bool = False
+    summary: bool = False
+    report: bool = True
+    bootstrap: bool = False
+    digits: int = 3
+
+    @property
+    def formula(self) -> str:
+        """The first paragraph of the function's docstring."""
+        doc = (self.func.__doc__ or "").strip()
+        return " ".join(doc.split("\n\n")[0].split())
 
 
-def _cdf_match(s: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    from pytesmo.cdf_matching import CDFMatching
+#: name -> :class:`Metric`, in the order of rows and reports.
+METRICS: dict[str, Metric] = {}
 
-    n = int(ok.sum())
-    # at least 20 pairs per percentile bin (pytesmo's `minobs`); choosing the bin count
-    # here avoids pytesmo's "bins have been resized" warning for short series
-    nbins = int(max(1, min(100, n // 20)))
-    matcher = CDFMatching(nbins=nbins, minobs=None, linear_edge_scaling=True,
-                          combine_invalid=True)
-    matcher.fit(s[ok], r[ok])
-    # every finite value of src is mapped, also those without a station partner
-    return np.asarray(matcher.predict(s), dtype=np.float64)
+
+def register(metric: Metric) -> Metric:
+    """Add a metric to :data:`METRICS` (a name can be registered once)."""
+    if metric.name in METRICS:
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    METRICS[metric.name] = metric
+    return metric
+
+
+for _m in (
+    Metric("n", n_pairs, "N", headline=True, summary=True, digits=0),
+    Metric("r", pearson_r, "R", better="higher", headline=True, summary=True,
+           bootstrap=True),
+    Metric("p_r", pearson_p, "p(R)", report=False),
+    Metric("r_ci_lower", pearson_ci_lower, "R CI lower", alpha=True),
+    Metric("r_ci_upper", pearson_ci_upper, "R CI upper", alpha=True),
+    Metric("rho", spearman_rho, "rho", better="higher", summary=True),
+    Metric("p_rho", spearman_p, "p(rho)", report=False),
+    Metric("r_anom", anomaly_r, "R anomaly", better="higher", anomalies=True, summary=True),
+    Metric("rmse", rmse, "RMSE", "m3 m-3", "lower", scaled=True, headline=True, summary=True,
+           bootstrap=True),
+    Metric("ubrmse", ubrmse, "ubRMSE", "m3 m-3", "lower", scaled=True, headline=True,
+           summary=True),
+    Metric("bias", bias, "bias", "m3 m-3", "zero", scaled=True, headline=True, summary=True),
+):
+    register(_m)
+
+
+def names(*, headline: bool | None = None, summary: bool | None = None,
+          report: bool | None = None) -> list[str]:
+    """Metric names in registry order, optionally only those with the given flags."""
+    want = {"headline": headline, "summary": summary, "report": report}
+    return [m.name for m in METRICS.values()
+            if all(v is None or getattr(m, k) == v for k, v in want.items())]
 
 
 # ---------------------------------------------------------------- all at once
-METRIC_KEYS = ("n", "r", "p_r", "r_ci_lower", "r_ci_upper", "rho", "p_rho", "rmse", "ubrmse",
-               "bias", "r_anom")
-
-
 def empty_result(status: str, n: int = 0) -> dict:
     """A result row with NaN metrics and the given status."""
-    out = {k: np.nan for k in METRIC_KEYS}
+    out = {k: np.nan for k in METRICS}
     out["n"] = int(n)
     out["status"] = status
     return out
@@ -374,7 +434,7 @@ def compute_metrics(
     block_length: int = 1,
     seed: int | None = 0,
 ) -> dict:
-    """All metrics of satellite ``x`` against station ``y`` and a status.
+    """Every metric of :data:`METRICS` of satellite ``x`` against station ``y``, and a status.
 
     Parameters
     ----------
@@ -384,25 +444,26 @@ def compute_metrics(
         Fewest valid pairs for a result; fewer give ``INSUFFICIENT_DATA`` (none at all:
         ``NO_OVERLAP``) and NaN metrics.
     scaling : {"none", "mean_std", "cdf_match"}
-        Scaling of ``x`` to ``y`` before RMSE, ubRMSE and bias (correlations are unaffected
-        by ``mean_std`` and nearly so by ``cdf_match``; they are computed on the unscaled
-        values).
+        Scaling of ``x`` to ``y`` before the ``scaled`` metrics (RMSE, ubRMSE, bias;
+        correlations are unaffected by ``mean_std`` and nearly so by ``cdf_match``: they
+        are computed on the unscaled values).
     alpha : float
         One minus the confidence level of the intervals.
     anomaly_window : float or None
-        Window (days) of the moving-average climatology for ``r_anom``; None skips it.
+        Window (days) of the moving-average climatology of the anomaly metrics; None
+        skips them.
     anomaly_base : (Series or None, Series or None), optional
-        Longer series whose anomalies are used for ``r_anom`` (see :func:`anomaly_r`).
+        Longer series whose anomalies are used (see :func:`anomaly_r`).
     n_boot : int
-        Bootstrap resamples for ``r_boot_lower``/``r_boot_upper`` and
-        ``rmse_boot_lower``/``rmse_boot_upper``; 0 skips them.
+        Bootstrap resamples for the ``bootstrap`` metrics' ``<name>_boot_lower`` /
+        ``<name>_boot_upper``; 0 skips them.
     block_length, seed : int
         Passed to :func:`bootstrap_ci`.
 
     Returns
     -------
     dict
-        Keys :data:`METRIC_KEYS`, ``status`` and, with ``n_boot``, the bootstrap bounds.
+        The metric names, ``status`` and, with ``n_boot``, the bootstrap bounds.
     """
     x, y = pd.Series(x), pd.Series(y)
     if len(x) != len(y) or not x.index.equals(y.index):
@@ -416,28 +477,22 @@ def compute_metrics(
     if n < max(min_n, 3):
         return empty_result(INSUFFICIENT_DATA, n)
     xs = scale(xv, yv, scaling)
-    r = pearson_r(xv, yv)
-    lo, hi = _fisher_ci(r, n, alpha)
-    out = {
-        "n": n,
-        "r": r,
-        "p_r": _r_pvalue(r, n),
-        "r_ci_lower": lo,
-        "r_ci_upper": hi,
-        "rho": spearman_rho(xv, yv),
-        "p_rho": spearman_p(xv, yv),
-        "rmse": rmse(xs, yv),
-        "ubrmse": ubrmse(xs, yv),
-        "bias": bias(xs, yv),
-        "r_anom": np.nan,
-        "status": OK,
-    }
-    if anomaly_window is not None and isinstance(x.index, pd.DatetimeIndex):
-        xb, yb = anomaly_base or (None, None)
-        out["r_anom"] = anomaly_r(x, y, anomaly_window, x_base=xb, y_base=yb)
+    xb, yb = anomaly_base or (None, None)
+    series_ok = anomaly_window is not None and isinstance(x.index, pd.DatetimeIndex)
+    out: dict = {}
+    for m in METRICS.values():
+        if m.anomalies:
+            out[m.name] = (m.func(x, y, anomaly_window, x_base=xb, y_base=yb) if series_ok
+                           else np.nan)
+        elif m.alpha:
+            out[m.name] = m.func(xs if m.scaled else xv, yv, alpha)
+        else:
+            out[m.name] = m.func(xs if m.scaled else xv, yv)
+    out["status"] = OK
     if n_boot:
-        out["r_boot_lower"], out["r_boot_upper"] = bootstrap_ci(
-            pearson_r, xv, yv, n_boot=n_boot, alpha=alpha, block_length=block_length, seed=seed)
-        out["rmse_boot_lower"], out["rmse_boot_upper"] = bootstrap_ci(
-            rmse, xs, yv, n_boot=n_boot, alpha=alpha, block_length=block_length, seed=seed)
+        for m in METRICS.values():
+            if m.bootstrap:
+                out[f"{m.name}_boot_lower"], out[f"{m.name}_boot_upper"] = bootstrap_ci(
+                    m.func, xs if m.scaled else xv, yv, n_boot=n_boot, alpha=alpha,
+                    block_length=block_length, seed=seed)
     return out

@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from validation import compare as cmp
 from validation import metrics as mx
+from validation import protocol as pr
+from validation import summary as sm
 
 log = logging.getLogger(__name__)
 
-MD_COLUMNS = ("station", "network", "series", "n", "r", "r_ci_lower", "r_ci_upper", "rho",
-              "r_anom", "rmse", "ubrmse", "bias", "status")
 SERIES_COLORS = {"raw": "#8c564b", "filled": "#17becf", "filled_gaps": "#1f77b4",
                  "ascat": "#ff7f0e", "truth": "#2ca02c", "cci_passive": "#8c564b",
                  "ascat_h119": "#ff7f0e", "cci_gapfilled": "#9467bd",
@@ -49,10 +48,15 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v).replace("|", "\\|")
 
 
+def md_columns() -> tuple[str, ...]:
+    """Columns of the markdown table: station, series, the ``report`` metrics, status."""
+    return ("station", "network", "series", *mx.names(report=True), "status")
+
+
 def markdown_table(table: pd.DataFrame, summary: Mapping | None = None,
-                   columns=MD_COLUMNS) -> str:
+                   columns: tuple[str, ...] | None = None) -> str:
     """The network table as GitHub markdown, with the medians and the relative change."""
-    cols = [c for c in columns if c in table.columns]
+    cols = [c for c in (columns or md_columns()) if c in table.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for rec in table[cols].to_dict(orient="records"):
         lines.append("| " + " | ".join(_fmt(rec[c]) for c in cols) + " |")
@@ -62,15 +66,14 @@ def markdown_table(table: pd.DataFrame, summary: Mapping | None = None,
         out.append("")
     out += lines
     if len(table):
-        med = cmp.medians(table)
+        med = sm.medians(table)
+        metrics = [mx.METRICS[c] for c in mx.names(summary=True)]
         out += ["", "## Network medians (stations with status OK)", "",
-                "| series | stations | n | r | rho | r_anom | rmse | ubrmse | bias |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| series | stations | " + " | ".join(m.name for m in metrics) + " |",
+                "|---|---|" + "---|" * len(metrics)]
         for name, rec in med.iterrows():
             out.append(f"| {name} | {int(rec['n_stations'])}/{int(rec['n_total'])} | "
-                       f"{_fmt(rec['n'], 0)} | "
-                       + " | ".join(_fmt(rec[c]) for c in ("r", "rho", "r_anom", "rmse",
-                                                           "ubrmse", "bias")) + " |")
+                       + " | ".join(_fmt(rec[m.name], m.digits) for m in metrics) + " |")
     if "note" in table.columns and len(table):
         bad = table[(table["status"] != mx.OK) & (table["note"].fillna("") != "")]
         if len(bad):
@@ -88,7 +91,7 @@ def markdown_table(table: pd.DataFrame, summary: Mapping | None = None,
 
 def write_outputs(out_dir: str | Path, table: pd.DataFrame, summary: Mapping,
                   frames: Mapping[str, pd.DataFrame] | None = None,
-                  settings: cmp.Settings | None = None, *, figures: bool = True,
+                  settings: pr.Settings | None = None, *, figures: bool = True,
                   prefix: str = "validation") -> list[Path]:
     """Write ``<prefix>.csv``, ``<prefix>.md``, ``<prefix>.json`` and figures to ``out_dir``.
 
@@ -99,7 +102,7 @@ def write_outputs(out_dir: str | Path, table: pd.DataFrame, summary: Mapping,
     table : pandas.DataFrame
         :func:`validation.compare.network_table` rows.
     summary : mapping
-        :func:`validation.compare.summarize` output.
+        :func:`validation.summary.summarize` output.
     frames : mapping, optional
         Station id -> :func:`validation.compare.station_timeseries` frame, for figures.
     settings : Settings, optional
@@ -122,11 +125,11 @@ def write_outputs(out_dir: str | Path, table: pd.DataFrame, summary: Mapping,
     md.write_text(markdown_table(table, summary))
     written.append(md)
     js = out / f"{prefix}.json"
-    js.write_text(json.dumps({"stations": cmp.json_rows(table), "summary": summary},
+    js.write_text(json.dumps({"stations": sm.json_rows(table), "summary": summary},
                              indent=1, default=str))
     written.append(js)
     if figures:
-        settings = settings or cmp.Settings()
+        settings = settings or pr.Settings()
         if len(table):
             written.append(plot_network(table, out / f"{prefix}_r_by_series.png"))
         for sid, frame in (frames or {}).items():
@@ -146,12 +149,12 @@ def _plt():
     return plt
 
 
-def _compared(frame: pd.DataFrame, settings: cmp.Settings):
+def _compared(frame: pd.DataFrame, settings: pr.Settings):
     """(name, x = station, y = series (scaled where needed)) for every series with data."""
     for name, meta in frame.attrs.get("series", {}).items():
         if meta.get("status") is not None or name not in frame:
             continue
-        ref = frame[f"{cmp.INSITU}_{name}"] if meta.get("exact_times") else frame[cmp.INSITU]
+        ref = frame[f"{pr.INSITU}_{name}"] if meta.get("exact_times") else frame[pr.INSITU]
         y = frame[name]
         if meta.get("saturation"):
             y = mx.scale(y, ref, settings.ascat_scaling)
@@ -163,10 +166,10 @@ def _compared(frame: pd.DataFrame, settings: cmp.Settings):
 
 
 def plot_scatter(frame: pd.DataFrame, path: str | Path,
-                 settings: cmp.Settings | None = None) -> Path:
+                 settings: pr.Settings | None = None) -> Path:
     """Scatter of each series against the station (one panel per series) with the 1:1 line."""
     plt = _plt()
-    settings = settings or cmp.Settings()
+    settings = settings or pr.Settings()
     items = list(_compared(frame, settings))
     n = max(1, len(items))
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.7), squeeze=False,
@@ -202,13 +205,13 @@ def plot_scatter(frame: pd.DataFrame, path: str | Path,
 
 
 def plot_timeseries(frame: pd.DataFrame, path: str | Path,
-                    settings: cmp.Settings | None = None) -> Path:
+                    settings: pr.Settings | None = None) -> Path:
     """Station and compared series over time (saturation series scaled to the station)."""
     plt = _plt()
-    settings = settings or cmp.Settings()
+    settings = settings or pr.Settings()
     fig, ax = plt.subplots(figsize=(10, 3.4))
     st = frame.attrs.get("station", {})
-    ax.plot(frame.index, frame[cmp.INSITU], color="k", lw=1.0, label="station")
+    ax.plot(frame.index, frame[pr.INSITU], color="k", lw=1.0, label="station")
     items = list(_compared(frame, settings))
     # continuous series as lines first, observation-day and gap-day subsets as dots on top
     # (sparse series, e.g. ASCAT every other day, would be broken lines: dots too)

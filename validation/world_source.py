@@ -5,8 +5,8 @@ ISMN source: ``gapfill validate --source WORLD --ismn SOURCE``.
 the catalog (``ismn`` or ``demo_stations`` driver) instead of the demo world, kept to
 those inside the world's grid.  The compared series are the world's cells at the stations
 (``raw`` AMSR, ``ascat``, ``truth`` only where the world has one) and the filled series (a
-series store, else the model streamed at the stations, refused when the checkpoint does
-not fit the world: :func:`check_model_fit`).
+series store, else the model streamed at the stations: :func:`model.points.filled_at_points`,
+which refuses a checkpoint that does not fit the world, :mod:`model.fit`).
 """
 
 from __future__ import annotations
@@ -82,18 +82,3 @@ class WorldSource(DemoSource):
                          **kwargs)
         self.name = f"{Path(path).name} + {stations_source}"
 
-
-def check_model_fit(world, table: pd.DataFrame, days: pd.DatetimeIndex, model=None,
-                    models=None) -> None:
-    """Refuse (:class:`data_catalog.errors.CheckpointFitError`) a checkpoint that does not
-    fit the world's cells at the stations on ``days`` (:mod:`model.fit`): one ``model``
-    for every day, or the ``models`` by radiometer."""
-    from model.fit import require_fit, require_models_fit
-
-    box = (float(table["lon"].min()), float(table["lat"].min()),
-           float(table["lon"].max()), float(table["lat"].max()))
-    sub = world.sel({schema.TIME: days})
-    if model is not None:
-        require_fit(model.metadata, sub, box)
-    elif models is not None:
-        require_models_fit(models, sub, box)

@@ -99,7 +99,7 @@ def plan_cells(product, plan) -> list[CellJob]:
     """The cell files of the region and the nearest-point lookup of its land cells."""
     from pygeogrids.grids import BasicGrid
 
-    from data_catalog.assemble.plan import _digest, check_signature
+    from data_catalog.assemble.files import _digest, check_signature
     from data_catalog.readers.cells import load_grid
 
     folder = Path(product.folder)

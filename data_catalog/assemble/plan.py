@@ -19,8 +19,6 @@ resumes once the file is replaced or deleted (a deleted day becomes ``no_overpas
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from data_catalog import grid, schema
+from data_catalog.assemble.files import _digest, check_signature
 from data_catalog.errors import (
     CatalogError,
     FormatError,
@@ -44,8 +43,6 @@ log = logging.getLogger(__name__)
 GENERATOR = "data_catalog.assemble"
 #: bump when the same inputs would give other numbers (stored in the world's attributes)
 VERSION = "1"
-#: first bytes of the formats the readers open: HDF5 (netCDF-4) and netCDF classic
-SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
 #: what each role takes: catalog driver -> product kind
 AMSR_KINDS = ("lprm", "cci_passive")
 ASCAT_KINDS = ("cci_active", "hsaf_cells")
@@ -129,10 +126,6 @@ class Plan:
                          "files": [f for d in self.days[a:b] for f in by_day.get(str(d), [])]})
                 for a, b in self.blocks()]
 
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
 # ---------------------------------------------------------------- sources
 def _entry(src) -> dict:
     return {"name": src.name, "driver": src.driver, "description": src.description,
@@ -201,27 +194,6 @@ def _by_day(files: list[Path], date_of, name: str, t0, t1) -> dict[str, str]:
                               f" and {f.name}); keep one orbit direction or version", f.parent)
         out[key] = str(f)
     return dict(sorted(out.items()))
-
-
-def check_signature(path: str | Path) -> None:
-    """Raise :class:`FormatError` unless the file starts like netCDF-4/HDF5 or classic."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            head = f.read(512)
-    except OSError as exc:
-        raise MissingFileError(f"cannot read the file ({exc.strerror})", p) from None
-    if any(head.startswith(s) for s in SIGNATURES):
-        return
-    if not head:
-        raise FormatError("empty file (an interrupted download?); download it again or "
-                          "delete it (that day becomes a swath gap)", p)
-    text = head.lstrip().lower()
-    what = "an HTML page (a login or error page saved instead of the data?)" \
-        if text.startswith((b"<!doctype html", b"<html", b"<?xml")) else \
-        f"not netCDF (it starts with {head[:8]!r})"
-    raise FormatError(f"{what}; download it again or delete it (that day becomes a swath "
-                      "gap)", p)
 
 
 # ---------------------------------------------------------------- grids

@@ -6,9 +6,9 @@ priority first, each category overwriting the ones before:
 1. **invalid retrieval**: heavy rain (over 25 mm, 70 % of such cells), convective storm
    cores (the latent convective field of :mod:`.weather` above 2.3 sd) and speckle
    (1.5 % of cells).  No published figure.
-2. **dense vegetation**: the vegetation index of :mod:`.land` above 0.74 after a +-12 %
-   seasonal swing peaking on day 200 (mid July).  Imitates the dense-vegetation masks of
-   passive products (LPRM, CCI's ``flag``); the threshold is not a published figure.
+2. **dense vegetation**: the C-band vegetation optical depth of :mod:`.land` (its seasonal
+   cycle included) above 0.8, LPRM's limit (de Jeu et al. 2008; Owe et al. 2008), as in
+   the dense-vegetation masks of passive products (LPRM, CCI's ``flag``).
 3. **RFI**: hot spots near big cities (:data:`CITIES`), as C-band radio-frequency
    interference over the USA clusters around urban areas (Njoku et al. 2005, IEEE TGRS
    43, 938-947).  One hot spot per 50 square degrees (2..12), radius 0.4..0.9 deg,
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import data_catalog.demo.land as land
 from data_catalog import schema
 from data_catalog.demo.random_fields import smooth_field, stream
 from data_catalog.demo.sensors import (
@@ -131,7 +132,6 @@ def amsr_gap_mask(w, a: int, b: int, rain: np.ndarray, conv: np.ndarray,
     """
     n = b - a
     sensor = w.sensor[a:b]
-    veg = w.surface.vegetation[None].astype(np.float64)
     # --- gap categories, lowest priority first
     mask = np.zeros((n, w.ny, w.nx), dtype=np.int8)
     heavy = (rain > 25.0) & (rng.random(rain.shape) < 0.7)
@@ -139,8 +139,8 @@ def amsr_gap_mask(w, a: int, b: int, rain: np.ndarray, conv: np.ndarray,
     storm_core = conv > 2.3
     mask[heavy | speckle | storm_core] = schema.INVALID
     doy = w.time.day_of_year.to_numpy()[a:b, None, None]
-    veg_t = veg * (1 + 0.12 * np.cos(2 * np.pi * (doy - 200) / 365.25))
-    mask[np.broadcast_to(veg_t > 0.74, mask.shape)] = schema.DENSE_VEGETATION
+    tau = land.optical_depth(w.surface.vegetation, doy)
+    mask[np.broadcast_to(tau > land.DENSE_TAU, mask.shape)] = schema.DENSE_VEGETATION
     mask[w.rfi.days(a, b)] = schema.RFI
     mask[frozen] = schema.FROZEN
     swath = np.zeros(mask.shape, dtype=bool)

@@ -18,13 +18,23 @@ field               imitates
 ``vegetation``      a 0..1 density index: dense forest in the south-east (east of about
                     -94.5 E, south of 36.5 N) and the northern woods (north of 44.5 N):
                     the pattern of a land-cover map, no published value (the index is
-                    unitless; :mod:`.gaps` flags dense vegetation above 0.74).
+                    unitless).
 ``elev``            a km proxy: the High Plains rising west of -90 E, 0.15..1.8 km.  Its
                     shape only (it cools the west, :mod:`.weather`); not a DEM.
 ``east_frac``,      where a cell lies in the US interior, 0..1 from -100 E eastwards and
 ``south_frac``      from 46 N southwards: the one gradient soils, rain and evaporation
                     follow.
 ==================  ======================================================================
+
+The vegetation's seasonal cycle and optical depth (:func:`vegetation_cycle`,
+:func:`optical_depth`, used by :mod:`.gaps` and :mod:`.sensors`): the index swings +-12 %
+over the year, peaking on day 200 (mid July), and the C-band vegetation optical depth is
+``TAU_PER_INDEX`` (0.8 / 0.74 = 1.08) times the seasonal index, so that an index of 0.74
+is an optical depth of 0.8, the threshold above which LPRM retrieves no soil moisture
+(de Jeu et al. 2008, Surv. Geophys. 29; Owe et al. 2008, JGR 113, F01002): the demo's
+dense-vegetation gaps are where the optical depth exceeds 0.8.  The swing and its peak
+are model choices (the Great Plains' crops and grass peak in summer); the optical depths
+span 0..1.2, the range of C-band VOD over the contiguous USA in LPRM maps (not fitted).
 
 Random draws: three smooth fields (1.5, 1.0, 0.75 deg) from the world's shared
 ``"static"`` stream, the first of that stream's draws (:mod:`.world` says the order).
@@ -38,6 +48,23 @@ import numpy as np
 
 from data_catalog.demo.random_fields import smooth_field
 from data_catalog.errors import DataError
+
+VEG_SEASON = 0.12       # relative seasonal swing of the vegetation index
+VEG_PEAK_DOY = 200      # day of year of the vegetation peak (mid July)
+DENSE_TAU = 0.8         # LPRM's dense-vegetation limit (C-band optical depth)
+TAU_PER_INDEX = DENSE_TAU / 0.74  # optical depth per unit of the seasonal index
+
+
+def vegetation_cycle(vegetation: np.ndarray, doy: np.ndarray) -> np.ndarray:
+    """The vegetation index on days of year ``doy`` (shape ``(n, 1, 1)`` or broadcastable):
+    +-:data:`VEG_SEASON` around the static index, peaking on :data:`VEG_PEAK_DOY`."""
+    veg = np.asarray(vegetation, dtype=np.float64)[None]
+    return veg * (1 + VEG_SEASON * np.cos(2 * np.pi * (doy - VEG_PEAK_DOY) / 365.25))
+
+
+def optical_depth(vegetation: np.ndarray, doy: np.ndarray) -> np.ndarray:
+    """C-band vegetation optical depth on days of year ``doy`` (module docstring)."""
+    return TAU_PER_INDEX * vegetation_cycle(vegetation, doy)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,7 +41,7 @@ from data_catalog.worlds import world_chunks
 log = logging.getLogger(__name__)
 
 GENERATOR = "data_catalog.demo"
-VERSION = "3"
+VERSION = "4"
 CITATION = ("Sivaprasad, S. et al. (2025): Gap-filling of AMSR-E/AMSR2 soil moisture with a "
             "ConvLSTM network. IEEE Journal of Selected Topics in Applied Earth Observations "
             "and Remote Sensing, doi:10.1109/JSTARS.2025.3557956")
@@ -242,6 +242,7 @@ def _write_world(tmp: Path, p: DemoParams, progress: bool, tqdm) -> None:
             "references": "https://doi.org/10.1109/JSTARS.2025.3557956",
             "amsre": json.dumps(sensors.AMSRE),
             "amsr2": json.dumps(sensors.AMSR2),
+            "ascat": json.dumps(sensors.ASCAT_PARAMETERS),
             "rfi_hot_spots": json.dumps([{"name": s["name"], "lat": s["lat"], "lon": s["lon"]}
                                           for s in w.rfi.spots]),
             "Conventions": "CF-1.10",

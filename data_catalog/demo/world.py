@@ -9,9 +9,10 @@ block for :mod:`.store` to write.
 The order of the random draws is part of a world's identity (the generator ``VERSION``):
 each component draws from its own named stream, except the shared ``"static"`` stream,
 which :class:`World` hands in turn to :mod:`.land` (three fields), :mod:`.weather` (two)
-and :mod:`.sensors` (two bias maps); and within a block the ``"amsr"`` stream serves
-:mod:`.gaps` before :mod:`.sensors`, the ``"ascat"`` stream :mod:`.sensors` before
-:mod:`.gaps`.  The first block is run twice through the water balance: a spin-up.
+and :mod:`.sensors` (two bias maps, then ASCAT's seasonal-error sign map); and within a
+block the ``"amsr"`` stream serves :mod:`.gaps` before :mod:`.sensors`, the ``"ascat"``
+stream :mod:`.sensors` before :mod:`.gaps`.  The first block is run twice through the water
+balance: a spin-up.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ class World:
         self.land = self.surface.mask
         self.weather = Weather(p.seed, self.time, self.yy, self.xx, p.res, self.surface,
                                static)
-        self.errors = sensors.RetrievalErrors(p.seed, static, self.surface.vegetation, p.res)
+        self.errors = sensors.RetrievalErrors(p.seed, static, self.surface.vegetation,
+                                              self.weather.p_ann, p.res)
         self.rfi = gaps.RfiHotSpots(self)
 
 
@@ -114,10 +116,12 @@ def observe(w: World, a: int, b: int, truth: np.ndarray, frozen: np.ndarray,
             rng_ascat: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What the satellites report on days ``a:b``: AMSR (float32, m3 m-3, NaN in gaps),
     the gap mask (int8 schema codes) and ASCAT (float32, percent of saturation)."""
+    doy = w.time.day_of_year.to_numpy()[a:b]
     mask = gaps.amsr_gap_mask(w, a, b, rain, conv, frozen, rng_obs)
-    amsr = sensors.amsr_retrieval(w.errors, w.sensor[a:b], truth, rng_obs)
+    amsr = sensors.amsr_retrieval(w.errors, w.sensor[a:b], doy, truth, rng_obs)
     amsr[mask != schema.OBSERVED] = np.nan
-    ascat = sensors.ascat_retrieval(truth, w.surface.porosity, w.surface.residual, rng_ascat)
+    ascat = sensors.ascat_retrieval(w.errors, doy, truth, w.surface.porosity,
+                                    w.surface.residual, rng_ascat)
     ascat[gaps.ascat_missing(w, a, b, frozen, rng_ascat)] = np.nan
     return amsr.astype(np.float32), mask, ascat.astype(np.float32)
 

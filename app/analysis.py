@@ -1,0 +1,182 @@
+"""The data work behind the series, statistics and network panes (pure: no Panel).
+
+Each function takes frames and sources in and returns frames out; the controller
+(:mod:`app.controller`) only decides when to call them and where the results go.  The
+metrics come from :mod:`validation`; the filled series at one cell comes from the model
+package through :func:`filled_at_cell` (the app's only way to stream the model).
+
+Nothing here imports Panel, Bokeh or HoloViews; torch is loaded only by
+:func:`filled_at_cell`, which the controller runs in the hub's worker thread.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from data_catalog.errors import GapfillError
+from validation.metrics import names
+
+#: days either side of the shown day in the series, statistics and network table
+SERIES_HALF_WINDOW = pd.Timedelta(days=60)
+
+#: the columns of the statistics table, in order
+STATS_COLUMNS = ["series", *names(headline=True), "status"]  # the registry of validation.metrics
+
+
+def series_window(day, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The series window around ``day``, clipped to the record ``start`` .. ``end``."""
+    day = pd.Timestamp(day)
+    return (max(day - SERIES_HALF_WINDOW, pd.Timestamp(start)),
+            min(day + SERIES_HALF_WINDOW, pd.Timestamp(end)))
+
+
+def _settings(start, end):
+    from validation import compare as vc
+
+    return vc.Settings(start=f"{pd.Timestamp(start):%Y-%m-%d}",
+                       end=f"{pd.Timestamp(end):%Y-%m-%d}", anomaly_window=None)
+
+
+def station_frame(vsource, sid: str, start, end) -> pd.DataFrame:
+    """The validation frame of a station over the window
+    (:func:`validation.compare.station_timeseries`)."""
+    from validation import compare as vc
+
+    return vc.station_timeseries(vsource, sid, _settings(start, end))
+
+
+def add_station_series(frame: pd.DataFrame, vframe: pd.DataFrame) -> pd.DataFrame:
+    """The cell's frame with the station's in situ series and, where the validation
+    source has it, its filled series (both on the frame's days)."""
+    from validation import compare as vc
+
+    frame = frame.copy()
+    frame["insitu"] = vframe[vc.INSITU].reindex(frame.index)
+    if vc.FILLED in vframe and vframe[vc.FILLED].notna().any():
+        frame["filled"] = vframe[vc.FILLED].reindex(frame.index)
+    return frame
+
+
+def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,
+                  filled: pd.Series | None = None) -> pd.DataFrame:
+    """Metrics from :mod:`validation` of raw, filled, filled-on-gaps, ASCAT and truth.
+
+    Parameters
+    ----------
+    vsource
+        A :class:`validation.sources.DemoSource` (world and stations of the app).
+    sid
+        Station id.
+    frame
+        The frame of :func:`validation.compare.station_timeseries` for the window.
+    filled
+        The filled series at the station's cell when the source had none (from the model
+        outputs of this app); replaces the ``NO_MODEL`` rows.
+    """
+    from validation import compare as vc
+
+    frame = frame.copy()
+    frame.attrs = {k: (dict(v) if isinstance(v, dict) else v) for k, v in frame.attrs.items()}
+    meta = {k: dict(v) for k, v in frame.attrs["series"].items()}
+    if filled is not None and filled.notna().any() and vc.FILLED in meta and \
+            meta[vc.FILLED]["status"] is not None:
+        f = filled.reindex(frame.index).astype(float)
+        observed = frame[vc.RAW].notna() if vc.RAW in frame else pd.Series(False, frame.index)
+        frame[vc.FILLED] = f
+        frame[vc.FILLED_GAPS] = f.where(~observed)
+        for name in (vc.FILLED, vc.FILLED_GAPS):
+            meta[name]["status"] = None
+            meta[name]["note"] = "model outputs of the app"
+    frame.attrs["series"] = meta
+    st = vc.station_stats(vsource, sid, _settings(start, end), frame=frame)
+    return st[STATS_COLUMNS]
+
+
+def scale_ascat(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """ASCAT (% saturation) mean/std-scaled to the filled (else raw) series, m3 m-3."""
+    from validation.metrics import scale
+
+    ref_col = "filled" if "filled" in frame and frame["filled"].notna().sum() >= 3 else "raw"
+    if "ascat" not in frame:
+        return frame, ""
+    frame = frame.copy()
+    frame["ascat_scaled"] = scale(frame["ascat"].astype(float), frame[ref_col].astype(float),
+                                  "mean_std")
+    return frame, f" (mean/std-scaled to {ref_col})"
+
+
+def network_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per station: R / RMSE per series and the relative raw-to-filled R change."""
+    if not len(long):
+        return pd.DataFrame()
+    base = long.drop_duplicates("station").set_index("station")[["network", "lat", "lon"]]
+    piv = long.pivot_table(index="station", columns="series", values=["r", "rmse", "n"],
+                           aggfunc="first")
+    piv.columns = [f"{m}_{ser}" for m, ser in piv.columns]
+    out = base.join(piv)
+    if "r_raw" in out and "r_filled" in out:
+        out["r_change"] = (out["r_filled"] - out["r_raw"]) / out["r_raw"].abs()
+    out = out.reset_index().rename(columns={"station": "id"})
+    order = ["id", "network", "lat", "lon", "n_raw", "r_raw", "n_filled", "r_filled",
+             "r_change", "r_filled_gaps", "r_ascat", "r_truth", "rmse_raw", "rmse_filled"]
+    return out[[c for c in order if c in out] + [c for c in out if c not in order]]
+
+
+def cell_table(lat: float, lon: float, name: str = "cell") -> pd.DataFrame:
+    """A one-row station table standing for one grid cell (what the model streams at)."""
+    return pd.DataFrame([{"id": name, "network": "", "name": "", "lat": float(lat),
+                          "lon": float(lon)}])
+
+
+def _stream_model(world, table: pd.DataFrame, days: pd.DatetimeIndex, checkpoint=None,
+                  device: str = "cpu") -> dict:
+    """The model streamed at the table's points: ``{id: filled series}`` (loads torch).
+
+    The app's one use of the model's point streaming (:func:`model.points.filled_at_points`,
+    the engine of ``build-series``).
+    """
+    from model.points import filled_at_points
+
+    return filled_at_points(world, table, days, checkpoint, device=device)
+
+
+def filled_at_cell(world, lat: float, lon: float, start, end, checkpoint: str = "",
+                   device: str = "cpu") -> pd.Series:
+    """The model's filled daily series at the cell nearest (lat, lon), ``start`` .. ``end``.
+
+    Raises
+    ------
+    MissingFileError
+        No checkpoint (see :func:`app.outputs.resolve_checkpoint`).
+    """
+    from app.outputs import resolve_checkpoint
+
+    days = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D")
+    out = _stream_model(world, cell_table(lat, lon), days, resolve_checkpoint(checkpoint),
+                        device=device)
+    return out["cell"]
+
+
+def network_tables(world, stations, start, end, checkpoint: str = ""
+                   ) -> tuple[pd.DataFrame, dict]:
+    """Every station's metrics over the window, one row per station
+    (:func:`network_wide`), and the network summary (median R change).
+
+    The filled series come from the model streamed at the stations when a checkpoint
+    exists, else the filled rows say there is no model.  Loads torch: run it in a worker.
+    """
+    from app.outputs import resolve_checkpoint
+    from validation import compare as vc
+    from validation.sources import DemoSource
+
+    if stations is None:
+        raise GapfillError("this source has no stations")
+    try:
+        ck = resolve_checkpoint(checkpoint)
+        has_model = True
+    except GapfillError:
+        ck, has_model = None, False
+    vs = DemoSource(world=world, stations=stations, compute_filled=has_model, checkpoint=ck)
+    settings = _settings(start, end)
+    long = vc.network_table(vs, settings)
+    return network_wide(long), vc.summarize(long, vs, settings)
