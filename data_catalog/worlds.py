@@ -90,30 +90,3 @@ def open_world(path: str | Path) -> xr.Dataset:
     ds.attrs["source_path"] = str(p)
     return ds
 
-
-def world_location(name: str | Path, catalog: str | Path | None = None) -> Path:
-    """The store a command-line ``--world``/``--source`` names: a path, or the name of a
-    catalog source with the ``world`` driver (an assembled world listed in the catalog).
-
-    Raises
-    ------
-    CatalogError
-        The catalog's source of that name is not a world.
-    MissingFileError
-        Neither a store nor a catalog source of that name exists.
-    """
-    from data_catalog.catalog import load_catalog
-    from data_catalog.errors import CatalogError
-
-    p = Path(name)
-    if p.exists() or p.suffix == ".zarr" or len(p.parts) > 1:
-        return p
-    cat = load_catalog(catalog)
-    if str(name) not in cat:
-        raise MissingFileError("neither a world store nor a source of the catalog "
-                               f"{cat.path}", p)
-    src = cat[str(name)]
-    if src.driver != "world":
-        raise CatalogError(f"catalog source {src.name!r} is a {src.driver} source, not a "
-                           "world (driver: world)")
-    return Path(src.args["path"])

@@ -45,7 +45,7 @@ def _period_args(p: argparse.ArgumentParser, *names: str) -> None:
 
 def _world(args) -> str | None:
     """``--world``: a store's path or a catalog source with the ``world`` driver."""
-    from data_catalog.worlds import world_location
+    from data_catalog.catalog import world_location
 
     if args.world is None:
         return None

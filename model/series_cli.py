@@ -109,7 +109,7 @@ def _build(args: argparse.Namespace) -> int:
         for name in list(logging.root.manager.loggerDict):
             if name == "distributed" or name.startswith("distributed."):
                 logging.getLogger(name).setLevel(logging.WARNING)
-    from data_catalog.worlds import world_location
+    from data_catalog.catalog import world_location
 
     gap = schema.SENSOR_AMSRE if args.gap_model == "amsr_e" else schema.SENSOR_AMSR2
     cat = getattr(args, "catalog", None)

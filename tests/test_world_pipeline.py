@@ -284,8 +284,8 @@ def test_periods_as_days_or_years():
 
 
 def test_world_arguments_name_stores_or_catalog_worlds(rt):
+    from data_catalog.catalog import world_location
     from data_catalog.errors import CatalogError, MissingFileError
-    from data_catalog.worlds import world_location
 
     cat = rt["catalog"]
     assert world_location("rt_world", cat) == rt["world"]

@@ -152,8 +152,8 @@ def settings_from_args(args: argparse.Namespace):
 
 def open_source(args: argparse.Namespace):
     """The validation source named by ``--source``."""
+    from data_catalog.catalog import world_location
     from data_catalog.errors import CatalogError
-    from data_catalog.worlds import world_location
 
     cat = getattr(args, "catalog", None)
     kit = args.source != "demo" and _is_kit(args.source, cat)
