@@ -30,7 +30,7 @@ import yaml
 
 from data_catalog import locations
 from data_catalog.drivers import ALIASES, DRIVERS, PATH_ARGS, driver_name
-from data_catalog.errors import CatalogError
+from data_catalog.errors import CatalogError, MissingFileError
 from data_catalog.inputs import yaml_problem
 
 log = logging.getLogger(__name__)
@@ -276,4 +276,30 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     return cat
 
 
-__all__ = ["BUILTIN_CATALOG", "Catalog", "DRIVERS", "ROLES", "Source", "load_catalog"]
+__all__ = ["BUILTIN_CATALOG", "Catalog", "DRIVERS", "ROLES", "Source", "load_catalog",
+           "world_location"]
+
+
+def world_location(name: str | Path, catalog: str | Path | None = None) -> Path:
+    """The store a command-line ``--world``/``--source`` names: a path, or the name of a
+    catalog source with the ``world`` driver (an assembled world listed in the catalog).
+
+    Raises
+    ------
+    CatalogError
+        The catalog's source of that name is not a world.
+    MissingFileError
+        Neither a store nor a catalog source of that name exists.
+    """
+    p = Path(name)
+    if p.exists() or p.suffix == ".zarr" or len(p.parts) > 1:
+        return p
+    cat = load_catalog(catalog)
+    if str(name) not in cat:
+        raise MissingFileError("neither a world store nor a source of the catalog "
+                               f"{cat.path}", p)
+    src = cat[str(name)]
+    if src.driver != "world":
+        raise CatalogError(f"catalog source {src.name!r} is a {src.driver} source, not a "
+                           "world (driver: world)")
+    return Path(src.args["path"])

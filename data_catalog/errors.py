@@ -53,3 +53,8 @@ class OutOfRangeError(DataError, ValueError):
 
 class CatalogError(GapfillError):
     """The catalog file is malformed or names an unknown source or driver."""
+
+
+class CheckpointFitError(GapfillError):
+    """A model checkpoint does not fit the data it was asked to run on (another grid, a
+    region outside a transferred model's matching maps, another radiometer's days)."""

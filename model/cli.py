@@ -17,8 +17,60 @@ from data_catalog import locations
 log = logging.getLogger(__name__)
 
 DEMO_DEFAULT = f"the demo world, {locations.help_default('GAPFILL_DEMO')}"
-WORLD_HELP = f"canonical world store (default: {DEMO_DEFAULT})"
-CONFIG_WORLD_HELP = f"canonical world store (default: the config's world, else {DEMO_DEFAULT})"
+WORLD_HELP = ("canonical world store, or a catalog source with the world driver (default: "
+              f"{DEMO_DEFAULT})")
+CONFIG_WORLD_HELP = ("canonical world store or catalog world source (default: the config's "
+                     f"world, else {DEMO_DEFAULT})")
+
+
+PERIOD_HELP = "FIRST,LAST as years (2013,2020) or days (2015-04-01,2016-03-31)"
+
+
+def _period(text: str) -> list:
+    """A period FIRST,LAST (or one year or day) as a config stores it."""
+    from data_catalog.errors import FormatError
+    from model.config import period_value
+
+    try:
+        return period_value(text, "period")
+    except FormatError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _period_args(p: argparse.ArgumentParser, *names: str) -> None:
+    for name in names:
+        p.add_argument(f"--{name}-period", type=_period, metavar="FIRST,LAST",
+                       help=f"{name} period instead of the config's: {PERIOD_HELP}")
+
+
+def _world(args) -> str | None:
+    """``--world``: a store's path or a catalog source with the ``world`` driver."""
+    from data_catalog.catalog import world_location
+
+    if args.world is None:
+        return None
+    return str(world_location(args.world, getattr(args, "catalog", None)))
+
+
+def _warn_no_ascat(cfg, world: str | None) -> None:
+    """Days of the training period without any ASCAT: a logged warning."""
+    from data_catalog import schema
+    from model.config import period_days
+    from model.datasets import open_world
+    from model.fit import warn_missing_ascat
+
+    first, last = period_days(cfg.train_years, "train period")
+    ds = open_world(world if world is not None else cfg.world)
+    warn_missing_ascat(ds.sel({schema.TIME: slice(first, last)}), cfg.region)
+
+
+def _with_periods(cfg, args):
+    """The config with the periods given on the command line."""
+    for name in ("train", "val", "test", "reference"):
+        value = getattr(args, f"{name}_period", None)
+        if value is not None:
+            setattr(cfg, f"{name}_years", value)
+    return cfg
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
@@ -33,6 +85,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                     config_help="TransferConfig YAML")
     p.add_argument("--from", dest="parent", required=True, metavar="CKPT",
                    help="parent (AMSR2) checkpoint")
+    _period_args(p, "reference")
 
     p = sub.add_parser("predict", parents=[common], help="gap-filled field of one day",
                        description="Fill one day over a region with the model of the date's "
@@ -67,6 +120,13 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                         "config's no_ascat_test_year, 2005; 0: none)")
     p.add_argument("--no-strata", action="store_true",
                    help="only the per-sensor scores (no stratified report; ~4x faster)")
+    p.add_argument("--test-period", type=_period, metavar="FIRST,LAST",
+                   help="period to score instead of each model's first test year: "
+                        + PERIOD_HELP)
+    p.add_argument("--fit-period", type=_period, metavar="FIRST,LAST",
+                   help="period whose observations fit the baselines and the calibration "
+                        "(the test period left out) instead of each model's training "
+                        "period: " + PERIOD_HELP)
     p.set_defaults(func=_evaluate)
 
 
@@ -79,6 +139,7 @@ def _fit_parser(sub, common: argparse.ArgumentParser, name: str, func, *, help: 
     p.add_argument("--out", metavar="CKPT", help="checkpoint to write (default: config 'out')")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    _period_args(p, "train", "val", "test")
     p.set_defaults(func=func)
     return p
 
@@ -86,8 +147,10 @@ def _fit_parser(sub, common: argparse.ArgumentParser, name: str, func, *, help: 
 def _fit(args, config_cls, fit, summary, *parent) -> int:
     """``train`` and ``transfer``: read the config, run ``fit`` with the command's options,
     print the checkpoint, its sha256 and the command's ``summary(info)``."""
-    cfg = config_cls.from_yaml(args.config)
-    _, info = fit(cfg, *parent, world=args.world, progress=not args.no_progress,
+    cfg = _with_periods(config_cls.from_yaml(args.config), args)
+    world = _world(args)
+    _warn_no_ascat(cfg, world)
+    _, info = fit(cfg, *parent, world=world, progress=not args.no_progress,
                   device=args.device, out=args.out)
     print(f"wrote {info['checkpoint']} (sha256 {info['sha256'][:16]}){summary(info)}")
     return 0
@@ -137,7 +200,7 @@ def _predict(args) -> int:
     lookback = None if args.lookback is None else inputs.check_int(args.lookback,
                                                                   "--lookback", 1)
     out_file = None if args.out is None else inputs.check_output_file(args.out, "--out")
-    ds = open_world(args.world)
+    ds = open_world(_world(args))
     times = ds.indexes[schema.TIME]
     day = inputs.check_day_in(day, times[0], times[-1], "--date")
     box, note = inputs.clamp_region(box, bounds(ds[schema.LAT].values, ds[schema.LON].values),
@@ -146,11 +209,13 @@ def _predict(args) -> int:
         print(f"gapfill predict: note: {note}", file=sys.stderr)
     from model.inference import predict, sensor_of_date
 
-    if sensor_of_date(ds, day) == schema.SENSOR_NONE:
+    sensor = sensor_of_date(ds, day)
+    if sensor == schema.SENSOR_NONE:
         raise EmptySelectionError(f"--date {day:%Y-%m-%d}: no radiometer was in orbit "
                                   "(AMSR-E ended 2011-10-03, AMSR2 began 2012-07-02); "
                                   "nothing to fill")
-    out = predict(ds, box, day, args.checkpoint, device=args.device, lookback=lookback)
+    model = _checked_model(ds, box, day, sensor, args.checkpoint, args.device, lookback)
+    out = predict(ds, box, day, model, device=args.device, lookback=lookback)
     f = out["filled_sm"].values
     gaps = ~((out["gap_mask"].values == 0) & (out["amsr_sm"].values == out["amsr_sm"].values))
     finite = f[f == f]
@@ -167,12 +232,30 @@ def _predict(args) -> int:
     return 0
 
 
+def _checked_model(ds, box, day, sensor: int, checkpoint, device: str, lookback):
+    """The model that fills ``day``, refused unless it fits the world there
+    (:func:`model.fit.require_fit`); a lookback window without ASCAT is a logged warning."""
+    from data_catalog import schema
+    from model.fit import require_fit, warn_missing_ascat
+    from model.inference import load_model, load_models, model_for_sensor, select_device
+
+    dev = select_device(device)
+    model = (load_model(checkpoint, dev) if checkpoint is not None
+             else model_for_sensor(load_models(None, dev), sensor))
+    ti = int(ds.indexes[schema.TIME].get_loc(day))
+    require_fit(model.metadata, ds.isel({schema.TIME: [ti]}), box)
+    steps = int(lookback or model.metadata.get("lookback", 32))
+    warn_missing_ascat(ds.isel({schema.TIME: slice(max(0, ti - steps + 1), ti + 1)}), box)
+    return model
+
+
 def _evaluate(args) -> int:
     from model.evaluate import evaluate
 
-    res = evaluate(args.world, args.checkpoint_dir, device=args.device, seed=args.seed,
+    res = evaluate(_world(args), args.checkpoint_dir, device=args.device, seed=args.seed,
                    progress=False, out=args.out, strata=not args.no_strata,
-                   no_ascat_year=args.no_ascat_year)
+                   no_ascat_year=args.no_ascat_year, test_period=args.test_period,
+                   fit_period=args.fit_period)
     if args.json:
         print(json.dumps(_nan_null(res), indent=2, allow_nan=False))
     else:
@@ -184,6 +267,8 @@ def _evaluate(args) -> int:
               f"after {res['seam']['after_transfer']:.4f}")
         for name, s in res.get("strata", {}).items():
             print(_strata_line(name, s))
+        for note in res.get("notes", []):
+            print(f"note: {note}")
         if args.out:
             print(f"wrote the report to {args.out}")
     return 0
@@ -195,7 +280,8 @@ def _strata_line(name: str, s: dict) -> str:
 
     nat = s.get("natural_gaps")
     if not nat:
-        return f"{name}: no natural-gap strata (no truth in the world)"
+        return (f"{name}: no natural-gap strata (they are scored against the truth, and this "
+                "world has none)")
     parts = []
     for label, _, _ in GAP_DAY_BINS:
         c = nat["gap_days"][label]["calibrated_truth"]

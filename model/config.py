@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from data_catalog.errors import FormatError, MissingFileError
@@ -62,9 +66,12 @@ class TrainConfig:
         (``data_catalog.locations.demo_world()``).
     region : list of float or None
         ``[W, S, E, N]`` subset of the world to train on; None: all of it.
-    train_years, val_years, test_years : list of int
-        ``[first, last]`` inclusive year ranges of the time split (the test years are
-        never read by training; ``gapfill evaluate`` scores them).
+    train_years, val_years, test_years : list of int or str
+        ``[first, last]`` inclusive periods of the time split, as whole years
+        (``[2013, 2020]``) or days (``[2015-04-01, 2016-03-31]``), or one of each (see
+        :func:`period_days`); in YAML also as ``train_period``, ``val_period``,
+        ``test_period``.  The test period is never read by training; ``gapfill evaluate``
+        scores it.
     seq_len : int
         Days per training sequence (scored days).
     burn_in_max : int
@@ -147,6 +154,14 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any], path: str | Path | None = None):
         d = dict(d or {})
         names = {f.name for f in dataclasses.fields(cls)}
+        for alias, key in PERIOD_ALIASES.items():
+            if alias in d and key in names:
+                if key in d:
+                    raise FormatError(f"both {alias!r} and {key!r} given; keep one", path)
+                d[key] = d.pop(alias)
+        for key in PERIOD_ALIASES.values():
+            if key in d and key in names:
+                d[key] = period_value(d[key], key, path)
         unknown = sorted(set(d) - names)
         if unknown:
             raise FormatError(f"unknown config keys {unknown}; expected some of {sorted(names)}",
@@ -177,8 +192,9 @@ class TransferConfig(TrainConfig):
     matching : str
         ``"meanstd"``: per-pixel mean/std matching of AMSR-E to the enhanced-AMSR2
         climatology (estimated from gap-free fields of both); ``"none"`` to disable.
-    reference_years : list of int
-        ``[first, last]`` AMSR2 years whose enhanced (gap-filled) field is the reference.
+    reference_years : list of int or str
+        ``[first, last]`` AMSR2 period (years or days; YAML also ``reference_period``) whose
+        enhanced (gap-filled) field is the reference.
     no_ascat_test_year : int or None
         An AMSR-E year without ASCAT (before 2007) that ``gapfill evaluate`` stratifies as
         the no-ASCAT test year (baselines and calibration fitted without it; the report
@@ -197,6 +213,85 @@ class TransferConfig(TrainConfig):
     reference_years: list[int] = field(default_factory=lambda: [2013, 2020])
     no_ascat_test_year: int | None = 2005
     out: str = "model/checkpoints/amsre.pt"
+
+
+#: YAML spellings of the period keys -> the config fields.
+PERIOD_ALIASES = {"train_period": "train_years", "val_period": "val_years",
+                  "test_period": "test_years", "reference_period": "reference_years"}
+_YEAR = re.compile(r"^\d{4}$")
+
+
+def _end(v: Any, last: bool, what: str) -> pd.Timestamp:
+    """One end of a period: a year (its first or last day) or a day."""
+    if isinstance(v, bool):
+        raise ValueError(f"{what}: {v!r} is not a year or a day")
+    if isinstance(v, int | np.integer) or (isinstance(v, str) and _YEAR.match(v.strip())):
+        y = int(v)
+        if not 1900 <= y <= 2200:
+            raise ValueError(f"{what}: year {y} outside 1900..2200")
+        return pd.Timestamp(f"{y}-12-31" if last else f"{y}-01-01")
+    if isinstance(v, _dt.date | str | pd.Timestamp):
+        text = v.isoformat() if isinstance(v, _dt.date) else str(v).strip()
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", text[:10]) or len(text) not in (10, 19):
+            raise ValueError(f"{what}: {v!r} is not a year (YYYY) or a day (YYYY-MM-DD)")
+        try:
+            return pd.Timestamp(text[:10])
+        except ValueError as exc:
+            raise ValueError(f"{what}: {v!r} is not a valid day ({exc})") from None
+    raise ValueError(f"{what}: {v!r} is not a year (YYYY) or a day (YYYY-MM-DD)")
+
+
+def period_days(span, what: str = "period") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day (inclusive) of a period ``[first, last]``.
+
+    Each end is a year (``2013``: from 1 January, to 31 December) or a day
+    (``2015-04-01``, a ``datetime.date`` as YAML reads it, or ISO text), so
+    ``[2013, 2020]``, ``[2015-04-01, 2016-03-31]`` and ``[2015-04-01, 2016]`` all work.
+    A single year or day stands for ``[it, it]``; text may be ``FIRST,LAST`` or
+    :func:`period_label`'s ``FIRST..LAST``.  Raises ``ValueError`` naming ``what``.
+    """
+    if isinstance(span, str) and ("," in span or ".." in span):
+        span = span.split("," if "," in span else "..")
+    if not isinstance(span, list | tuple):
+        span = [span, span]
+    if len(span) != 2:
+        raise ValueError(f"{what}: expected [first, last], got {span!r}")
+    a, b = _end(span[0], False, what), _end(span[1], True, what)
+    if b < a:
+        raise ValueError(f"{what}: ends on {b:%Y-%m-%d}, before it starts ({a:%Y-%m-%d})")
+    return a, b
+
+
+def period_value(span, what: str = "period", path: str | Path | None = None) -> list:
+    """A period as a config stores it: ``[first, last]`` with years as ints and days as
+    ISO text (JSON-able in checkpoint metadata); :class:`FormatError` when invalid."""
+    try:
+        period_days(span, what)
+    except ValueError as exc:
+        raise FormatError(str(exc), path) from None
+    if isinstance(span, str) and "," in span:
+        span = span.split(",")
+    if not isinstance(span, list | tuple):
+        span = [span, span]
+    out = []
+    for v in span:
+        if isinstance(v, str) and _YEAR.match(v.strip()):
+            out.append(int(v))
+        elif isinstance(v, _dt.date):
+            out.append(v.isoformat()[:10])
+        elif isinstance(v, str):
+            out.append(v.strip()[:10])
+        else:
+            out.append(int(v))
+    return out
+
+
+def period_label(span) -> str:
+    """``2022`` for a whole year, else ``2015-04-01..2015-06-30``."""
+    a, b = period_days(span)
+    if (a.month, a.day, b.month, b.day) == (1, 1, 12, 31) and a.year == b.year:
+        return str(a.year)
+    return f"{a:%Y-%m-%d}..{b:%Y-%m-%d}"
 
 
 def _read_yaml(path: str | Path) -> dict:

@@ -21,7 +21,7 @@ import xarray as xr
 from data_catalog import grid, locations, schema
 from data_catalog.errors import EmptySelectionError
 from data_catalog.worlds import open_world as open_world_store
-from model.config import TrainConfig
+from model.config import TrainConfig, period_days, period_label
 from model.tensors import NormStats, amsr_valid_mask, channels_from_arrays, doy_of
 
 log = logging.getLogger(__name__)
@@ -81,16 +81,21 @@ class PeriodData:
         return h.hexdigest()
 
 
-def load_period(ds: xr.Dataset, years: list[int] | tuple[int, int], *,
+def load_period(ds: xr.Dataset, years: list | tuple, *,
                 region=None, sensor: int | None = None) -> PeriodData:
-    """Load years ``[first, last]`` (inclusive) of ``ds`` into memory.
+    """Load the period ``[first, last]`` (inclusive; years or days,
+    :func:`model.config.period_days`) of ``ds`` into memory.
 
     Days of another radiometer than ``sensor`` (when given) count as unobserved.
     """
+    first, last = period_days(years)
     sub = subset_region(ds, region)
-    sub = sub.sel({schema.TIME: slice(f"{int(years[0])}-01-01", f"{int(years[1])}-12-31")})
+    sub = sub.sel({schema.TIME: slice(first, last)})
     if sub.sizes[schema.TIME] == 0:
-        raise EmptySelectionError(f"no days in years {list(years)}", variable=schema.TIME)
+        t = ds.indexes[schema.TIME]
+        raise EmptySelectionError(f"no days in the period {period_label(years)} (the world "
+                                  f"holds {t[0]:%Y-%m-%d}..{t[-1]:%Y-%m-%d})",
+                                  variable=schema.TIME)
     names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.TRUTH_SM,
                          schema.LAND) if v in sub]
     sub = sub[names].load()

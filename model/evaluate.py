@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 
@@ -41,6 +42,7 @@ from data_catalog import schema
 from data_catalog.errors import DataError, EmptySelectionError
 from model import baselines
 from model import strata as st
+from model.config import period_days, period_label, period_value
 from model.datasets import PeriodData, load_period, open_world, subset_region
 from model.inference import load_models, select_device, stream_arrays
 from model.report import TARGET_RATIO, write_report
@@ -97,18 +99,20 @@ def _hide(valid: np.ndarray, natural_gap: np.ndarray, other: np.ndarray) -> np.n
 
 @dataclass
 class TestSet:
-    """One sensor's test year in memory with the fitted baselines and the references.
+    """One sensor's test period in memory with the fitted baselines and the references.
 
-    ``per`` holds the test year and the year before (warm-up, context); ``fit_years``
-    the years whose observations fit the climatology, the CDF matching and the
-    calibration (never the test year).  ``calibrated``: the truth through each pixel's
+    ``test_year`` labels the test period (the year for a whole year, else
+    ``first..last`` days); ``per`` holds it and the year before (warm-up, context);
+    ``fit_years`` the years (or, for periods given as days, the period and what was left
+    out of it) whose observations fit the climatology, the CDF matching and the
+    calibration (never the test period).  ``calibrated``: the truth through each pixel's
     AMSR calibration (:func:`model.strata.fit_calibration`), None without truth.
     """
 
     name: str
     sensor: str
-    test_year: int
-    fit_years: list[int]
+    test_year: int | str
+    fit_years: list
     per: PeriodData
     gap: np.ndarray
     test_days: np.ndarray
@@ -135,27 +139,61 @@ class Run:
     category: np.ndarray | None = None
 
 
-def prepare_test_set(ds: xr.Dataset, sensor: str, test_year: int, fit_years: list[int], *,
-                     region=None, exclude: tuple[int, ...] = (), name: str | None = None
-                     ) -> TestSet:
-    """Load ``[test_year - 1, test_year]`` and fit the baselines on ``fit_years``
-    (``[first, last]``) without the years in ``exclude``."""
+def _in_periods(time: pd.DatetimeIndex, periods) -> np.ndarray:
+    """Which days of ``time`` fall in any of ``periods`` (years or ``[first, last]``)."""
+    out = np.zeros(len(time), bool)
+    for p in periods:
+        a, b = period_days(p)
+        out |= (time >= a) & (time <= b)
+    return out
+
+
+def _whole_years(periods) -> bool:
+    return all(isinstance(p, int | np.integer) or (
+        isinstance(p, list | tuple) and all(isinstance(v, int | np.integer) for v in p))
+        for p in periods)
+
+
+def prepare_test_set(ds: xr.Dataset, sensor: str, test_year, fit_years, *,
+                     region=None, exclude: tuple = (), name: str | None = None) -> TestSet:
+    """Load the test period and the year before it, and fit the baselines on
+    ``fit_years`` (``[first, last]``) without the test period and the periods in
+    ``exclude``.
+
+    ``test_year`` is a year (``2022``) or a period ``[first, last]`` of years or days
+    (:func:`model.config.period_days`); so are ``fit_years`` and each of ``exclude``.
+    """
     code = SENSOR_CODE[sensor]
-    per = load_period(ds, [test_year - 1, test_year], region=region, sensor=code)
+    t0, t1 = period_days(test_year, "test period")
+    label = period_label(test_year)
+    label = int(label) if label.isdigit() else label
+    span = [f"{t0 - pd.DateOffset(years=1):%Y-%m-%d}", f"{t1:%Y-%m-%d}"]
+    per = load_period(ds, span, region=region, sensor=code)
     fit = load_period(ds, fit_years, region=region, sensor=code)
-    drop = np.isin(fit.time.year, list(exclude) + [test_year])
+    drop = _in_periods(fit.time, [*exclude, test_year])
+    if not (fit.valid & ~drop[:, None, None]).any():
+        raise EmptySelectionError(
+            f"no {sensor} observation to fit the baselines on in {period_label(fit_years)} "
+            f"outside the test period {label} (give another fit period: --fit-period)",
+            variable=schema.AMSR_SM)
     fit.valid &= ~drop[:, None, None]
     fit.ascat = np.where(drop[:, None, None], np.nan, fit.ascat)
     sub = subset_region(ds, region)[schema.GAP_MASK]
-    gap = np.asarray(sub.sel({schema.TIME: slice(f"{test_year - 1}-01-01",
-                                                 f"{test_year}-12-31")}).values, np.int8)
-    test_days = (per.time.year == test_year) & (per.sensor == code)
+    gap = np.asarray(sub.sel({schema.TIME: per.time}).values, np.int8)
+    test_days = (per.time >= t0) & (per.time <= t1) & (per.sensor == code)
     if not test_days.any():
-        raise EmptySelectionError(f"no {sensor} days in {test_year}", variable=schema.SENSOR)
+        raise EmptySelectionError(f"no {sensor} days in the test period {label}",
+                                  variable=schema.SENSOR)
     tv = np.where(fit.valid, fit.amsr, np.nan)
     clim = baselines.Climatology().fit(tv, fit.doy).predict(per.doy)
     cdf = baselines.CDFMatch().fit(fit.ascat, tv).predict(per.ascat)
-    years = sorted(set(range(fit_years[0], fit_years[-1] + 1)) - set(exclude) - {test_year})
+    if _whole_years([fit_years, test_year, *exclude]):
+        fy = [int(v) for v in period_value(fit_years)]
+        left = {int(y) for p in [*exclude, test_year] for y in period_value(p)}
+        years: list = sorted(set(range(fy[0], fy[-1] + 1)) - left)
+    else:
+        years = [period_label(fit_years), "without " + ", ".join(
+            period_label(p) for p in [test_year, *exclude])]
     calibrated, cal = None, {}
     if per.truth is not None and fit.truth is not None:
         gain, offset, cal = st.fit_calibration(fit.truth, tv, per.land)
@@ -165,7 +203,7 @@ def prepare_test_set(ds: xr.Dataset, sensor: str, test_year: int, fit_years: lis
                          "observed days of the fit years; pixels with fewer than "
                          f"{st.MIN_CALIBRATION_DAYS} borrow the nearest fitted pixel's",
                "years": years} | cal | ({"stored_gain": stored} if stored else {})
-    return TestSet(name or f"{sensor}_{test_year}", sensor, test_year, years, per, gap,
+    return TestSet(name or f"{sensor}_{label}", sensor, label, years, per, gap,
                    test_days, clim, cdf, calibrated, cal)
 
 
@@ -248,8 +286,8 @@ def sensor_scores(ts: TestSet, run: Run) -> tuple[dict[str, Any], dict[str, Any]
     return scores, details
 
 
-def evaluate_sensor(ds: xr.Dataset, model: GapFiller, sensor: str, test_year: int,
-                    train_years: list[int], *, seed: int = 0, region=None,
+def evaluate_sensor(ds: xr.Dataset, model: GapFiller, sensor: str, test_year,
+                    train_years, *, seed: int = 0, region=None,
                     dct_smooth: float | None = None, progress: bool = False
                     ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Scores of all methods for one sensor's test year; returns (scores, details)."""
@@ -316,12 +354,17 @@ def strata_of(ts: TestSet, runs: list[Run]) -> dict[str, Any]:
     return out
 
 
-def year_role(year: int, cfg: dict) -> str:
-    """``training``, ``validation`` or ``held out``: the year's part in the model's training."""
+def year_role(year, cfg: dict) -> str:
+    """``training``, ``validation`` or ``held out``: the part in the model's training of a
+    test year or period (one that overlaps the training or validation period takes its
+    role)."""
+    a, b = period_days(year)
     for role, key in (("training", "train_years"), ("validation", "val_years")):
         span = cfg.get(key)
-        if span and int(span[0]) <= year <= int(span[-1]):
-            return role
+        if span:
+            c, d = period_days(span)
+            if a <= d and c <= b:
+                return role
     return "held out"
 
 
@@ -349,18 +392,34 @@ def stratified(model: GapFiller, ts: TestSet, hidden: Run, *, seed: int = 0,
 def evaluate(world: xr.Dataset | str | Path | None = None,
              checkpoint_dir: str | Path | None = None, *, device: str = "auto",
              seed: int = 0, progress: bool = False, out: str | Path | None = None,
-             strata: bool = True, no_ascat_year: int | None = None) -> dict[str, Any]:
+             strata: bool = True, no_ascat_year: int | None = None,
+             test_period=None, fit_period=None) -> dict[str, Any]:
     """The full report: ``{"sensors": {...}, "seam": {...}, "strata": {...}}`` (and files
-    under ``out``).
+    under ``out``; ``notes``: what could not be scored and why).
 
     ``no_ascat_year``: the AMSR-E year without ASCAT to stratify (default: the transferred
     model's :func:`no_ascat_year_of`; 0: none).  ``strata=False`` skips the
-    strata (a quarter of the time).
+    strata (a quarter of the time).  ``test_period`` / ``fit_period``: ``[first, last]``
+    years or days (:func:`model.config.period_days`) scored / fitting the baselines,
+    instead of each model's first test year and its training years; with a
+    ``test_period`` a sensor without days in it is skipped with a note.
+
+    Each model must fit the world (:func:`model.fit.require_fit`).  A world without
+    ``truth_sm`` (an assembled one) gets the hidden-observation scores; the natural-gap
+    scores and the truth-based strata need a truth and are left out, with a note.
     """
+    from model.fit import require_fit, warn_missing_ascat
+
     torch.set_num_threads(1)  # two threads on a busy 2-core machine run several times slower
     ds = open_world(world)
     models = load_models(checkpoint_dir, select_device(device))
     result: dict[str, Any] = {"sensors": {}, "seam": {}}
+    notes: list[str] = []
+    if schema.TRUTH_SM not in ds:
+        notes.append(
+            "this world has no truth_sm: scored against hidden AMSR observations only; the "
+            "natural-gap scores and the truth-based strata (calibrated truth) need a truth, "
+            "as in the demo world")
     details: dict[str, Any] = {}
     by_set: dict[str, Any] = {}
     for sensor in ("amsr2", "amsre"):
@@ -369,10 +428,20 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
             continue
         m = models[sensor]
         cfg = m.metadata.get("config", {})
-        test_year = int(cfg.get("test_years", [2022 if sensor == "amsr2" else 2010])[0])
-        train_years = list(cfg.get("train_years", [2013, 2020] if sensor == "amsr2"
-                                   else [2003, 2008]))
-        log.info("evaluating %s on %d", sensor, test_year)
+        test_year = (test_period if test_period is not None else
+                     int(cfg.get("test_years", [2022 if sensor == "amsr2" else 2010])[0]))
+        train_years = (fit_period if fit_period is not None else
+                       list(cfg.get("train_years", [2013, 2020] if sensor == "amsr2"
+                                    else [2003, 2008])))
+        t0, t1 = period_days(test_year, "test period")
+        days = ds.sel({schema.TIME: slice(t0, t1)})
+        if test_period is not None and not (days[schema.SENSOR] == SENSOR_CODE[sensor]).any():
+            notes.append(f"no {sensor} days in the test period "
+                                   f"{period_label(test_year)}: {sensor} not scored")
+            continue
+        require_fit(m.metadata, days, cfg.get("region"), sensor=False)
+        warn_missing_ascat(days, cfg.get("region"))
+        log.info("evaluating %s on %s", sensor, period_label(test_year))
         ts = prepare_test_set(ds, sensor, test_year, train_years, region=cfg.get("region"))
         run = hidden_days_run(m, ts, seed=seed, progress=progress)
         scores, det = sensor_scores(ts, run)
@@ -395,8 +464,12 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
     result["seam"] = {"before_transfer": seam.get("before_transfer", math.nan),
                       "after_transfer": seam.get("after_transfer", math.nan)}
     details["seam"] = seam
+    if not result["sensors"]:
+        raise EmptySelectionError("nothing to score: " + "; ".join(notes))
     if strata:
         result["strata"] = by_set
+    if notes:
+        result["notes"] = notes
     if out is not None:
         write_report(result, details, out)
     return result

@@ -104,6 +104,8 @@ def filled_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=No
     ------
     OutOfRangeError
         A day is not in the world.
+    CheckpointFitError
+        The checkpoint does not fit the world at the points (:mod:`model.fit`).
     """
     days = pd.DatetimeIndex(days)
     world_t = pd.DatetimeIndex(world[schema.TIME].values)
@@ -115,6 +117,8 @@ def filled_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=No
     if not len(days) or not ids:
         return {sid: pd.Series(np.nan, index=days) for sid in ids}
     model_set = _models(checkpoint, device, models, gap_model)
+    if models is None:  # a checkpoint never runs on data it does not fit
+        _require_fit(world.isel({schema.TIME: pos}), table, model_set)
     lat, lon = world[schema.LAT].values, world[schema.LON].values
     size_i, size_j = min(2 * radius + 1, lat.size), min(2 * radius + 1, lon.size)
     windows = [point_window(*point_cell(float(r.lat), float(r.lon), lat, lon), size_i, size_j,
@@ -139,6 +143,19 @@ def filled_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=No
     keep = pos - start
     return {sid: pd.Series(out[k, keep].astype(np.float64), index=days)
             for k, sid in enumerate(ids)}
+
+
+def _require_fit(days: xr.Dataset, table: pd.DataFrame, model_set: ModelSet) -> None:
+    """:mod:`model.fit` on the points' cells and days: one checkpoint for every day, or each
+    model on the days it fills (:class:`data_catalog.errors.CheckpointFitError`)."""
+    from model.fit import require_fit, require_models_fit
+
+    box = (float(table["lon"].min()), float(table["lat"].min()),
+           float(table["lon"].max()), float(table["lat"].max()))
+    if model_set.single:
+        require_fit(model_set[schema.SENSOR_AMSR2].metadata, days, box)
+    else:
+        require_models_fit(model_set.models, days, box, gap_model=model_set.gap_model)
 
 
 def has_model(checkpoint: str | Path | None = None) -> bool:

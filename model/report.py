@@ -36,7 +36,9 @@ def write_report(result: dict, details: dict, out: str | Path) -> list[Path]:
 
 def markdown(result: dict, details: dict) -> str:
     """The report as markdown tables."""
-    lines = ["# Gap-filling accuracy (demo world, held-out years)", ""]
+    lines = ["# Gap-filling accuracy (held-out periods)", ""]
+    lines += [f"Note: {n}" for n in result.get("notes", [])]
+    lines += [""] if result.get("notes") else []
     for sensor, scores in result["sensors"].items():
         det = details.get(sensor, {})
         lines += [f"## {sensor.upper()} (test year {det.get('test_year')}, baselines fitted "

@@ -222,7 +222,19 @@ def make_spec(source: str = "demo", *, world: str | Path | None = None,
                        "models": model_provenance(models, ckdir)}
     if spec.shape[1] == 0 or spec.shape[2] == 0:
         raise EmptySelectionError("region holds no cell", path)
+    _check_inputs(spec, ds, region)
     return spec, ds
+
+
+def _check_inputs(spec: SeriesSpec, ds: xr.Dataset, region: Sequence[float]) -> None:
+    """Each model fits the days it fills (:func:`model.fit.require_models_fit`); days
+    without ASCAT are a logged warning."""
+    from model.fit import require_models_fit, warn_missing_ascat
+
+    period = ds.sel({schema.TIME: slice(spec.start, spec.end)})
+    require_models_fit(load_factory_models(spec.models, spec.checkpoint_dir), period, region,
+                       gap_model=spec.gap_model)
+    warn_missing_ascat(period, region)
 
 
 def build_series(out: str | Path, source: str = "demo", *, scheduler: str | None = None,

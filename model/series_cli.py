@@ -47,9 +47,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                     "store with filled_sm, amsr_sm and source_flag. Killed and run again "
                     "with the same arguments, it finishes only the missing tiles.")
     p.add_argument("--source", default="demo",
-                   help="'demo' (the demo world) or the path of a canonical zarr store")
+                   help="'demo' (the demo world), the path of a canonical zarr store (an "
+                        "assembled world) or a catalog source with the world driver")
     p.add_argument("--world", default=None, metavar="PATH",
-                   help=f"demo world store (default: {locations.help_default('GAPFILL_DEMO')})")
+                   help="world store or catalog world source for --source demo (default: "
+                        f"the demo world, {locations.help_default('GAPFILL_DEMO')})")
     p.add_argument("--start", type=_day, default="2003-01-01",
                    help="first day (default 2003-01-01)")
     p.add_argument("--end", type=_day, default="2023-12-31",
@@ -107,9 +109,14 @@ def _build(args: argparse.Namespace) -> int:
         for name in list(logging.root.manager.loggerDict):
             if name == "distributed" or name.startswith("distributed."):
                 logging.getLogger(name).setLevel(logging.WARNING)
+    from data_catalog.catalog import world_location
+
     gap = schema.SENSOR_AMSRE if args.gap_model == "amsr_e" else schema.SENSOR_AMSR2
+    cat = getattr(args, "catalog", None)
+    source = args.source if args.source == "demo" else str(world_location(args.source, cat))
+    world = None if args.world is None else str(world_location(args.world, cat))
     out = series.build_series(
-        args.out or locations.series_store(), args.source, world=args.world,
+        args.out or locations.series_store(), source, world=world,
         start=args.start, end=args.end,
         region=args.region, scheduler=args.scheduler, workers=args.workers,
         models=args.model, checkpoint_dir=args.checkpoint_dir, gap_model=gap,

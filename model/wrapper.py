@@ -21,7 +21,7 @@ import xarray as xr
 from torch import nn
 
 from data_catalog import grid, schema
-from data_catalog.errors import DataError, FormatError, MissingFileError
+from data_catalog.errors import CheckpointFitError, DataError, FormatError, MissingFileError
 from model.checkpoint_file import CHECKPOINT_FORMAT, check_archive
 from model.config import ModelConfig
 from model.network import ConvLSTMNet, State
@@ -157,8 +157,19 @@ class GapFiller(nn.Module):
             setattr(self, name, torch.tensor(np.array(v, dtype=np.float32), dtype=torch.float32,
                                                 device=dev))
 
-    def _match_maps(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Matching maps for a grid: nearest cell of the training grid, domain mean outside."""
+    def _match_maps(self, lat: np.ndarray, lon: np.ndarray, outside: str = "error"
+                    ) -> tuple[np.ndarray, ...]:
+        """Matching maps for a grid: the nearest cell of the training grid.
+
+        Cells outside the training grid: ``outside="error"`` raises
+        :class:`CheckpointFitError` (a transferred model is never used silently where it has
+        no maps; :func:`model.fit.check_fits` says so before any work), ``"missing"`` gives
+        NaN (callers treat the AMSR value there as unobserved: the spatial context around a
+        region), ``"domain_mean"`` the maps' mean (only when a caller explicitly allows it).
+        Cells inside without a fitted value (never observed) take the maps' mean.
+        """
+        if outside not in ("error", "missing", "domain_mean"):
+            raise ValueError(f"outside={outside!r}: expected error, missing or domain_mean")
         maps = [getattr(self, n).cpu().numpy().astype(np.float64) for n in _MATCH_BUFFERS[:4]]
         glat = self.match_lat.cpu().numpy()
         glon = self.match_lon.cpu().numpy()
@@ -166,26 +177,36 @@ class GapFiller(nn.Module):
         jj = grid.nearest_index(glon, lon, inside=False)
         inside = ((grid.nearest_index(glat, lat) >= 0)[:, None]
                   & (grid.nearest_index(glon, lon) >= 0)[None, :])
+        if outside == "error" and not inside.all():
+            w, s, e, n = grid.bounds(glat, glon)
+            raise CheckpointFitError(
+                f"the transferred {self.sensor} model's matching maps cover W,S,E,N = "
+                f"{w:g},{s:g},{e:g},{n:g}; {int((~inside).sum())} of the {inside.size} cells "
+                "asked for lie outside them")
         out = []
         for m in maps:
-            fallback = np.nanmean(m)
+            mean = np.nanmean(m)
             v = m[np.ix_(ii, jj)]
-            v = np.where(inside & np.isfinite(v), v, fallback)
+            v = np.where(np.isfinite(v), v, mean)
+            v = np.where(inside, v, np.nan if outside == "missing" else mean)
             out.append(v)
         return tuple(out)
 
-    def to_reference(self, amsr: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Map this sensor's AMSR values ``(..., H, W)`` to the reference climatology."""
+    def to_reference(self, amsr: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                     outside: str = "error") -> np.ndarray:
+        """Map this sensor's AMSR values ``(..., H, W)`` to the reference climatology
+        (``outside``: cells outside the matching maps, see :meth:`_match_maps`)."""
         if not self.has_matching:
             return amsr
-        sm, ss, rm, rs = self._match_maps(np.asarray(lat), np.asarray(lon))
+        sm, ss, rm, rs = self._match_maps(np.asarray(lat), np.asarray(lon), outside)
         return ((amsr - sm) / ss * rs + rm).astype(np.float32)
 
-    def from_reference(self, sm: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    def from_reference(self, sm: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                       outside: str = "error") -> np.ndarray:
         """Inverse of :meth:`to_reference` (model output back to the sensor's own units)."""
         if not self.has_matching:
             return sm
-        smean, ss, rm, rs = self._match_maps(np.asarray(lat), np.asarray(lon))
+        smean, ss, rm, rs = self._match_maps(np.asarray(lat), np.asarray(lon), outside)
         return ((sm - rm) / rs * ss + smean).astype(np.float32)
 
     # ------------------------------------------------------------------ data -> tensor
@@ -193,15 +214,19 @@ class GapFiller(nn.Module):
                 n_days: int | None = None) -> torch.Tensor:
         """Canonical slice (consecutive days, one region) -> ``(1, T, C, H, W)`` float32.
 
-        Applies this checkpoint's per-sensor matching to ``amsr_sm`` first.  The tensor is
+        Applies this checkpoint's per-sensor matching to ``amsr_sm`` first (context cells
+        outside its matching maps count as unobserved).  The tensor is
         put on ``device`` (default: the model's; tiled inference keeps it on the CPU and
         moves one tile at a time).  With look-ahead (``lead_days > 0``) give ``ds`` up to
         ``lead_days`` days more than the ``n_days`` to prepare: they feed the last days'
         look-ahead channels (missing where not given).
         """
         arr = dataset_arrays(ds)
-        amsr = self.to_reference(arr["amsr"], ds[schema.LAT].values, ds[schema.LON].values)
-        x = channels_from_arrays(amsr, arr["valid"], arr["ascat"], arr["doy"], self.stats,
+        # context cells outside a transferred model's matching maps count as unobserved
+        amsr = self.to_reference(arr["amsr"], ds[schema.LAT].values, ds[schema.LON].values,
+                                 outside="missing")
+        valid = arr["valid"] & np.isfinite(amsr) if self.has_matching else arr["valid"]
+        x = channels_from_arrays(amsr, valid, arr["ascat"], arr["doy"], self.stats,
                                  lead=self.lead_days, n_days=n_days)
         return torch.from_numpy(x)[None].to(self.device if device is None else device)
 

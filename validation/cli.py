@@ -80,8 +80,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                     "ubRMSE, bias and the anomaly R per station and series, the network "
                     "medians and the relative change of the median R from raw to filled.")
     p.add_argument("--source", default="demo",
-                   help="'demo' (the demo world) or a catalog kit with stations "
-                        "('hawaii'); default demo")
+                   help="'demo' (the demo world), a catalog kit with stations ('hawaii'), "
+                        "or a world (a store's path or a catalog source with the world "
+                        "driver, e.g. an assembled world) with --ismn; default demo")
+    p.add_argument("--ismn", default=None, metavar="SOURCE",
+                   help="stations from this catalog source (driver ismn) instead of the "
+                        "demo world's, at the cells of the world of --source/--world")
     p.add_argument("--product", default=None,
                    help="compare only this product of a real kit (e.g. cci_passive, "
                         "ascat_h119, cci_gapfilled); default: all of the kit's products")
@@ -97,7 +101,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         f"default: {locations.help_default('GAPFILL_SERIES')}, when "
                         "complete, else stream the model at the stations")
     p.add_argument("--world", default=None, metavar="PATH",
-                   help=f"demo world store (default: {locations.help_default('GAPFILL_DEMO')})")
+                   help="world store or catalog world source for --source demo (default: "
+                        f"the demo world, {locations.help_default('GAPFILL_DEMO')})")
     p.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="model checkpoint for the filled series (default: the models in "
                         f"{locations.help_default('GAPFILL_CHECKPOINTS')}, by radiometer)")
@@ -147,22 +152,48 @@ def settings_from_args(args: argparse.Namespace):
 
 def open_source(args: argparse.Namespace):
     """The validation source named by ``--source``."""
-    if args.source == "demo":
+    from data_catalog.catalog import world_location
+    from data_catalog.errors import CatalogError
+
+    cat = getattr(args, "catalog", None)
+    kit = args.source != "demo" and _is_kit(args.source, cat)
+    if not kit:
+        if args.product:
+            raise CatalogError("--product applies to real kits (e.g. --source hawaii), "
+                               "not to a world")
+        world = args.world if args.source == "demo" else args.source
+        path = None if world is None else world_location(world, cat)
+        kw = {"series_store": args.series_store, "checkpoint": args.checkpoint,
+              "compute_filled": not args.no_model, "device": args.device, "progress": True}
+        if args.ismn is not None:
+            from validation.world_source import WorldSource
+
+            return WorldSource(path if path is not None else locations.demo_world(),
+                               args.ismn, catalog=cat, **kw)
+        if args.source != "demo":
+            raise CatalogError(f"--source {args.source}: a world has no stations of its "
+                               "own; name a catalog ISMN source with --ismn")
         from validation import sources
 
-        if args.product:
-            from data_catalog.errors import CatalogError
-
-            raise CatalogError("--product applies to real kits (e.g. --source hawaii), "
-                               "not to the demo world")
-        return sources.DemoSource(args.world, series_store=args.series_store,
-                                  checkpoint=args.checkpoint,
-                                  compute_filled=not args.no_model, device=args.device,
-                                  progress=True)
+        return sources.DemoSource(path, **kw)
+    if args.ismn is not None:
+        raise CatalogError("--ismn applies to worlds; a kit brings its own stations")
     from validation import kits
 
-    return kits.open_source(args.source, catalog=getattr(args, "catalog", None),
-                            product=args.product, series_store=args.series_store)
+    return kits.open_source(args.source, catalog=cat, product=args.product,
+                            series_store=args.series_store)
+
+
+def _is_kit(name: str, catalog) -> bool:
+    """Whether ``--source`` names a catalog kit (else a world: a path or world source)."""
+    from pathlib import Path
+
+    from data_catalog.catalog import load_catalog
+
+    if Path(name).exists() or len(Path(name).parts) > 1:
+        return False
+    cat = load_catalog(catalog)
+    return name not in cat or cat[name].driver != "world"
 
 
 def run(args: argparse.Namespace) -> int:
