@@ -49,6 +49,9 @@ def test_station_triplet_prefers_the_filled_series_and_says_when_data_are_short(
     short = tcol.station_tcol(_frame(60), "insitu", "filled")
     assert short["status"] == mx.INSUFFICIENT_DATA and short["n"] == 60
     assert np.isnan(short["members"]["filled"])
+    anti = _frame(300)
+    anti["filled"] = -anti["filled"]  # negative covariances: no solution, a status
+    assert tcol.station_tcol(anti, "insitu", "filled")["status"] == tcol.NO_SOLUTION
     f = _frame(300)
     f.attrs["series"]["ascat"]["status"] = mx.NO_DATA
     assert tcol.station_tcol(f, "insitu", "filled")["status"] == tcol.NO_TRIPLET
@@ -81,7 +84,7 @@ def test_hawaii_triplet_agrees_with_pytesmo(shared_data, tmp_path):
         tc = tcol.station_tcol(frame, "insitu", "filled")
         if tc["status"] != mx.OK:
             assert rows.loc["ascat_h119", "tc_status"] in (mx.INSUFFICIENT_DATA, mx.NO_OVERLAP,
-                                                           mx.OK)
+                                                           tcol.NO_SOLUTION)
             continue
         v = frame[["insitu", "ascat_h119", "cci_gapfilled"]].dropna().to_numpy(float)
         _, err, _ = pm.tcol_metrics(*v.T)

@@ -11,7 +11,8 @@ ratio ``snr_i = 10 log10(signal_i / var(e_i))`` dB with ``signal_x = s_xy s_xz /
 
 :func:`station_tcol` picks the triplet of a station's frame (in situ; the ASCAT series, the
 first in degree of saturation; the gap-filled series, else the first other series) and
-returns statuses, not exceptions, when there is too little data.  The metrics are
+returns statuses, not exceptions, when there is too little data (``INSUFFICIENT_DATA``,
+``NO_OVERLAP``, ``NO_TRIPLET``) or no solution (:data:`NO_SOLUTION`).  The metrics are
 registered in :data:`validation.metrics.METRICS` (``tc_sd``, ``tc_sd_insitu``, ``tc_n``, and
 ``sd_mean``, the series' own mean error SD over the triplet's days, e.g. the store's
 ``filled_sm_uncertainty``):
@@ -30,6 +31,9 @@ from validation import metrics as mx
 MIN_TC_DAYS = 100
 """Days all three series must share for a triple-collocation result."""
 NO_TRIPLET = "NO_TRIPLET"
+NO_SOLUTION = "NO_TC_SOLUTION"
+"""Enough days, but a covariance or an error variance came out negative (errors not
+independent, or too little common signal): no error SDs."""
 TC_KEYS = ("tc_sd", "tc_sd_insitu", "tc_n")
 
 
@@ -89,7 +93,7 @@ def station_tcol(frame: pd.DataFrame, insitu: str, filled: str,
         return {"status": mx.INSUFFICIENT_DATA if n else mx.NO_OVERLAP, "n": n,
                 "members": {act: math.nan, third: math.nan}, "days": days}
     res = tcol(*v[ok].T)
-    status = mx.OK if np.isfinite(res["err_sd"]).all() else mx.INSUFFICIENT_DATA
+    status = mx.OK if np.isfinite(res["err_sd"]).all() else NO_SOLUTION
     return {"status": status, "n": n, "insitu": res["err_sd"][0], "days": days,
             "members": {act: res["err_sd"][1], third: res["err_sd"][2]},
             "snr_db": dict(zip((insitu, act, third), res["snr_db"], strict=True))}
