@@ -22,7 +22,9 @@ where it was in the input, the model's elsewhere.  The residuals are binned by
 ``season``    DJF, MAM, JJA, SON
 
 and the variance of each bin is their mean square.  A pixel-day takes the SD of the most
-specific bin (features in that order) holding at least :data:`MIN_N` residuals.  The table
+specific bin (features in that order) holding at least :data:`MIN_N` residuals, times its
+pixel's scale (:func:`pixel_scales`: the persistent part of a pixel's error, observed and
+filled apart; 1 outside the fit grid).  The table
 is fitted in the sensor's own units; :func:`uncertainty` scales it to the reference
 climatology ``filled_sm`` is given in (the AMSR-E model's mean/std matching gain).
 
@@ -35,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,19 +147,40 @@ class Table:
 
 @dataclass
 class ErrorModel:
-    """Per model sensor (``amsr2``, ``amsre``) a :class:`Table` and facts of its fit."""
+    """Per model sensor (``amsr2``, ``amsre``) a :class:`Table`, facts of its fit and the
+    pixel scale maps (``scales[sensor]``: ``lat``, ``lon``, ``observed`` and ``filled``
+    maps, :func:`pixel_scales`)."""
 
     tables: dict[str, Table]
     meta: dict[str, Any]
+    scales: dict[str, dict] = field(default_factory=dict)
 
-    def sd(self, sensor: str, feats: list[np.ndarray]) -> np.ndarray:
-        return self.tables[sensor].sd(feats)
+    def sd(self, sensor: str, feats: list[np.ndarray], lat: np.ndarray | None = None,
+           lon: np.ndarray | None = None) -> np.ndarray:
+        """SDs of pixel-days; with ``lat``/``lon`` (the trailing two dimensions of the
+        features) times the pixel's scale (observed or filled)."""
+        out = self.tables[sensor].sd(feats)
+        sc = self.scales.get(sensor)
+        if sc is None or lat is None or lon is None:
+            return out
+        from data_catalog import grid
+
+        ii = grid.nearest_index(np.asarray(sc["lat"]), np.asarray(lat))
+        jj = grid.nearest_index(np.asarray(sc["lon"]), np.asarray(lon))
+        inside = (ii >= 0)[:, None] & (jj >= 0)[None, :]
+        maps = []
+        for kind in ("observed", "filled"):
+            m = np.asarray(sc[kind], np.float64)[np.ix_(np.maximum(ii, 0), np.maximum(jj, 0))]
+            maps.append(np.where(inside, m, 1.0))
+        return out * np.where(feats[0] == 0, maps[0], maps[1])
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         doc = {"format_version": FORMAT_VERSION, "features": list(FEATURES),
                "gap_edges": list(GAP_EDGES), "min_n": MIN_N, **self.meta,
-               "tables": {s: t.to_json() for s, t in self.tables.items()}}
+               "tables": {s: t.to_json() for s, t in self.tables.items()},
+               "scales": {s: {k: np.round(np.asarray(v, np.float64), 4).tolist()
+                              for k, v in m.items()} for s, m in self.scales.items()}}
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(doc, indent=1, allow_nan=False))
         tmp.replace(path)
@@ -174,15 +197,39 @@ class ErrorModel:
                     GAP_EDGES):
                 raise ValueError("another format version or other gap bins")
             tables = {s: Table.from_json(t) for s, t in doc.pop("tables").items()}
+            scales = doc.pop("scales", {})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DataError(f"unreadable error model: {exc}; refit it with `gapfill "
                             "calibrate-errors`", path) from exc
-        return cls(tables, doc)
+        return cls(tables, doc, scales)
 
     def stale(self, sensor: str, checkpoint_sha256: str) -> bool:
         """True when the table of ``sensor`` was fitted on another checkpoint."""
         fitted = self.meta.get("models", {}).get(sensor, {}).get("checkpoint_sha256")
         return fitted != checkpoint_sha256
+
+
+MIN_PIXEL_N = 30
+SCALE_LIMITS = (0.33, 3.0)
+
+
+def pixel_scales(table: Table, feats: list[np.ndarray], resid: np.ndarray, pixel: np.ndarray,
+                 shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Per pixel, observed and filled apart: ``sqrt(sum resid^2 / sum sd^2)`` of its
+    pixel-days (the binned SDs ``sd``), 1 with fewer than :data:`MIN_PIXEL_N`, clipped to
+    :data:`SCALE_LIMITS`.  The errors of a pixel persist (AMSR's error grows under a
+    canopy): the map ranks pixels, the bins rank gaps."""
+    sd = table.sd(feats)
+    size = int(np.prod(shape))
+    out = {}
+    for kind, sel in (("observed", feats[0] == 0), ("filled", feats[0] > 0)):
+        n = np.bincount(pixel[sel], minlength=size)
+        num = np.bincount(pixel[sel], np.asarray(resid, np.float64)[sel] ** 2, minlength=size)
+        den = np.bincount(pixel[sel], sd[sel] ** 2, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where((n >= MIN_PIXEL_N) & (den > 0), np.sqrt(num / den), 1.0)
+        out[kind] = np.clip(r, *SCALE_LIMITS).reshape(shape)
+    return out
 
 
 def path_for(checkpoint_dir: str | Path | None = None) -> Path:
@@ -237,7 +284,7 @@ def uncertainty(em: ErrorModel, model, *, gap_days, regime, ascat, category, mon
                 lat, lon) -> np.ndarray:
     """SD (m3 m-3, reference climatology) of pixel-days ``(..., H, W)``."""
     feats = features(gap_days, regime, ascat, category, months)
-    sd = em.sd(model.sensor, feats) * reference_gain(model, lat, lon)
+    sd = em.sd(model.sensor, feats, lat, lon) * reference_gain(model, lat, lon)
     return sd.astype(np.float32)
 
 
@@ -308,6 +355,6 @@ class SeriesTracker:
                              months[k:e, None, None])
             gain = (reference_gain(m, self.lat, self.lon) if hasattr(m, "to_reference")
                     else 1.0)
-            out[k:e] = self.em.sd(table, feats) * gain
+            out[k:e] = self.em.sd(table, feats, self.lat, self.lon) * gain
             k = e
         return out

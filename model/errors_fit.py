@@ -84,10 +84,13 @@ def residuals(ds, model, sensor: str, year: int, train_years: list[int], *,
     feats = er.features(gd, regime, np.isfinite(ascat[sl]), category[sl], months)
     feats = [f[scored] for f in feats]
     resid = (est - cal[sl])[scored]
+    h, w = per.land.shape
+    pixel = np.broadcast_to(np.arange(h * w).reshape(1, h, w), scored.shape)[scored]
     info = {"sensor": sensor, "year": year, "ascat_withheld": drop_ascat,
             "n": int(resid.size), "observed_rms": _rms(resid[feats[0] == 0]),
             "filled_rms": _rms(resid[feats[0] > 0])}
-    return feats, resid, info
+    info["grid"] = {"lat": per.lat.tolist(), "lon": per.lon.tolist()}
+    return feats, resid, pixel, info
 
 
 WARMUP = er.WARMUP_DAYS
@@ -112,6 +115,8 @@ def calibrate_errors(world=None, checkpoint_dir: str | Path | None = None, *,
     tables: dict[str, er.Table] = {}
     meta: dict[str, Any] = {"models": {}, "runs": [], "seed": seed}
     by_sensor: dict[str, list] = {}
+    grids: dict[str, dict] = {}
+    scales: dict[str, dict] = {}
     for sensor, drop in RUNS:
         if sensor not in models:
             log.warning("no %s model: its error table is not fitted", sensor)
@@ -123,19 +128,24 @@ def calibrate_errors(world=None, checkpoint_dir: str | Path | None = None, *,
                              else [2003, 2008]))
         log.info("fitting the %s error table on %d%s", sensor, year,
                  " without ASCAT" if drop else "")
-        feats, resid, info = residuals(ds, m, sensor, year, train, drop_ascat=drop, seed=seed,
-                                       region=cfg.get("region"))
-        by_sensor.setdefault(sensor, []).append((feats, resid))
+        feats, resid, pixel, info = residuals(ds, m, sensor, year, train, drop_ascat=drop,
+                                              seed=seed, region=cfg.get("region"))
+        grids[sensor] = info.pop("grid")
+        by_sensor.setdefault(sensor, []).append((feats, resid, pixel))
         meta["runs"].append(info)
         meta["models"][sensor] = {"checkpoint_sha256": m.metadata.get("checkpoint_sha256"),
                                   "fit_year": year, "calibration_years": train}
     for sensor, parts in by_sensor.items():
         feats = [np.concatenate([p[0][k] for p in parts]) for k in range(len(er.FEATURES))]
         resid = np.concatenate([p[1] for p in parts])
+        pixel = np.concatenate([p[2] for p in parts])
         tables[sensor] = er.Table.fit(feats, resid)
+        g = grids[sensor]
+        scales[sensor] = {"lat": g["lat"], "lon": g["lon"], **er.pixel_scales(
+            tables[sensor], feats, resid, pixel, (len(g["lat"]), len(g["lon"])))}
     meta["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     meta["world"] = Path(str(ds.encoding.get("source", "") or world or "demo")).name
-    em = er.ErrorModel(tables, meta)
+    em = er.ErrorModel(tables, meta, scales)
     path = Path(out) if out is not None else er.path_for(checkpoint_dir)
     em.save(path)
     return path, meta

@@ -119,3 +119,64 @@ def test_a_cache_entry_holds_the_uncertainty(demo_world, tmp_path):
     assert er.UNCERTAINTY in again and np.isfinite(again[er.UNCERTAINTY].values[land]).all()
     np.testing.assert_array_equal(first[er.UNCERTAINTY].values, again[er.UNCERTAINTY].values)
     assert again[er.UNCERTAINTY].attrs["standard_name"].endswith("standard_error")
+
+
+def test_pixel_scales_recover_a_persistent_pixel_factor(tmp_path):
+    rng = np.random.default_rng(2)
+    h, w, t = 4, 5, 400
+    factor = rng.uniform(0.5, 2.0, (h, w))
+    gap = rng.choice([0, 3], (t, h, w))
+    sd_bin = np.where(gap == 0, 0.03, 0.05)
+    resid = rng.normal(0, sd_bin * factor)
+    feats = er.features(gap, 1, np.ones(gap.shape, bool), np.zeros(gap.shape),
+                        np.full(gap.shape, 5))
+    flat = [f.ravel() for f in feats]
+    table = er.Table.fit(flat, resid.ravel())
+    pixel = np.broadcast_to(np.arange(h * w).reshape(1, h, w), gap.shape).ravel()
+    maps = er.pixel_scales(table, flat, resid.ravel(), pixel, (h, w))
+    for kind in ("observed", "filled"):
+        # the map is the factor up to the bins' own (pooled) normalisation
+        ratio = maps[kind] / factor
+        assert np.ptp(ratio) / ratio.mean() < 0.25
+    em = er.ErrorModel({"amsr2": table}, {}, {"amsr2": {"lat": [0.0, 0.25, 0.5, 0.75],
+                                                         "lon": [0.0, 0.25, 0.5, 0.75, 1.0],
+                                                         **maps}})
+    lat, lon = np.array([0.0, 0.25, 0.5, 0.75]), np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    sd = em.sd("amsr2", feats, lat, lon)
+    np.testing.assert_allclose(sd, table.sd(feats) * np.where(gap == 0, maps["observed"],
+                                                               maps["filled"]))
+    # outside the fit grid the scale is 1
+    far = em.sd("amsr2", feats, lat + 10, lon)
+    np.testing.assert_allclose(far, table.sd(feats))
+    saved = er.ErrorModel.load(em.save(tmp_path / "errors.json"))
+    np.testing.assert_allclose(saved.sd("amsr2", feats, lat, lon), sd, rtol=1e-3)
+
+
+
+def test_a_small_held_out_sample_is_roughly_calibrated(demo_world):
+    """Six AMSR2 days of 2022 (held out from the fit, 2021) over one region: errors of
+    filled_sm against the truth through each pixel's AMSR calibration, against the SDs,
+    recomputed here with plain numpy (loose bounds: a small sample; the full figures
+    are gapfill evaluate's)."""
+    from model.datasets import load_period, subset_region
+    from model.inference import predict
+
+    region = (-100.0, 32.0, -92.0, 40.0)
+    fit = load_period(demo_world, [2013, 2020], region=region, sensor=2)
+    gain, offset, _ = st.fit_calibration(fit.truth, np.where(fit.valid, fit.amsr, np.nan),
+                                         fit.land)
+    err, sd = [], []
+    for date in ("2022-01-20", "2022-03-15", "2022-05-10", "2022-07-05", "2022-09-01",
+                 "2022-11-20"):
+        out = predict(demo_world, region, date, device="cpu")
+        truth = subset_region(demo_world, region)["truth_sm"].sel(time=date).values
+        cal = offset + gain * truth
+        land = out.land.values & np.isfinite(cal)
+        err.append((out.filled_sm.values - cal)[land])
+        sd.append(out[er.UNCERTAINTY].values[land])
+    e, s = np.abs(np.concatenate(err)), np.concatenate(sd)
+    assert e.size > 1000
+    within1, within2 = np.mean(e <= s), np.mean(e <= 2 * s)
+    ratio = np.sqrt(np.mean(e**2) / np.mean(s**2))
+    assert 0.5 < within1 < 0.85 and 0.85 < within2 < 0.99, (within1, within2)
+    assert 0.7 < ratio < 1.4, ratio
