@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from app.days import DayFields, read_cell, read_day, read_days
+from app.days import DayFields, extras, read_cell, read_day, read_days
 from app.outputs import DEMO_SOURCE, describe_device, output_key, resolve_checkpoint
 from data_catalog import demo, locations, schema
 from data_catalog.errors import GapfillError
@@ -209,6 +209,7 @@ class DataHub:
             self._days.put(key, fields)
         filled, info = self.cached_filled(source, region, date, checkpoint)
         fields.filled, fields.filled_info = filled, info
+        fields.uncertainty, fields.reasons = info.get("uncertainty"), info.get("reasons")
         if prefetch and self.readahead:
             self._prefetch(source, region, date, checkpoint)
         return fields
@@ -288,7 +289,7 @@ class DataHub:
             return None, {}
         out = (np.asarray(ds[schema.FILLED_SM].values, np.float32),
                {"cached": True, "device": str(ds.attrs.get("device", "")),
-                "checkpoint": str(ds.attrs.get("checkpoint", ""))})
+                "checkpoint": str(ds.attrs.get("checkpoint", "")), **extras(ds)})
         self._filled.put(key, out)
         return out
 
@@ -333,7 +334,7 @@ class DataHub:
             ds = cache.get_or_compute(key, compute) if key is not None else compute()
             filled = np.asarray(ds[schema.FILLED_SM].values, np.float32)
             info = {"cached": not computed, "device": label,
-                    "seconds": round(time.perf_counter() - t0, 2)}
+                    "seconds": round(time.perf_counter() - t0, 2), **extras(ds)}
             # published to the cache: for every later request it is a cached output
             self.remember_filled(source, region, date, checkpoint, filled,
                                  {**info, "cached": key is not None})

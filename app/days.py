@@ -36,6 +36,10 @@ class DayFields:
     truth: np.ndarray | None = None
     filled: np.ndarray | None = None
     filled_info: dict = field(default_factory=dict)
+    #: SD of the error of ``filled`` (m3 m-3) and its ``reason_flag`` bits
+    #: (:data:`data_catalog.schema.REASON_FLAGS`), from the same model output
+    uncertainty: np.ndarray | None = None
+    reasons: np.ndarray | None = None
 
     @property
     def sensor_label(self) -> str:
@@ -124,3 +128,15 @@ def read_cell(ds: xr.Dataset, lat: float, lon: float, start, end
         frame["truth"] = got[schema.TRUTH_SM]
     frame["filled"] = np.nan
     return frame, (float(cell[schema.LAT]), float(cell[schema.LON]))
+
+
+def extras(ds: xr.Dataset) -> dict:
+    """``uncertainty`` and ``reasons`` of a model output (None where it has none): what the
+    hub attaches to :class:`DayFields` beside ``filled``."""
+    from model.errors import UNCERTAINTY
+
+    def get(name, dtype):
+        return np.asarray(ds[name].values, dtype) if name in ds else None
+
+    return {"uncertainty": get(UNCERTAINTY, np.float32),
+            "reasons": get(schema.REASON_FLAG, np.uint8)}

@@ -117,6 +117,56 @@ AMSR2_START = pd.Timestamp("2012-07-02")
 ASCAT_START = pd.Timestamp("2007-01-01")
 
 
+# ---------------------------------------------------------------- reason flags
+REASON_FLAG = "reason_flag"
+REASON_FLAGS: tuple[Flag, ...] = (
+    Flag(1, "amsr_missing_rfi", "AMSR missing: RFI", "#d62728"),
+    Flag(2, "amsr_missing_dense_vegetation", "AMSR missing: dense vegetation", "#2ca02c"),
+    Flag(4, "amsr_missing_frozen_ground", "AMSR missing: frozen ground", "#1f77b4"),
+    Flag(8, "amsr_missing_swath", "AMSR missing: swath gap", "#7f7f7f"),
+    Flag(16, "amsr_missing_invalid", "AMSR missing: invalid retrieval", "#ff7f0e"),
+    Flag(32, "ascat_used", "ASCAT entered the fill that day", "#17becf"),
+    Flag(64, "later_days_used", "days after the date entered the fill (look-ahead)",
+         "#bcbd22"),
+    Flag(128, "amsre_rescaled", "AMSR-E value rescaled to the AMSR2 climatology", "#9467bd"),
+)
+"""Bits of ``reason_flag`` (CF ``flag_masks``), beside ``source_flag``, per pixel-day: why
+AMSR was missing (one of the first five, from the gap category :data:`GAP_FLAGS` 1..5),
+whether ASCAT was present at the pixel that day when it was filled, whether the model that
+filled it read days after the date, and whether an observed AMSR-E value was rescaled to
+the AMSR2 climatology.  0: an AMSR2 observation kept as it is (or not land)."""
+REASON_BIT = {f.meaning: f.value for f in REASON_FLAGS}
+#: gap category (GAP_FLAGS value) -> its reason bit
+GAP_REASON = {RFI: 1, DENSE_VEGETATION: 2, FROZEN: 4, NO_OVERPASS: 8, INVALID: 16}
+
+
+def reason_attrs() -> dict:
+    """CF attributes of ``reason_flag`` (a bit field)."""
+    return {"long_name": "why filled_sm is what it is (bit field)",
+            "flag_masks": np.array([f.value for f in REASON_FLAGS], np.uint8),
+            "flag_meanings": " ".join(f.meaning for f in REASON_FLAGS),
+            "valid_range": np.array([0, 255], np.uint8)}
+
+
+def reason_flags(gap_mask: np.ndarray, filled: np.ndarray, ascat_present: np.ndarray, *,
+                 later_days: bool | np.ndarray, amsre_rescaled: bool | np.ndarray,
+                 land: np.ndarray) -> np.ndarray:
+    """``reason_flag`` (uint8) of pixel-days: ``gap_mask`` the day's gap category, ``filled``
+    the pixel-days filled by the model, ``ascat_present`` ASCAT finite at the pixel-day,
+    ``later_days`` the model read days after the date, ``amsre_rescaled`` an observed
+    AMSR-E day given in the AMSR2 climatology (both broadcast against the arrays)."""
+    gm = np.asarray(gap_mask)
+    out = np.zeros(gm.shape, np.uint8)
+    for code, bit in GAP_REASON.items():
+        out[gm == code] |= np.uint8(bit)
+    filled = np.asarray(filled, bool)
+    out[filled & np.asarray(ascat_present, bool)] |= np.uint8(REASON_BIT["ascat_used"])
+    out[filled & np.asarray(later_days, bool)] |= np.uint8(REASON_BIT["later_days_used"])
+    out[~filled & np.asarray(amsre_rescaled, bool)] |= np.uint8(REASON_BIT["amsre_rescaled"])
+    out[..., ~np.asarray(land, bool)] = 0
+    return out
+
+
 def flag_attrs(flags: tuple[Flag, ...], long_name: str) -> dict:
     """CF attributes of a flag variable."""
     return {

@@ -129,6 +129,19 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                         "period: " + PERIOD_HELP)
     p.set_defaults(func=_evaluate)
 
+    p = sub.add_parser("calibrate-errors", parents=[common],
+                       help="fit the error model (filled_sm_uncertainty) of the checkpoints",
+                       description="Fit the binned error model of the checkpoints on their "
+                                   "validation years (model/errors.py) and write errors.json "
+                                   "beside them, with their sha256.  Run it after every "
+                                   "retrain.")
+    p.add_argument("--world", metavar="PATH", help=WORLD_HELP)
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help=f"default: {locations.help_default('GAPFILL_CHECKPOINTS')}")
+    p.add_argument("--out", metavar="FILE.json", help="default: errors.json in the folder")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=_calibrate_errors)
+
 
 def _fit_parser(sub, common: argparse.ArgumentParser, name: str, func, *, help: str,
                 description: str, config_help: str) -> argparse.ArgumentParser:
@@ -271,6 +284,19 @@ def _evaluate(args) -> int:
             print(f"note: {note}")
         if args.out:
             print(f"wrote the report to {args.out}")
+    return 0
+
+
+def _calibrate_errors(args) -> int:
+    from model.errors_fit import calibrate_errors
+
+    path, meta = calibrate_errors(args.world, args.checkpoint_dir, out=args.out,
+                                  device=args.device)
+    for r in meta["runs"]:
+        print(f"{r['sensor']} {r['year']}{' without ASCAT' if r['ascat_withheld'] else ''}: "
+              f"{r['n']} pixel-days, RMS error observed {r['observed_rms']:.4f}, filled "
+              f"{r['filled_rms']:.4f} m3/m3")
+    print(f"wrote {path}")
     return 0
 
 

@@ -40,7 +40,7 @@ import xarray as xr
 
 from data_catalog import schema
 from data_catalog.errors import DataError, EmptySelectionError
-from model import baselines
+from model import baselines, errors
 from model import strata as st
 from model.config import period_days, period_label, period_value
 from model.datasets import PeriodData, load_period, open_world, subset_region
@@ -413,6 +413,8 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
     torch.set_num_threads(1)  # two threads on a busy 2-core machine run several times slower
     ds = open_world(world)
     models = load_models(checkpoint_dir, select_device(device))
+    em_path = errors.path_for(checkpoint_dir)
+    em = errors.ErrorModel.load(em_path) if em_path.exists() else None
     result: dict[str, Any] = {"sensors": {}, "seam": {}}
     notes: list[str] = []
     if schema.TRUTH_SM not in ds:
@@ -455,11 +457,12 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
         details[sensor] = det
         if strata:
             log.info("strata of %s", ts.name)
-            by_set[ts.name], _ = stratified(m, ts, run, seed=seed, progress=progress)
+            by_set[ts.name], runs = stratified(m, ts, run, seed=seed, progress=progress)
+            _calibration(by_set[ts.name], ts, runs, em, m)
         if strata and sensor == "amsre":
             year = no_ascat_year if no_ascat_year is not None else no_ascat_year_of(cfg)
             if year:
-                _no_ascat(ds, m, year, train_years, cfg, by_set, seed, progress)
+                _no_ascat(ds, m, year, train_years, cfg, by_set, seed, progress, em)
     seam = models["amsre"].metadata.get("seam", {}) if "amsre" in models else {}
     result["seam"] = {"before_transfer": seam.get("before_transfer", math.nan),
                       "after_transfer": seam.get("after_transfer", math.nan)}
@@ -484,7 +487,19 @@ def no_ascat_year_of(cfg: dict) -> int | None:
     return int(year) if year else None
 
 
-def _no_ascat(ds, model, year, train_years, cfg, strata, seed, progress) -> None:
+def _calibration(entry: dict, ts: TestSet, runs: list[Run], em, model) -> None:
+    """The test set's ``calibration`` of filled_sm_uncertainty (:mod:`model.calibration`)."""
+    if em is None:
+        log.warning("no error model: no calibration figures (run `gapfill calibrate-errors`)")
+        return
+    from model.calibration import KEY, calibration_of
+
+    cal = calibration_of(ts, runs, em, model)
+    if cal:
+        entry[KEY] = cal
+
+
+def _no_ascat(ds, model, year, train_years, cfg, strata, seed, progress, em=None) -> None:
     """Add the AMSR-E year without ASCAT to ``strata`` (baselines fitted without it)."""
     log.info("strata of amsre_%d (no ASCAT)", year)
     try:
@@ -494,4 +509,5 @@ def _no_ascat(ds, model, year, train_years, cfg, strata, seed, progress) -> None
         log.warning("no-ASCAT year %d skipped: %s", year, exc)
         return
     run = hidden_days_run(model, ts, seed=seed, progress=progress)
-    strata[ts.name], _ = stratified(model, ts, run, seed=seed, progress=progress)
+    strata[ts.name], runs = stratified(model, ts, run, seed=seed, progress=progress)
+    _calibration(strata[ts.name], ts, runs, em, model)

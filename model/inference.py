@@ -31,6 +31,7 @@ import xarray as xr
 
 from data_catalog import grid, locations, schema
 from data_catalog.errors import EmptySelectionError, MissingFileError, OutOfRangeError
+from model import errors
 from model.tensors import amsr_valid_mask
 from model.wrapper import GapFiller, code_version
 
@@ -307,6 +308,19 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
                               "long_name": schema.LONG_NAMES[schema.FILLED_SM],
                               "comment": "observations where observed, ConvLSTM elsewhere; "
                                          "in the enhanced-AMSR2 reference climatology"})
+    asc_today = (np.isfinite(np.asarray(today[schema.ASCAT_SM].values))
+                 if schema.ASCAT_SM in today else np.zeros(filled.shape, bool))
+    out[schema.REASON_FLAG] = ((schema.LAT, schema.LON), schema.reason_flags(
+        gm if gm is not None else np.where(valid, 0, schema.INVALID), land & ~valid, asc_today,
+        later_days=t_end - ti - 1 > 0, amsre_rescaled=bool(model.has_matching) & valid,
+        land=land), schema.reason_attrs())
+    em = errors.load_for(model)
+    if em is not None:
+        sd = errors.day_uncertainty(em, model, sub, steps - 1, ri, rj)
+        sd[~land] = np.nan
+        out[errors.UNCERTAINTY] = ((schema.LAT, schema.LON), sd, errors.uncertainty_attrs())
+    out[schema.FILLED_SM].attrs["ancillary_variables"] = " ".join(
+        v for v in (errors.UNCERTAINTY, schema.REASON_FLAG) if v in out)
     ck = model.metadata.get("checkpoint_path", "")
     out.attrs = {
         "title": "gap-filled AMSR soil moisture (ConvLSTM)",

@@ -1,6 +1,7 @@
 """The evaluation report files: ``evaluation.json``, ``evaluation_details.json``,
 ``evaluation.md`` (tables) and the figures ``evaluation.png`` (RMSE per method and sensor)
-and ``evaluation_strata.png`` (RMSE against gap length, one line a method)."""
+``evaluation_strata.png`` (RMSE against gap length, one line a method) and
+``evaluation_reliability.png`` (the reliability diagram of ``filled_sm_uncertainty``)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def write_report(result: dict, details: dict, out: str | Path) -> list[Path]:
     figure(result, paths[3])
     if result.get("strata"):
         paths.append(strata_figure(result["strata"], out / "evaluation_strata.png"))
+        from model import calibration
+
+        if any(s.get(calibration.KEY) for s in result["strata"].values()):
+            paths.append(calibration.reliability_figure(result["strata"],
+                                                        out / "evaluation_reliability.png"))
     return paths
 
 
@@ -87,6 +93,9 @@ def markdown(result: dict, details: dict) -> str:
               "against the true soil moisture.", ""]
     for name, s in result.get("strata", {}).items():
         lines += strata_markdown(name, s)
+    from model.calibration import markdown_lines
+
+    lines += markdown_lines(result.get("strata", {}))
     return "\n".join(lines)
 
 

@@ -30,12 +30,13 @@ import xarray as xr
 from data_catalog import schema
 from data_catalog.errors import FormatError
 from data_catalog.series_store import ledger_path
+from model.errors import UNCERTAINTY, uncertainty_attrs
 from model.series_models import SHIPPED_MODELS
 from model.streaming import load
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: filled_sm_uncertainty and reason_flag
 SOURCE_FLAG = "source_flag"
 OBSERVED_AMSR_E, OBSERVED_AMSR2, FILLED, NOT_LAND_FLAG = 0, 1, 2, 3
 SOURCE_FLAGS: tuple[schema.Flag, ...] = (
@@ -135,7 +136,8 @@ def source_flags(observed: np.ndarray, land: np.ndarray, sensor: np.ndarray) -> 
 
 def fsync_tile(store: Path, spec: SeriesSpec, tile: tuple[int, int]) -> None:
     """fsync the chunk files of a tile (chunks are aligned with tiles)."""
-    for var in (schema.FILLED_SM, schema.AMSR_SM, SOURCE_FLAG):
+    for var in (schema.FILLED_SM, schema.AMSR_SM, SOURCE_FLAG, UNCERTAINTY,
+                schema.REASON_FLAG):
         for tb in range(len(spec.blocks())):
             f = store / var / "c" / str(tb) / str(tile[0]) / str(tile[1])
             if f.exists():
@@ -216,7 +218,10 @@ def variable_attrs() -> dict[str, dict]:
                            "long_name": "gap-filled surface soil moisture (AMSR-E/AMSR2 "
                                         "observation where available, ConvLSTM elsewhere)",
                            "standard_name": "volume_fraction_of_condensed_water_in_soil",
-                           "ancillary_variables": SOURCE_FLAG},
+                           "ancillary_variables": f"{SOURCE_FLAG} {UNCERTAINTY} "
+                                                  f"{schema.REASON_FLAG}"},
+        UNCERTAINTY: uncertainty_attrs(),
+        schema.REASON_FLAG: schema.reason_attrs(),
         schema.AMSR_SM: {"units": schema.UNITS[schema.AMSR_SM],
                          "long_name": schema.LONG_NAMES[schema.AMSR_SM] + " (as observed)",
                          "standard_name": "volume_fraction_of_condensed_water_in_soil"},
@@ -263,6 +268,8 @@ def create_store(out: Path, spec: SeriesSpec, world: xr.Dataset) -> None:
         {schema.FILLED_SM: (dims, empty(np.float32, np.nan), attrs[schema.FILLED_SM]),
          schema.AMSR_SM: (dims, empty(np.float32, np.nan), attrs[schema.AMSR_SM]),
          SOURCE_FLAG: (dims, empty(np.int8, SOURCE_FLAG_FILL), attrs[SOURCE_FLAG]),
+         UNCERTAINTY: (dims, empty(np.float32, np.nan), attrs[UNCERTAINTY]),
+         schema.REASON_FLAG: (dims, empty(np.uint8, 0), attrs[schema.REASON_FLAG]),
          schema.LAND: ((schema.LAT, schema.LON), np.asarray(load(w[schema.LAND]).values, bool),
                        {"long_name": schema.LONG_NAMES[schema.LAND]})},
         coords={schema.TIME: (schema.TIME, times.values.astype("datetime64[ns]"),
@@ -274,7 +281,8 @@ def create_store(out: Path, spec: SeriesSpec, world: xr.Dataset) -> None:
         attrs=series_attrs(spec),
     )
     enc: dict[str, dict] = {v: {"chunks": chunks, "compressors": _compressors()}
-                            for v in (schema.FILLED_SM, schema.AMSR_SM, SOURCE_FLAG)}
+                            for v in (schema.FILLED_SM, schema.AMSR_SM, SOURCE_FLAG,
+                                      UNCERTAINTY, schema.REASON_FLAG)}
     enc[SOURCE_FLAG]["fill_value"] = SOURCE_FLAG_FILL
     enc[schema.LAND] = {"compressors": _compressors()}
     enc[schema.TIME] = {"units": "days since 1970-01-01", "calendar": "standard",

@@ -121,6 +121,10 @@ def model_provenance(spec: str, checkpoint_dir: str | None) -> dict:
     if spec == SHIPPED_MODELS:
         d = Path(checkpoint_dir) if checkpoint_dir else locations.checkpoint_dir()
         prov["checkpoints"] = {p.name: file_sha256(p) for p in sorted(d.glob("*.pt"))}
+    from model.errors import path_for
+
+    errors = path_for(checkpoint_dir)  # the error model of filled_sm_uncertainty
+    prov["error_model"] = file_sha256(errors) if errors.exists() else None
     models = load_factory_models(spec, checkpoint_dir)
     meta = {}
     for sensor, m in sorted(models.items(), key=lambda kv: str(kv[0])):

@@ -132,3 +132,29 @@ def test_pixel_selection_streams_the_filled_series_in_the_worker(env, tmp_path, 
     filled = app.series_frame["filled"]
     assert filled.notna().sum() == len(filled)  # every day of the window
     assert 0.0 < filled.mean() < 0.6
+
+
+def test_a_model_output_gives_the_day_its_uncertainty_and_reasons(env, monkeypatch):
+    """The app's data layer hands the uncertainty and reason flags with the filled field."""
+    from pathlib import Path
+
+    from app.data import DataHub
+    from model import errors
+
+    shipped = Path(errors.__file__).parent / "checkpoints"
+    if not errors.path_for(shipped).exists():
+        pytest.skip("no shipped error model")
+    monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(shipped))
+    hub = DataHub(readahead=0)
+    filled, info = hub.run_inference("demo", REGION, SMALL_DATE).result(timeout=300)
+    f = hub.day("demo", REGION, SMALL_DATE)
+    land = f.land
+    assert f.filled is not None and f.uncertainty is not None and f.reasons is not None
+    assert f.uncertainty.shape == f.filled.shape == f.reasons.shape
+    assert np.isfinite(f.uncertainty[land]).all() and (f.uncertainty[land] > 0).all()
+    assert np.isnan(f.uncertainty[~land]).all()
+    # a gap pixel carries its category's reason bit
+    for code, bit in schema.GAP_REASON.items():
+        sel = land & (f.gap == code)
+        assert (f.reasons[sel] & bit).all()
+    hub.close()

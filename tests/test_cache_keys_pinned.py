@@ -88,7 +88,7 @@ def test_key_of_predict_is_pinned():
                       device="cpu")
     # the code's own hash: the modules that compute a prediction, read from model/
     h = hashlib.sha256()
-    for name in ("inference.py", "wrapper.py", "tensors.py", "network.py"):
+    for name in ("inference.py", "wrapper.py", "tensors.py", "network.py", "errors.py"):
         h.update(name.encode())
         h.update((REPO / "model" / name).read_bytes())
     assert key.inputs["config"].pop("code_sha256") == inference_code_sha256() == h.hexdigest()

@@ -80,3 +80,18 @@ def test_shipped_checkpoints_match_the_shipped_configs_and_world(demo_world, nam
     period = load_period(demo_world, cfg.train_years, region=cfg.region, sensor=code)
     assert ckpt.metadata["data_fingerprint"] == period.fingerprint(), (
         f"{name} was trained on another demo world: retrain (model/README.md)")
+
+
+def test_shipped_error_model_matches_the_shipped_checkpoints():
+    """A retrain without `gapfill calibrate-errors` is caught here (model/errors.py)."""
+    from model import errors
+
+    path = errors.path_for(CKPT)
+    assert path.exists(), f"no error model at {path}: run `gapfill calibrate-errors`"
+    em = errors.ErrorModel.load(path)
+    for name in ("amsr2", "amsre"):
+        sha = file_sha256(CKPT / f"{name}.pt")
+        assert not em.stale(name, sha), (
+            f"{path.name} was fitted on another {name}.pt: run `gapfill calibrate-errors`")
+        # every gap bin was fitted, each from enough residuals
+        assert (em.tables[name].n[0] >= errors.MIN_N).all()

@@ -271,7 +271,15 @@ def test_export_netcdf_is_cf(world, tmp_path):
         assert sm.units == "m3 m-3" and sm.long_name
         assert sm.standard_name == "volume_fraction_of_condensed_water_in_soil"
         assert sm.dimensions == ("time", "lat", "lon")
-        assert sm._FillValue == -9999.0 and sm.ancillary_variables == "source_flag"
+        assert sm._FillValue == -9999.0
+        assert sm.ancillary_variables == "source_flag filled_sm_uncertainty reason_flag"
+        reasons = f["reason_flag"]
+        assert list(reasons.flag_masks) == [1, 2, 4, 8, 16, 32, 64, 128]
+        assert reasons.flag_meanings.split()[5] == "ascat_used"
+        sd = f["filled_sm_uncertainty"]
+        assert sd.units == "m3 m-3" and sd.dimensions == ("time", "lat", "lon")
+        assert sd.standard_name == ("volume_fraction_of_condensed_water_in_soil "
+                                    "standard_error")
         assert f.geospatial_lat_min == 30.5 and f.geospatial_lon_max == -98.5
         flag = f["source_flag"]
         assert flag.dtype == np.int8
@@ -298,6 +306,18 @@ def test_shipped_model_fills_the_seam(world, tmp_path):
     land = ds[schema.LAND].values
     assert not np.isnan(ds[schema.FILLED_SM].values[:, land]).any()
     assert "checkpoints" in ds.attrs["model_provenance"]
+    # the error model beside the checkpoints gives every land pixel-day an SD
+    from model import errors
+
+    if not errors.path_for().exists():
+        pytest.skip(f"no error model at {errors.path_for()}")
+    sd = ds[errors.UNCERTAINTY].values
+    assert np.isfinite(sd[:, land]).all() and (sd[:, land] > 0).all()
+    assert np.isnan(sd[:, ~land]).all()
+    assert ds[errors.UNCERTAINTY].attrs["standard_name"].endswith(" standard_error")
+    assert errors.UNCERTAINTY in ds[schema.FILLED_SM].attrs["ancillary_variables"].split()
+    # filled days carry larger SDs after longer gaps: not one constant
+    assert np.unique(sd[:, land]).size > 3
 
 
 def test_real_wrapper_checkpoints_drive_the_build(world, tmp_path):

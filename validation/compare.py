@@ -23,6 +23,7 @@ import pandas as pd
 
 from validation import collocation as co
 from validation import metrics as mx
+from validation import tcol
 from validation.protocol import (  # noqa: F401  (the names the app and the CLI use)
     ASCAT,
     FILLED,
@@ -47,8 +48,8 @@ def row_keys() -> tuple[str, ...]:
     """Columns of a station-stats row: the headline metrics first (as in JSON rows), the
     status, the other metrics (:data:`validation.metrics.METRICS`), where the values are
     from."""
-    return (*ROW_ID_KEYS, *mx.names(headline=True), "status", *mx.names(headline=False),
-            *ROW_TAIL_KEYS)
+    return (*ROW_ID_KEYS, *mx.names(headline=True), "status", "tc_status",
+            *mx.names(headline=False), *ROW_TAIL_KEYS)
 
 
 def select_stations(source: Source, settings: Settings,
@@ -163,6 +164,8 @@ def station_timeseries(source: Source, station_id: str,
                 v = pd.Series(v.to_numpy(np.float64), index=co.to_naive_utc(v.index).normalize())
                 v = v[~v.index.duplicated()]
             frame[s.name] = v.reindex(days).astype(np.float64) if len(v) else np.nan
+            if s.sd is not None:  # the series' own error SD (filled_sm_uncertainty)
+                frame[f"{s.name}_sd"] = s.sd.reindex(days).to_numpy(np.float64)
     frame.index.name = "time"
     frame.attrs = {"station": {k: _plain(v) for k, v in row.items()}, "series": meta,
                    "source": source.name}
@@ -220,6 +223,14 @@ def station_stats(source: Source, station_id: str, settings: Settings | None = N
             hours = int(frame.loc[both, cnt_col].sum()) if cnt_col in frame else 0
         rows.append({**base, **res, "scaling": scaling, "insitu_hours": hours,
                      "note": meta.get("note") or ""})
+    tc = tcol.station_tcol(frame, INSITU, FILLED)
+    for r in rows:  # triple collocation: the error SD of each member of the triplet
+        member = r["series"] in tc["members"]
+        r["tc_sd"] = tc["members"].get(r["series"], np.nan)
+        r["tc_sd_insitu"] = tc.get("insitu", np.nan) if member else np.nan
+        r["tc_n"] = tc["n"] if member else np.nan
+        r["tc_status"] = tc["status"] if member or not tc["members"] else ""
+        r["sd_mean"] = tcol.mean_sd(frame, r["series"], tc)
     keys = row_keys()
     cols = list(keys) + [c for r in rows for c in r if c not in keys]
     return pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(cols)))

@@ -26,6 +26,8 @@ from validation import collocation as co
 
 log = logging.getLogger(__name__)
 
+UNCERTAINTY = "filled_sm_uncertainty"  # model.errors.UNCERTAINTY (validation reads stores only)
+
 #: ``fill(world, table, days) -> {station id: daily Series}``: the filled series at the
 #: stations' cells (:func:`model.points.filled_at_points` is one).
 Fill = Callable[[xr.Dataset, pd.DataFrame, pd.DatetimeIndex], dict[str, pd.Series]]
@@ -70,9 +72,12 @@ def filled_from_store(store: str | Path, table: pd.DataFrame,
                             ds[schema.LON].values)
         if m.distance_km > STORE_MAX_KM:
             continue
-        s = pd.Series(np.asarray(var.isel({schema.LAT: m.i, schema.LON: m.j}).values,
-                                 np.float64), index=t)
-        out[str(row["id"])] = s.reindex(days)
+        cell = {schema.LAT: m.i, schema.LON: m.j}
+        s = pd.Series(np.asarray(var.isel(cell).values, np.float64), index=t).reindex(days)
+        if UNCERTAINTY in ds:  # the store's filled_sm_uncertainty rides along in attrs
+            s.attrs["sd"] = pd.Series(np.asarray(ds[UNCERTAINTY].isel(cell).values,
+                                                 np.float64), index=t).reindex(days)
+        out[str(row["id"])] = s
     return out if out else "the series store does not cover the stations"
 
 

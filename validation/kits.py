@@ -184,7 +184,7 @@ class KitSource:
             return [SatSeries(n, pd.Series(dtype=np.float64), status=mx.NO_DATA, note=note)
                     for n in (FILLED, FILLED_GAPS)]
         s = found[str(station["id"])]
-        return [SatSeries(FILLED, s, note=self.filled_origin)]
+        return [SatSeries(FILLED, s, note=self.filled_origin, sd=s.attrs.get("sd"))]
 
 
 # ---------------------------------------------------------------- from the catalog

@@ -125,6 +125,7 @@ class SatSeries:
     distance_km: float = np.nan
     note: str = ""
     parent: str | None = None
+    sd: pd.Series | None = None  # SD of the error of ``values`` (a store's filled_sm_uncertainty)
 
 
 class Source(Protocol):

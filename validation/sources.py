@@ -136,9 +136,11 @@ class DemoSource:
                 out.append(SatSeries(name, pd.Series(dtype=np.float64), status=mx.NO_MODEL,
                                      note=note, **loc))
         else:
+            sd = filled.attrs.get("sd")
             filled = filled.reindex(days)
             gap = ~observed & (mask != schema.NOT_LAND)
-            out.append(SatSeries(FILLED, filled, note=self.filled_origin, **loc))
+            out.append(SatSeries(FILLED, filled, note=self.filled_origin, **loc,
+                                 sd=sd.reindex(days) if sd is not None else None))
             out.append(SatSeries(FILLED_GAPS, filled.where(gap), note=self.filled_origin,
                                  parent=FILLED, **loc))
         if schema.ASCAT_SM in ext:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from validation import metrics as mx
+from validation import tcol  # noqa: F401  (registers the triple-collocation metrics)
 from validation.protocol import FILLED, RAW, Settings, Source
 
 #: Columns of a JSON row before and after the headline metrics.
@@ -18,7 +19,7 @@ JSON_ID_KEYS = ("station", "network", "lat", "lon", "series")
 
 def json_keys() -> tuple[str, ...]:
     """Keys of a JSON row: the station and series, the headline metrics, the status."""
-    return (*JSON_ID_KEYS, *mx.names(headline=True), "status")
+    return (*JSON_ID_KEYS, *mx.names(headline=True), "status", "tc_status")
 
 
 def medians(table: pd.DataFrame) -> pd.DataFrame:

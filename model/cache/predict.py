@@ -18,11 +18,12 @@ import xarray as xr
 
 from data_catalog import locations, schema
 from data_catalog.errors import EmptySelectionError
+from model import errors
 from model.cache.keys import CacheKey, make_key, snap_region
 from model.cache.store import InferenceCache
 
 #: Source files whose code computes a prediction: their bytes are part of the key.
-INFERENCE_CODE = ("inference.py", "wrapper.py", "tensors.py", "network.py")
+INFERENCE_CODE = ("inference.py", "wrapper.py", "tensors.py", "network.py", "errors.py")
 
 
 def inference_code_sha256() -> str:
@@ -61,10 +62,15 @@ def predict_key(world: xr.Dataset, region: Any, date: Any, checkpoint: Any = Non
     elif checkpoint is not None:
         model = inference.load_model(checkpoint, dev)
         ckpt_files, ckpt_id = checkpoint, None
+        beside = Path(checkpoint).parent / errors.FILE_NAME
+        if beside.exists():
+            ckpt_files = [checkpoint, beside]
     else:
         d = locations.checkpoint_dir()
         model = inference.model_for_sensor(inference.load_models(None, dev), sensor)
         ckpt_files = {p.stem: p for p in sorted(d.glob("*.pt"))}
+        if (d / errors.FILE_NAME).exists():  # the error model gives filled_sm_uncertainty
+            ckpt_files["errors"] = d / errors.FILE_NAME
         ckpt_id = None
     steps = int(lookback or model.metadata.get("lookback", 32))
     ctx = model.receptive_radius(steps) if context is None else int(context)
