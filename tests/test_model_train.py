@@ -174,6 +174,10 @@ def test_evaluate_json_shape_and_cli(world, tmp_path):
     assert rc == 0
     rep = json.loads((tmp_path / "rep" / "evaluation.json").read_text())
     assert set(rep) == {"sensors", "seam", "strata"}
+    from model.evaluate import SEAM_KEYS
+
+    assert set(rep["seam"]) == set(SEAM_KEYS)  # the seam and the climate-difference figures
+    assert -1 <= rep["seam"]["climate_r_after_transfer"] <= 1
     assert set(rep["sensors"]) == {"amsr2", "amsre"}
     # the strata of both test years (the world has no no-ASCAT year 2005: skipped)
     assert set(rep["strata"]) == {"amsr2_2015", "amsre_2010"}
@@ -201,8 +205,8 @@ def test_evaluate_json_shape_and_cli(world, tmp_path):
             assert set(s) == {"hidden", "natural_gaps"}
             assert set(s["hidden"]) == {"rmse", "ubrmse", "bias", "r", "n"}
             assert s["hidden"]["n"] > 0
-    assert set(rep["seam"]) == {"before_transfer", "after_transfer"}
-    assert "| convlstm |" in (tmp_path / "rep" / "evaluation.md").read_text()
+    md = (tmp_path / "rep" / "evaluation.md").read_text()
+    assert "| convlstm |" in md and "climatology map against the true one: R" in md
     # predict through the CLI, written as netCDF
     nc = tmp_path / "day.nc"
     rc = main(["predict", "--region", "-99.5,30.5,-98,32", "--date", "2015-03-01",
