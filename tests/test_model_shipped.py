@@ -37,7 +37,12 @@ def test_shipped_checkpoints_are_small_and_complete():
         assert meta["training"]["period"][0] < meta["training"]["period"][1]
         assert meta["code_version"]
     seam = child.metadata["seam"]
-    assert seam["after_transfer"] < seam["before_transfer"]
+    # a real reduction of the seam (a matching that does nothing leaves it where it was) and
+    # a floor on how much of the true climate difference survives (measured 0.36 for the
+    # shipped meanstd matching; issue 13's goal of 0.8 is missed: model/README.md)
+    assert seam["after_transfer"] < 0.5 * seam["before_transfer"]
+    assert seam["climate_r_after_transfer"] > 0.25
+    assert seam["climate_rmse_after_transfer"] < 1.5 * seam["truth_difference"]
 
 
 @pytest.mark.parametrize("date, sensor", [("2022-07-15", 2), ("2010-07-15", 1),
