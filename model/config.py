@@ -72,6 +72,10 @@ class TrainConfig:
         :func:`period_days`); in YAML also as ``train_period``, ``val_period``,
         ``test_period``.  The test period is never read by training; ``gapfill evaluate``
         scores it.
+    exclude_years : list of int
+        Years inside ``train_years`` that training never reads (a test year held out of
+        the middle of the training span, e.g. the AMSR-E year without ASCAT); training
+        sequences never straddle the hole they leave.
     seq_len : int
         Days per training sequence (scored days).
     burn_in_max : int
@@ -98,6 +102,16 @@ class TrainConfig:
         Probability that a day is hidden completely (no AMSR at all that day).
     hide_window_prob : float
         Probability that a whole sequence has no AMSR (the 2011/2012 gap year).
+    hide_weeks_prob : float
+        Probability that a sequence loses all AMSR of its patch for a run of days that
+        starts in the burn-in (or on its first day) and ends on a scored day: a gap of one
+        to three weeks, so the loss sees long gaps and not only single hidden days.
+    hide_block_prob : float
+        Probability that a sequence gets a square block of pixels (``hide_block_size``)
+        hidden on every day, burn-in included: pixels far from their own observations,
+        filled from their neighbours and ASCAT (permanent RFI, dense forest).
+    hide_block_size : list of int
+        ``[min, max]`` side of that block in cells.
     drop_ascat_prob : float
         Probability that a sequence has no ASCAT (AMSR-E years before 2007).
     drop_lead_prob : float
@@ -122,6 +136,7 @@ class TrainConfig:
     train_years: list[int] = field(default_factory=lambda: [2013, 2020])
     val_years: list[int] = field(default_factory=lambda: [2021, 2021])
     test_years: list[int] = field(default_factory=lambda: [2022, 2022])
+    exclude_years: list[int] = field(default_factory=list)
     seq_len: int = 12
     burn_in_max: int = 16
     patch: int = 32
@@ -136,6 +151,9 @@ class TrainConfig:
     hide_prob: float = 0.5
     hide_day_prob: float = 0.08
     hide_window_prob: float = 0.05
+    hide_weeks_prob: float = 0.0
+    hide_block_prob: float = 0.0
+    hide_block_size: list[int] = field(default_factory=lambda: [4, 12])
     drop_ascat_prob: float = 0.1
     drop_lead_prob: float = 0.1
     hidden_weight: float = 1.0

@@ -82,15 +82,20 @@ class PeriodData:
 
 
 def load_period(ds: xr.Dataset, years: list | tuple, *,
-                region=None, sensor: int | None = None) -> PeriodData:
+                region=None, sensor: int | None = None,
+                exclude: list[int] | tuple[int, ...] = ()) -> PeriodData:
     """Load the period ``[first, last]`` (inclusive; years or days,
-    :func:`model.config.period_days`) of ``ds`` into memory.
+    :func:`model.config.period_days`) of ``ds`` into memory, without the years in
+    ``exclude`` (the period then has a hole in time: see :meth:`Sampler`).
 
     Days of another radiometer than ``sensor`` (when given) count as unobserved.
     """
     first, last = period_days(years)
     sub = subset_region(ds, region)
     sub = sub.sel({schema.TIME: slice(first, last)})
+    if exclude:
+        keep = ~np.isin(pd.DatetimeIndex(sub[schema.TIME].values).year, list(exclude))
+        sub = sub.isel({schema.TIME: np.flatnonzero(keep)})
     if sub.sizes[schema.TIME] == 0:
         t = ds.indexes[schema.TIME]
         raise EmptySelectionError(f"no days in the period {period_label(years)} (the world "
@@ -132,6 +137,9 @@ class Sampler:
         The model's look-ahead days: each sequence is read ``lead`` days further (hidden
         pixels stay hidden there too, as in the evaluation, and those days are not scored);
         with ``cfg.drop_lead_prob`` the look-ahead is dropped, as at the end of a record.
+
+    A period with a hole in time (``exclude_years``) is cut into runs of consecutive
+    days; a sequence (burn-in, scored and look-ahead days) never straddles a hole.
     """
 
     def __init__(self, data: PeriodData, stats: NormStats, cfg: TrainConfig, lead: int = 0):
@@ -145,12 +153,24 @@ class Sampler:
             raise EmptySelectionError(f"period of {t} days is shorter than seq_len "
                                       f"{cfg.seq_len}")
         self.doy = data.doy
+        days = data.time.values.astype("datetime64[D]").astype(np.int64)
+        # index of the run of consecutive days each day belongs to
+        self.run = np.concatenate([[0], np.cumsum(np.diff(days) != 1)]).astype(np.int64)
+
+    def _start(self, rng: np.random.Generator, k: int, s: int, t_all: int) -> int:
+        """A first scored day whose burn-in and scored days lie in one run of days."""
+        for _ in range(1000):
+            t0 = int(rng.integers(k, t_all - s + 1))
+            if self.run[t0 - k] == self.run[t0 + s - 1]:
+                return t0
+        raise EmptySelectionError(f"no run of {k + s} consecutive days in the period")
 
     def sample(self, rng: np.random.Generator, burn_in: int | None = None
                ) -> dict[str, torch.Tensor]:
         """One batch: ``x`` (B, K+S, C, P, P), ``target`` and ``weight`` (B, S, P, P).
 
-        The first ``K = burn_in`` days are warm-up (never hidden, not scored).
+        The first ``K = burn_in`` days are warm-up (not scored; hidden only by a multi-week
+        gap or a pixel block, which start before the scored days).
         """
         cfg, d, p = self.cfg, self.d, self.p
         t_all, h, w = d.amsr.shape
@@ -159,10 +179,12 @@ class Sampler:
         k = max(0, min(k, t_all - s))
         xs, ts, ws = [], [], []
         for _ in range(cfg.batch_size):
-            t0 = int(rng.integers(k, t_all - s + 1))
+            t0 = self._start(rng, k, s, t_all)
             i0 = int(rng.integers(0, h - p + 1))
             j0 = int(rng.integers(0, w - p + 1))
             te = min(t0 + s + self.lead, t_all)  # look-ahead days (not scored)
+            while self.run[te - 1] != self.run[t0]:  # look-ahead stops at a hole
+                te -= 1
             sl = (slice(t0 - k, te), slice(i0, i0 + p), slice(j0, j0 + p))
             a, v, asc = d.amsr[sl], d.valid[sl], d.ascat[sl].copy()
             vin = v.copy()
@@ -183,6 +205,20 @@ class Sampler:
             if rng.random() < cfg.hide_window_prob:  # no AMSR at all (the gap year)
                 hidden[k:] |= vin[k:]
                 vin[:] = False
+            # a gap of one to three weeks over the patch, ending on a scored day
+            if cfg.hide_weeks_prob and rng.random() < cfg.hide_weeks_prob:
+                end = k + int(rng.integers(0, s))
+                first = max(0, end + 1 - int(rng.integers(7, 22)))
+                hidden[max(first, k):end + 1] |= vin[max(first, k):end + 1]
+                vin[first:end + 1] = False
+            # a block of pixels without their own AMSR on any day of the sequence
+            if cfg.hide_block_prob and rng.random() < cfg.hide_block_prob:
+                lo, hi = cfg.hide_block_size
+                b = min(int(rng.integers(lo, hi + 1)), p)
+                bi, bj = (int(rng.integers(0, p - b + 1)) for _ in range(2))
+                blk = (slice(None), slice(bi, bi + b), slice(bj, bj + b))
+                hidden[k:][blk] |= vin[k:][blk]
+                vin[blk] = False
             if rng.random() < cfg.drop_ascat_prob:  # no ASCAT (AMSR-E before 2007)
                 asc[:] = np.nan
             n_in = k + s

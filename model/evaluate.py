@@ -356,9 +356,11 @@ def strata_of(ts: TestSet, runs: list[Run]) -> dict[str, Any]:
 
 def year_role(year, cfg: dict) -> str:
     """``training``, ``validation`` or ``held out``: the part in the model's training of a
-    test year or period (one that overlaps the training or validation period takes its
-    role)."""
+    test year or period (one inside a year of the config's ``exclude_years`` is held out;
+    one that overlaps the training or validation period takes its role)."""
     a, b = period_days(year)
+    if a.year == b.year and a.year in {int(y) for y in cfg.get("exclude_years") or ()}:
+        return "held out"
     for role, key in (("training", "train_years"), ("validation", "val_years")):
         span = cfg.get(key)
         if span:
@@ -382,6 +384,7 @@ def stratified(model: GapFiller, ts: TestSet, hidden: Run, *, seed: int = 0,
         "sensor": ts.sensor, "test_year": ts.test_year,
         "ascat_fraction": float(np.isfinite(per.ascat[sel]).mean()),
         "model_train_years": cfg.get("train_years"), "model_val_years": cfg.get("val_years"),
+        "model_exclude_years": cfg.get("exclude_years", []),
         "test_year_role": year_role(ts.test_year, cfg),
         "baseline_fit_years": ts.fit_years, "calibration": ts.calibration,
         "design": design | {"hidden_days_seed": seed}}
@@ -464,8 +467,7 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
             if year:
                 _no_ascat(ds, m, year, train_years, cfg, by_set, seed, progress, em)
     seam = models["amsre"].metadata.get("seam", {}) if "amsre" in models else {}
-    result["seam"] = {"before_transfer": seam.get("before_transfer", math.nan),
-                      "after_transfer": seam.get("after_transfer", math.nan)}
+    result["seam"] = {k: seam.get(k, math.nan) for k in SEAM_KEYS}
     details["seam"] = seam
     if not result["sensors"]:
         raise EmptySelectionError("nothing to score: " + "; ".join(notes))
@@ -476,6 +478,14 @@ def evaluate(world: xr.Dataset | str | Path | None = None,
     if out is not None:
         write_report(result, details, out)
     return result
+
+
+#: the transfer's seam report in the JSON: seam RMS before/after, the true difference's
+#: RMS, and the product's AMSR-E-minus-AMSR2 climatology map against the true one (Pearson
+#: R and RMS error; goals R >= 0.8, error <= truth_difference / 2)
+SEAM_KEYS = ("before_transfer", "after_transfer", "truth_difference",
+             "climate_r_before_transfer", "climate_r_after_transfer",
+             "climate_rmse_before_transfer", "climate_rmse_after_transfer")
 
 
 def no_ascat_year_of(cfg: dict) -> int | None:

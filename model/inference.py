@@ -235,8 +235,10 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
     -------
     xr.Dataset
         ``filled_sm`` (observations kept where observed, in the model's reference
-        climatology), ``amsr_sm``, ``gap_mask``, ``ascat_sm`` (+ ``truth_sm``, ``land``) on
-        ``(lat, lon)`` with a scalar ``time``, and provenance attributes.
+        climatology), ``source_flag`` (:data:`data_catalog.schema.SOURCE_FLAGS`: observed,
+        filled, filled under frozen ground, not land), ``amsr_sm``, ``gap_mask``, ``ascat_sm``
+        (+ ``truth_sm``, ``land``) on ``(lat, lon)`` with a scalar ``time``, and provenance
+        attributes.
     """
     dev = select_device(device)
     day = pd.Timestamp(date).normalize()
@@ -308,6 +310,10 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
                               "long_name": schema.LONG_NAMES[schema.FILLED_SM],
                               "comment": "observations where observed, ConvLSTM elsewhere; "
                                          "in the enhanced-AMSR2 reference climatology"})
+    out[schema.SOURCE_FLAG] = ((schema.LAT, schema.LON),
+                               schema.source_flags(valid[None], land, np.array([sensor]),
+                                                   None if gm is None else gm[None])[0],
+                               schema.source_flag_attrs())
     asc_today = (np.isfinite(np.asarray(today[schema.ASCAT_SM].values))
                  if schema.ASCAT_SM in today else np.zeros(filled.shape, bool))
     out[schema.REASON_FLAG] = ((schema.LAT, schema.LON), schema.reason_flags(

@@ -87,6 +87,13 @@ def markdown(result: dict, details: dict) -> str:
     tdiff = details.get("seam", {}).get("truth_difference")
     if tdiff is not None:
         lines.append(f"* true soil moisture, same periods (natural variability): {tdiff:.4f}")
+    cr = seam.get("climate_r_after_transfer", math.nan)
+    if math.isfinite(cr):
+        lines.append(f"* product's AMSR-E - AMSR2 climatology map against the true one: R "
+                     f"{cr:.2f} (goal >= 0.8), RMS error "
+                     f"{seam.get('climate_rmse_after_transfer', math.nan):.4f} (goal <= "
+                     f"{seam.get('truth_difference', math.nan) / 2:.4f}, half the true RMS); "
+                     f"before transfer R {seam.get('climate_r_before_transfer', math.nan):.2f}")
     lines += ["", "Units m3 m-3. `hidden`: observed pixels hidden under other days' gap "
               "patterns, scored against the hidden observation (whose independent "
               "day-to-day noise is a floor no method can beat); `natural_gaps`: scored "

@@ -13,7 +13,9 @@ tiles scheduled on Dask, each tile streamed by :func:`run_tile`).  Around it:
                  one, the model's estimate everywhere else on land, NaN off land
 ``amsr_sm``      the raw AMSR-E/AMSR2 observation (m3 m-3, NaN in gaps)
 ``source_flag``  where ``filled_sm`` comes from (CF flags :data:`SOURCE_FLAGS`:
-                 observed_amsr_e, observed_amsr2, filled, not_land)
+                 observed_amsr_e, observed_amsr2, filled, not_land, filled_frozen_ground:
+                 a fill under frozen ground, where no radiometer measures and the model
+                 has little skill)
 
 plus ``land`` (lat, lon) and the ``sensor`` (time) coordinate of the input world.
 
@@ -68,6 +70,7 @@ from model import errors
 from model.series_export import export_netcdf
 from model.series_layout import (
     FILLED,
+    FILLED_FROZEN,
     OBSERVED_AMSR2,
     OBSERVED_AMSR_E,
     SOURCE_FLAG,
@@ -97,7 +100,7 @@ logger = logging.getLogger(__name__)
 
 #: What other modules, factory specs (``model.series:persistence_models``, recorded in
 #: stores) and tests reach through this module.
-__all__ = ["FILLED", "OBSERVED_AMSR2", "OBSERVED_AMSR_E", "PERSISTENCE_MODELS",
+__all__ = ["FILLED", "FILLED_FROZEN", "OBSERVED_AMSR2", "OBSERVED_AMSR_E", "PERSISTENCE_MODELS",
            "SHIPPED_MODELS", "SOURCE_FLAG", "SOURCE_FLAGS", "PersistenceModel", "SeriesSpec",
            "build_series", "done_tiles", "export_netcdf", "input_world", "make_spec",
            "model_provenance", "persistence_models", "resolve_world", "run_tile",
@@ -167,7 +170,7 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
     for block in stream_windows(world, [window], t0_world, t0_world + nt, models,
                                 warmup_days=spec.warmup_days, stream_days=spec.stream_days,
                                 block_days=spec.time_chunk):
-        flags = source_flags(block.valid[0], land_core, block.sensors)
+        flags = source_flags(block.valid[0], land_core, block.sensors, block.gap_mask[0])
         filled = np.where(land_core[None], block.filled[0], np.nan).astype(np.float32)
         holes = np.isnan(filled[:, land_core])
         if holes.any():  # never write a land pixel-day without a value

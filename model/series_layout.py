@@ -36,15 +36,13 @@ from model.streaming import load
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: filled_sm_uncertainty and reason_flag
-SOURCE_FLAG = "source_flag"
-OBSERVED_AMSR_E, OBSERVED_AMSR2, FILLED, NOT_LAND_FLAG = 0, 1, 2, 3
-SOURCE_FLAGS: tuple[schema.Flag, ...] = (
-    schema.Flag(OBSERVED_AMSR_E, "observed_amsr_e", "Observed (AMSR-E)", "#9467bd"),
-    schema.Flag(OBSERVED_AMSR2, "observed_amsr2", "Observed (AMSR2)", "#8c564b"),
-    schema.Flag(FILLED, "filled", "Gap-filled (ConvLSTM)", "#17becf"),
-    schema.Flag(NOT_LAND_FLAG, "not_land", "Not land", "#ffffff"),
-)
+FORMAT_VERSION = 2  # 2: filled_sm_uncertainty, reason_flag, the filled_frozen_ground flag
+# the flags are the schema's (one definition for the series, its export and predict)
+SOURCE_FLAG, SOURCE_FLAGS, source_flags = (schema.SOURCE_FLAG, schema.SOURCE_FLAGS,
+                                           schema.source_flags)
+OBSERVED_AMSR_E, OBSERVED_AMSR2, FILLED, NOT_LAND_FLAG, FILLED_FROZEN = (
+    schema.SOURCE_OBSERVED_AMSRE, schema.SOURCE_OBSERVED_AMSR2, schema.SOURCE_FILLED,
+    schema.SOURCE_NOT_LAND, schema.SOURCE_FILLED_FROZEN)
 #: Fill value of ``source_flag`` chunks never written (an unfinished build): no flag.
 SOURCE_FLAG_FILL = -1
 DOI = "https://doi.org/10.1109/JSTARS.2025.3557956"
@@ -123,17 +121,6 @@ def tile_name(tile: tuple[int, int]) -> str:
 
 
 # ---------------------------------------------------------------- flags and ledger
-def source_flags(observed: np.ndarray, land: np.ndarray, sensor: np.ndarray) -> np.ndarray:
-    """Per pixel-day :data:`SOURCE_FLAGS` from the valid-observation mask ``(T, H, W)``,
-    the land mask ``(H, W)`` and the sensor of each day ``(T,)``."""
-    flag = np.full(observed.shape, FILLED, np.int8)
-    s = np.asarray(sensor)[:, None, None]
-    flag[observed & (s == schema.SENSOR_AMSRE)] = OBSERVED_AMSR_E
-    flag[observed & (s == schema.SENSOR_AMSR2)] = OBSERVED_AMSR2
-    flag[:, ~land] = NOT_LAND_FLAG
-    return flag
-
-
 def fsync_tile(store: Path, spec: SeriesSpec, tile: tuple[int, int]) -> None:
     """fsync the chunk files of a tile (chunks are aligned with tiles)."""
     for var in (schema.FILLED_SM, schema.AMSR_SM, SOURCE_FLAG, UNCERTAINTY,
@@ -225,7 +212,7 @@ def variable_attrs() -> dict[str, dict]:
         schema.AMSR_SM: {"units": schema.UNITS[schema.AMSR_SM],
                          "long_name": schema.LONG_NAMES[schema.AMSR_SM] + " (as observed)",
                          "standard_name": "volume_fraction_of_condensed_water_in_soil"},
-        SOURCE_FLAG: {**schema.flag_attrs(SOURCE_FLAGS, "source of filled_sm"),
+        SOURCE_FLAG: {**schema.source_flag_attrs(),
                       "valid_range": np.array([0, len(SOURCE_FLAGS) - 1], np.int8)},
     }
 

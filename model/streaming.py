@@ -185,6 +185,8 @@ class Block:
         ``(days,)`` radiometer of each day.
     times : numpy.ndarray
         ``(days,)`` the days.
+    gap_mask : numpy.ndarray or None
+        ``(windows, days, h, w)`` the world's gap categories (``source_flag``'s frozen fills).
     """
 
     start: int
@@ -194,6 +196,7 @@ class Block:
     valid: np.ndarray
     sensors: np.ndarray
     times: np.ndarray
+    gap_mask: np.ndarray | None = None
 
 
 def _batch(model, parts: Sequence[xr.Dataset], n_days: int | None = None):
@@ -293,6 +296,6 @@ def stream_windows(world: xr.Dataset, windows: Sequence[Window], start: int, sto
                  & (sensors != schema.SENSOR_NONE)[None, :, None, None])
         times = blockx[0][schema.TIME].values[:n]
         yield Block(b0 - start, b1 - start, np.where(valid, obs, pred), raw, valid, sensors,
-                    times)
+                    times, gm)
         if on_block is not None:
             on_block(n)

@@ -203,7 +203,8 @@ def train(cfg: TrainConfig, *, world: xr.Dataset | str | Path | None = None,
     seed_everything(cfg.seed)
     ds = open_world(world if world is not None else cfg.world)
     sensor = SENSOR_CODES[cfg.sensor]
-    tr = load_period(ds, cfg.train_years, region=cfg.region, sensor=sensor)
+    tr = load_period(ds, cfg.train_years, region=cfg.region, sensor=sensor,
+                     exclude=cfg.exclude_years)
     va = load_period(ds, cfg.val_years, region=cfg.region, sensor=sensor)
     stats = norm_stats_of(tr)
     meta = {

@@ -9,7 +9,22 @@
    ``x' = (x - mu_E) / sd_E * sd_2 + mu_2`` per pixel, and the model is fine-tuned on the
    AMSR-E years with the ConvLSTM layers frozen (by default).
 4. The seam report: RMS over land pixels of the difference between the enhanced AMSR-E
-   and enhanced AMSR2 climatologies (per-pixel means), before and after transfer.
+   and enhanced AMSR2 climatologies (per-pixel means), before and after transfer, and how
+   well the product keeps the true climate difference of the two periods (where the world
+   has a truth): the correlation of the product's AMSR-E-minus-AMSR2 climatology map with
+   the true one and the RMS of their difference.
+
+Matching (``cfg.matching``):
+
+* ``"meanstd"`` (step 1-2): both sensors' fields matched over *their own* periods, so the
+  true climate difference of 2003-2011 and 2012-2023 is matched away with the sensor
+  difference.
+* ``"ascat_bridge"``: each sensor is matched to ASCAT's scale over the days both observe
+  (AMSR-E with ASCAT in the training years, AMSR2 with ASCAT in the reference years); the
+  AMSR-E -> AMSR2 map is AMSR-E -> ASCAT followed by ASCAT -> AMSR2.  ASCAT is one
+  instrument series over both periods, so the map carries the sensor difference but no
+  period climate.  Pixels with fewer than ``MIN_PAIRS`` paired days (dense forest,
+  permanent RFI) fall back to ``"meanstd"``.
 """
 
 from __future__ import annotations
@@ -45,6 +60,54 @@ def pixel_stats(field: np.ndarray, days: np.ndarray | None = None
     return f.mean(0), np.maximum(f.std(0), 1e-3)
 
 
+MIN_PAIRS = 60
+
+
+def paired_stats(amsr: np.ndarray, valid: np.ndarray, ascat: np.ndarray,
+                 days: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-pixel mean/std of AMSR and of ASCAT over the selected days both observe, and the
+    number of those days: ``(m_amsr, s_amsr, m_ascat, s_ascat, n)``, NaN where none."""
+    both = valid & np.isfinite(ascat) & days[:, None, None]
+    n = both.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = []
+        for x in (amsr, ascat):
+            v = np.where(both, x, 0.0).astype(np.float64)
+            m = v.sum(0) / n
+            var = np.where(both, (x - m) ** 2, 0.0).sum(0) / n
+            out += [m, np.sqrt(var)]
+    return (*out, n)
+
+
+def ascat_bridge(src: PeriodData, ref: PeriodData, fallback: tuple[np.ndarray, ...],
+                 src_sensor: int, ref_sensor: int) -> tuple[tuple[np.ndarray, ...], float]:
+    """Matching maps ``(mu_E, sd_E, mu_2, sd_2)`` of ``x' = (x - mu_E) / sd_E * sd_2 + mu_2``
+    through ASCAT's scale (module docstring), and the share of land pixels bridged (the
+    others keep ``fallback``, the ``meanstd`` maps)."""
+    me, se, ma1, sa1, n1 = paired_stats(src.amsr, src.valid, src.ascat,
+                                        src.sensor == src_sensor)
+    m2, s2, ma2, sa2, n2 = paired_stats(ref.amsr, ref.valid, ref.ascat,
+                                        ref.sensor == ref_sensor)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd_2 = s2 * sa1 / sa2
+        mu_2 = m2 + s2 * (ma1 - ma2) / sa2
+    ok = ((n1 >= MIN_PAIRS) & (n2 >= MIN_PAIRS) & (se > 1e-3) & (sa2 > 1e-3)
+          & np.isfinite(sd_2) & np.isfinite(mu_2))
+    maps = tuple(np.where(ok, b, f).astype(np.float32)
+                 for b, f in zip((me, se, mu_2, sd_2), fallback, strict=True))
+    return maps, float(ok[src.land].mean())
+
+
+def climate_difference(product: np.ndarray, truth: np.ndarray, land: np.ndarray
+                       ) -> dict[str, float]:
+    """How well a product keeps a true climatology-difference map (AMSR-E era - AMSR2 era):
+    ``r`` Pearson correlation of the two maps over land, ``rmse`` RMS of product - truth,
+    ``truth_rms`` RMS of the true difference (the goal: ``rmse <= truth_rms / 2``)."""
+    p, t = product[land].astype(np.float64), truth[land].astype(np.float64)
+    return {"r": float(np.corrcoef(p, t)[0, 1]), "rmse": float(np.sqrt(np.mean((p - t) ** 2))),
+            "truth_rms": float(np.sqrt(np.mean(t * t)))}
+
+
 def seam_rms(clim_a: np.ndarray, clim_b: np.ndarray, land: np.ndarray) -> float:
     """RMS over land pixels of the difference of two per-pixel climatologies (m3 m-3)."""
     d = (clim_a - clim_b)[land]
@@ -61,7 +124,8 @@ def transfer(cfg: TransferConfig, parent_path: str | Path, *,
     parent = GapFiller.load(parent_path, device)
     ds = open_world(world if world is not None else cfg.world)
     ref = load_period(ds, cfg.reference_years, region=cfg.region, sensor=schema.SENSOR_AMSR2)
-    tr = load_period(ds, cfg.train_years, region=cfg.region, sensor=schema.SENSOR_AMSRE)
+    tr = load_period(ds, cfg.train_years, region=cfg.region, sensor=schema.SENSOR_AMSRE,
+                     exclude=cfg.exclude_years)
     va = load_period(ds, cfg.val_years, region=cfg.region, sensor=schema.SENSOR_AMSRE)
     fingerprint = tr.fingerprint()  # of the data as read, before the matching below
     land = tr.land
@@ -76,10 +140,17 @@ def transfer(cfg: TransferConfig, parent_path: str | Path, *,
     child = GapFiller(parent.model_config, parent.stats, {})
     child.load_state_dict(parent.state_dict())
     child.to(parent.device)
+    bridged = None
     if cfg.matching == "meanstd":
         child.set_matching(src_mean, src_std, ref_mean, ref_std, tr.lat, tr.lon)
+    elif cfg.matching == "ascat_bridge":
+        maps, bridged = ascat_bridge(tr, ref, (src_mean, src_std, ref_mean, ref_std),
+                                     schema.SENSOR_AMSRE, schema.SENSOR_AMSR2)
+        log.info("ASCAT bridge on %.0f %% of land pixels", 100 * bridged)
+        child.set_matching(*maps, tr.lat, tr.lon)
     elif cfg.matching != "none":
-        raise ValueError(f"matching {cfg.matching!r}: expected 'meanstd' or 'none'")
+        raise ValueError(f"matching {cfg.matching!r}: expected 'meanstd', 'ascat_bridge' "
+                         "or 'none'")
     for d in (tr, va):
         d.amsr = child.to_reference(d.amsr, d.lat, d.lon)
 
@@ -105,9 +176,15 @@ def transfer(cfg: TransferConfig, parent_path: str | Path, *,
     seam = {"before_transfer": seam_rms(before, ref_clim, land),
             "after_transfer": seam_rms(after, ref_clim, land)}
     if era.truth is not None and ref.truth is not None:
-        seam["truth_difference"] = seam_rms(era.truth[e_days].mean(0),
-                                            ref.truth[ref.sensor == schema.SENSOR_AMSR2].mean(0),
-                                            land)
+        true_diff = (era.truth[e_days].mean(0)
+                     - ref.truth[ref.sensor == schema.SENSOR_AMSR2].mean(0))
+        seam["truth_difference"] = seam_rms(true_diff, 0.0, land)
+        for key, f in (("before_transfer", before), ("after_transfer", after)):
+            c = climate_difference(f - ref_clim, true_diff, land)
+            seam[f"climate_r_{key}"], seam[f"climate_rmse_{key}"] = c["r"], c["rmse"]
+        log.info("climate difference AMSR-E - AMSR2 after transfer: R %.2f with the true "
+                 "map, RMS error %.4f (true RMS %.4f)", seam["climate_r_after_transfer"],
+                 seam["climate_rmse_after_transfer"], seam["truth_difference"])
     log.info("seam (RMS of climatology difference, m3/m3): before %.4f, after %.4f",
              seam["before_transfer"], seam["after_transfer"])
 
@@ -125,7 +202,8 @@ def transfer(cfg: TransferConfig, parent_path: str | Path, *,
                    "sensor": parent.sensor,
                    "data_fingerprint": parent.metadata.get("data_fingerprint")},
         "matching": {"method": cfg.matching, "reference": "enhanced AMSR2 (parent model)",
-                     "reference_years": list(cfg.reference_years)},
+                     "reference_years": list(cfg.reference_years),
+                     "bridged_share": bridged},
         "freeze_convlstm": cfg.freeze_convlstm,
         "lookback": parent.metadata.get("lookback", cfg.lookback),
         "seam": seam,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_catalog import locations
+from data_catalog import locations, schema
 from model.inference import load_models, predict
 from model.wrapper import GapFiller, file_sha256
 
@@ -37,7 +37,12 @@ def test_shipped_checkpoints_are_small_and_complete():
         assert meta["training"]["period"][0] < meta["training"]["period"][1]
         assert meta["code_version"]
     seam = child.metadata["seam"]
-    assert seam["after_transfer"] < seam["before_transfer"]
+    # a real reduction of the seam (a matching that does nothing leaves it where it was) and
+    # a floor on how much of the true climate difference survives (measured 0.36 for the
+    # shipped meanstd matching; issue 13's goal of 0.8 is missed: model/README.md)
+    assert seam["after_transfer"] < 0.5 * seam["before_transfer"]
+    assert seam["climate_r_after_transfer"] > 0.25
+    assert seam["climate_rmse_after_transfer"] < 1.5 * seam["truth_difference"]
 
 
 @pytest.mark.parametrize("date, sensor", [("2022-07-15", 2), ("2010-07-15", 1),
@@ -54,6 +59,11 @@ def test_shipped_model_fills_the_demo_region_on_cpu(demo_world, date, sensor):
     assert 0.0 <= np.nanmin(f) and np.nanmax(f) <= 0.7
     gaps = land & (out.gap_mask.values != 0)
     assert gaps.any()
+    # source_flag: fills under frozen ground apart from the other fills
+    flag, gm = out.source_flag.values, out.gap_mask.values
+    assert (flag[land & (gm == schema.FROZEN)] == schema.SOURCE_FILLED_FROZEN).all()
+    assert (flag[gaps & (gm != schema.FROZEN)] == schema.SOURCE_FILLED).all()
+    assert (flag[~land] == schema.SOURCE_NOT_LAND).all()
     err = f[gaps] - out.truth_sm.values[gaps]
     # a filled field, not noise: within 0.1 m3/m3 RMS of the truth under the gaps
     assert np.sqrt(np.mean(err**2)) < 0.1
@@ -64,7 +74,6 @@ def test_shipped_model_fills_the_demo_region_on_cpu(demo_world, date, sensor):
 def test_shipped_checkpoints_match_the_shipped_configs_and_world(demo_world, name, config,
                                                                   sensor):
     """A changed config or demo-world generator without retraining is caught here."""
-    from data_catalog import schema
     from model.config import CONFIG_DIR, TrainConfig, TransferConfig
     from model.datasets import load_period
 
@@ -77,7 +86,9 @@ def test_shipped_checkpoints_match_the_shipped_configs_and_world(demo_world, nam
         assert model == GapFiller.load(CKPT / "amsr2.pt").metadata["model"]
     assert ckpt.metadata["config"]["train_years"] == list(cfg.train_years)
     code = schema.SENSOR_AMSR2 if sensor == "amsr2" else schema.SENSOR_AMSRE
-    period = load_period(demo_world, cfg.train_years, region=cfg.region, sensor=code)
+    period = load_period(demo_world, cfg.train_years, region=cfg.region, sensor=code,
+                         exclude=cfg.exclude_years)
+    assert ckpt.metadata["config"].get("exclude_years", []) == list(cfg.exclude_years)
     assert ckpt.metadata["data_fingerprint"] == period.fingerprint(), (
         f"{name} was trained on another demo world: retrain (model/README.md)")
 

@@ -306,6 +306,10 @@ def test_year_role_and_the_no_ascat_year_config():
     assert year_role(2005, cfg) == "training"
     assert year_role(2009, cfg) == "validation"
     assert year_role(2010, cfg) == "held out"
+    assert year_role(2005, cfg | {"exclude_years": [2005]}) == "held out"
+    assert year_role(2004, cfg | {"exclude_years": [2005]}) == "training"
+    shipped = TransferConfig.from_yaml(CONFIG_DIR / "amsre.yml")  # 2005 held out of training
+    assert year_role(shipped.no_ascat_test_year, shipped.to_dict()) == "held out"
     assert no_ascat_year_of({}) == TransferConfig.no_ascat_test_year == 2005
     assert no_ascat_year_of({"no_ascat_test_year": 2004}) == 2004
     assert no_ascat_year_of({"no_ascat_test_year": None}) is None

@@ -128,7 +128,8 @@ def test_seam_has_no_gap_day_and_flags_follow_the_sensor(world, tmp_path):
     assert {0, 1, 2} <= set(sensor.tolist())  # the period spans the seam
     flag = ds[series.SOURCE_FLAG].values
     gap_days = sensor == schema.SENSOR_NONE
-    assert (flag[gap_days][:, land] == series.FILLED).all()
+    filled_flags = (series.FILLED, series.FILLED_FROZEN)
+    assert np.isin(flag[gap_days][:, land], filled_flags).all()
     amse, ams2 = sensor == schema.SENSOR_AMSRE, sensor == schema.SENSOR_AMSR2
     assert (flag[amse] != series.OBSERVED_AMSR2).all()
     assert (flag[ams2] != series.OBSERVED_AMSR_E).all()
@@ -139,6 +140,11 @@ def test_seam_has_no_gap_day_and_flags_follow_the_sensor(world, tmp_path):
     # the raw observation is the world's
     w = xr.open_zarr(world, consolidated=False).sel(time=slice(START, END))
     np.testing.assert_array_equal(ds[schema.AMSR_SM].values, w[schema.AMSR_SM].values)
+    # fills under frozen ground carry their own flag, other fills the plain one
+    frozen = (w[schema.GAP_MASK].values == schema.FROZEN) & ~observed & land
+    assert frozen.any(), "the test period should have frozen-ground gaps"
+    assert (flag[frozen] == series.FILLED_FROZEN).all()
+    assert (flag[~frozen & ~observed & land] == series.FILLED).all()
 
 
 def test_each_day_is_filled_by_its_sensors_model(world, tmp_path):
@@ -190,8 +196,8 @@ def test_store_chunks_and_cf_attributes(world, tmp_path):
     assert type(g[schema.FILLED_SM].compressors[-1]).__name__ == "Crc32cCodec"
     assert ds[schema.FILLED_SM].attrs["units"] == "m3 m-3"
     assert ds[series.SOURCE_FLAG].attrs["flag_meanings"].split() == [
-        "observed_amsr_e", "observed_amsr2", "filled", "not_land"]
-    assert list(ds[series.SOURCE_FLAG].attrs["flag_values"]) == [0, 1, 2, 3]
+        "observed_amsr_e", "observed_amsr2", "filled", "not_land", "filled_frozen_ground"]
+    assert list(ds[series.SOURCE_FLAG].attrs["flag_values"]) == [0, 1, 2, 3, 4]
     assert "persistence" in ds.attrs["model_provenance"]
     assert ds.attrs["Conventions"].startswith("CF-")
 
@@ -283,7 +289,7 @@ def test_export_netcdf_is_cf(world, tmp_path):
         assert f.geospatial_lat_min == 30.5 and f.geospatial_lon_max == -98.5
         flag = f["source_flag"]
         assert flag.dtype == np.int8
-        assert len(flag.flag_values) == len(flag.flag_meanings.split()) == 4
+        assert len(flag.flag_values) == len(flag.flag_meanings.split()) == 5
         assert "_FillValue" not in f["lat"].ncattrs()
     back = xr.open_dataset(nc, engine="netcdf4")
     want = full.sel(time=slice("2011-12-01", "2011-12-31")).isel(lat=slice(2, 6),
