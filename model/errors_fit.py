@@ -29,7 +29,7 @@ def hide(per, gap: np.ndarray, test_days: np.ndarray, rng: np.random.Generator
          ) -> tuple[np.ndarray, np.ndarray]:
     """Input mask and gap category of the fit run: every test day's observed pixels under
     another day's gap pattern, spatial blocks hidden all year, windows without AMSR."""
-    from model.evaluate import other_days
+    from model.testset import other_days
 
     other = other_days(per.valid.shape[0], test_days, rng)
     t = np.flatnonzero(other >= 0)

@@ -161,8 +161,9 @@ def tiny(tmp_path_factory):
 
     from data_catalog.demo import build_demo_world, open_demo_world
     from model.config import ModelConfig
-    from model.evaluate import hidden_days_run, prepare_test_set, stratified
+    from model.evaluate import hidden_days_run, stratified
     from model.tensors import NormStats
+    from model.testset import prepare_test_set
     from model.wrapper import GapFiller
 
     path = build_demo_world(tmp_path_factory.mktemp("tiny") / "world.zarr", progress=False,
