@@ -11,6 +11,7 @@ Nothing here imports Panel, Bokeh or HoloViews; torch is loaded only by
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from data_catalog.errors import GapfillError
@@ -180,3 +181,19 @@ def network_tables(world, stations, start, end, checkpoint: str = ""
     settings = _settings(start, end)
     long = vc.network_table(vs, settings)
     return network_wide(long), vc.summarize(long, vs, settings)
+
+
+def colour_limits(values: np.ndarray, clim: tuple[float, float] | None = None
+                  ) -> tuple[float, float] | None:
+    """Colour limits of a product's soil moisture: its catalog limits, widened to the
+    2nd-98th percentiles of the shown values when those fall outside them (LPRM reaches
+    0.6 and more); ``None`` when neither is known."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return tuple(clim) if clim else None
+    lo, hi = (float(x) for x in np.percentile(v, [2, 98]))
+    if clim:
+        lo, hi = min(lo, float(clim[0])), max(hi, float(clim[1]))
+    lo, hi = max(0.0, np.floor(lo * 100) / 100), min(1.0, np.ceil(hi * 100) / 100)
+    return (lo, hi) if hi > lo else None

@@ -36,6 +36,8 @@ class DayFields:
     truth: np.ndarray | None = None
     filled: np.ndarray | None = None
     filled_info: dict = field(default_factory=dict)
+    #: the source's name for its raw field (catalog metadata); '' for the demo world
+    label: str = ""
 
     @property
     def sensor_label(self) -> str:

@@ -8,6 +8,7 @@ through the Bokeh document) is refused, with a message, before Panel converts it
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 
@@ -15,7 +16,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from app import guard
+from app import guard, plots
 from app import maps as mapsmod
 from app.analysis import STATS_COLUMNS
 from app.controller import Explorer
@@ -46,10 +47,20 @@ class Sidebar(pn.viewable.Viewer):
         self.apply_region = pn.widgets.Button(name="Apply region", button_type="default")
         self.date_picker = guard.DatePicker(name="Date", value=s.day.to_pydatetime(),
                                             start=start, end=end)
-        self.date_slider = guard.DateSlider(name="Record", start=start, end=end,
+        # a slider needs two ends: a one-day source gets a hidden one of two days
+        self.date_slider = guard.DateSlider(name="Record", start=start,
+                                            end=max(end, start + dt.timedelta(days=1)),
                                             value=s.day.date(), step=1, format="%Y-%m-%d")
         self.prev = pn.widgets.Button(name="◀ previous day", width=120)
         self.next = pn.widgets.Button(name="next day ▶", width=120)
+        # navigation follows the record: one day has nothing to step through
+        one_day = start == end
+        self.date_slider.visible = self.prev.visible = self.next.visible = not one_day
+        self.record_note = pn.pane.Markdown(
+            f"This source holds one day ({start:%Y-%m-%d})." if one_day else
+            "" if s.grid.times is None else
+            f"This source holds {len(s.grid.times)} days; the buttons step through them.",
+            css_classes=["record-note"], styles={"font-size": "small"})
         # labels and keys go to the browser; the state maps a key to its server path
         self.checkpoint = guard.Select(name="Checkpoint", options=self.app.checkpoint_labels,
                                        value=s.checkpoint_key)
@@ -76,8 +87,10 @@ class Sidebar(pn.viewable.Viewer):
 
     # browser -> state (validated)
     def _source(self, e):
+        self.app.busy = True  # the page reloads on the new source
         msgs = self.app.switch_source(e.new)
         if msgs:
+            self.app.busy = False
             self.app.notify(msgs)
             self.source.value = self.app.state.source
 
@@ -144,6 +157,7 @@ class Sidebar(pn.viewable.Viewer):
                              styles={"font-size": "small"}),
             "### Date",
             self.date_picker, self.date_slider, pn.Row(self.prev, self.next),
+            self.record_note,
             "### Model",
             self.checkpoint,
             "### Display",
@@ -188,7 +202,7 @@ class InferencePanel(pn.viewable.Viewer):
             if a.cached and not a.running else "")
         self.bar.visible = a.running
         self.bar.value = a.progress
-        self.button.disabled = a.running
+        self.button.disabled = a.running or bool(a.fill_problem)
         self.button.visible = not a.has_filled or a.running
 
     def __panel__(self):
@@ -208,6 +222,7 @@ class MapsView(pn.viewable.Viewer):
         self.status = pn.pane.Markdown(as_markdown(a.status), css_classes=["map-status"])
         a.param.watch(lambda e: a.dispatch(self._show_status), "status")
         a.param.watch(self._new_layout, "last_update_s")
+        a.param.watch(lambda e: setattr(self.pane, "loading", bool(e.new)), "busy")
         self._version = a.layout_version
         self.export = guard.FileDownload(callback=self._png, filename="maps.png",
                                          label="Export maps (PNG)", button_type="default",
@@ -277,9 +292,10 @@ class DetailView(pn.viewable.Viewer):
         a = self.app
         self.series.visible = self.scatter.visible = True
         self.stats.visible = bool(len(a.stats))
-        self.title.object = (f"**{as_markdown(a.series_title)}** · ASCAT shown "
-                             "mean/std-scaled to m3 m-3; shaded: AMSR gap days; dashed: "
-                             "selected date")
+        self.title.object = (f"**{as_markdown(a.series_title)}** · "
+                             f"{plots.ASCAT_RESCALED}: mean/std-scaled to the filled series "
+                             "(to raw AMSR until it is computed), m3 m-3; shaded: AMSR gap "
+                             "days; dashed: selected date")
         self.series.object = a.series_plot.opts(width=760, height=260)
         self.scatter.object = a.scatter.opts(width=300, height=260)
         stats = a.stats if len(a.stats) else pd.DataFrame(columns=STATS_COLUMNS)
