@@ -418,6 +418,17 @@ class Explorer(PeriodFills, param.Parameterized):
                 f"computed on {info.get('device')} in {info.get('seconds')} s")
             self.refresh_selection()
 
+    def export_header(self, what: str) -> dict[str, str]:
+        """The header lines of a CSV export: what, source, window, checkpoint, units."""
+        s = self.state
+        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end)
+        return {"what": what, "source": s.source,
+                "region": ",".join(f"{v:g}" for v in s.region),
+                "window": f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (selected {s.day:%Y-%m-%d})",
+                "checkpoint": next((lbl for lbl, k in self.checkpoint_labels.items()
+                                    if k == s.checkpoint_key), s.checkpoint_key),
+                "units": "m3 m-3 (ascat: percent of saturation)"}
+
     # ------------------------------------------------------------------ network table
     def network_job(self):
         """Start the network table in the model worker; a future of ``(table, summary)``

@@ -12,6 +12,8 @@ import asyncio
 import logging
 import threading
 
+import pandas as pd
+
 from app import fill
 from data_catalog import schema
 from data_catalog.errors import GapfillError
@@ -74,6 +76,7 @@ class PeriodFills:
         finally:
             self.fill_running = False
         self.fill_progress = 100
+        self.last_period = (key, period)
         self.fill_status = (f"filled {info['days']} days ({period[0]:%Y-%m-%d} to "
                             f"{period[1]:%Y-%m-%d}) on {info['device']} in "
                             f"{info['seconds']} s")
@@ -131,3 +134,23 @@ class PeriodFills:
 
         fut.add_done_callback(done)
 
+
+    def export_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The days a netCDF export holds: the filled period around the shown day when
+        one was filled for this region, else the shown day."""
+        s = self.state
+        key, period = getattr(self, "last_period", (None, None))
+        if period is not None and key == (s.source, s.region, s.checkpoint) and \
+                period[0] <= s.day <= period[1]:
+            return period
+        return s.day, s.day
+
+    def export_days(self) -> list:
+        """The filled days of :meth:`export_period` (those the hub still holds)."""
+        s = self.state
+        first, last = self.export_period()
+        if first == last:
+            return [self.fields] if self.fields is not None else []
+        days = [self.hub.day(s.source, s.region, d, s.checkpoint, prefetch=False)
+                for d in pd.date_range(first, last)]
+        return [d for d in days if d.filled is not None]

@@ -15,6 +15,7 @@ from app import guard
 from app.controller import Explorer
 from app.data import get_hub
 from app.fillview import FillPanel
+from app.help import about_card
 from app.maps import use_bokeh_backend
 from app.memory import check_allocator
 from app.state import URL_STATE, read_query
@@ -64,7 +65,7 @@ def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     sidebar = Sidebar(app=app)
     maps = MapsView(app=app)
     page = pn.Row(
-        pn.Column(sidebar, FillPanel(app=app), width=310),
+        pn.Column(sidebar, FillPanel(app=app), about_card(), width=310),
         pn.Column(InferencePanel(app=app), maps, DetailView(app=app), NetworkView(app=app),
                   sizing_mode="stretch_width"),
         sizing_mode="stretch_width",

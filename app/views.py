@@ -18,7 +18,7 @@ import param
 
 from app import guard, plots
 from app import maps as mapsmod
-from app.analysis import STATS_COLUMNS
+from app.analysis import ESSENTIAL_COLUMNS, STATS_COLUMNS
 from app.controller import Explorer
 from app.text import as_html, as_markdown
 from data_catalog.inputs import LAT_RANGE, LON_RANGE
@@ -229,11 +229,36 @@ class MapsView(pn.viewable.Viewer):
                                          width=180, disabled=a.fields is None)
         self.export.disabled_reason = "No day is shown; there is nothing to export"
         self.export.refused = a.notify
+        self.export_nc = guard.FileDownload(callback=self._nc, filename="filled.nc",
+                                            label="Export filled (netCDF)", width=180,
+                                            disabled=True, css_classes=["export-nc"])
+        self.export_nc.disabled_reason = "No filled field is shown; fill the day or a " \
+                                         "period first"
+        self.export_nc.refused = a.notify
+        self._name_files()
 
     def _show_status(self):
         self.status.object = as_markdown(self.app.status)
 
+    def _name_files(self) -> None:
+        """Downloads named by source, region and date (or the filled period)."""
+        from app.exports import file_stem
+
+        a, s = self.app, self.app.state
+        self.export.filename = file_stem(s.source, s.region, s.day) + ".png"
+        self.export_nc.disabled = a.fields is None or a.fields.filled is None
+        first, last = a.export_period()
+        self.export_nc.filename = file_stem(s.source, s.region, first, last) + "_filled.nc"
+
+    def _nc(self):
+        from app.exports import as_file, filled_netcdf
+
+        a = self.app
+        return as_file(filled_netcdf(a.export_days(), a.state.source,
+                                     a.state.checkpoint_key))
+
     def _new_layout(self, *_):
+        self._name_files()
         self.export.disabled = self.app.fields is None
         if self.app.layout_version != self._version:
             self._version = self.app.layout_version
@@ -256,7 +281,8 @@ class MapsView(pn.viewable.Viewer):
         return pn.pane.HTML(f'<div class="gap-legend">Gap categories: {items}</div>')
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.status, self.export), self.legend(), self.pane)
+        return pn.Column(pn.Row(self.status, self.export, self.export_nc), self.legend(),
+                         self.pane)
 
 
 class DetailView(pn.viewable.Viewer):
@@ -282,6 +308,11 @@ class DetailView(pn.viewable.Viewer):
         self.title = pn.pane.Markdown("Click a station (triangle) or any pixel on a map.",
                                       css_classes=["series-title"])
         self.series_status = pn.pane.Markdown("", css_classes=["series-status"])
+        self.download = guard.FileDownload(callback=self._csv, filename="series.csv",
+                                           label="Export series (CSV)", width=180,
+                                           disabled=True, css_classes=["export-series"])
+        self.download.disabled_reason = "Select a station or pixel first"
+        self.download.refused = a.notify
         a.param.watch(self._refresh, "series_title")
         a.param.watch(lambda e: setattr(self.series_status, "object", as_markdown(e.new)),
                       "series_status")
@@ -291,6 +322,11 @@ class DetailView(pn.viewable.Viewer):
     def _refresh(self, *_):
         a = self.app
         self.series.visible = self.scatter.visible = True
+        self.download.disabled = not len(a.series_frame)
+        s = a.state
+        what = f"station-{s.station}" if s.station else "pixel-{:g}_{:g}".format(*s.pixel)
+        self.download.filename = f"gapfill_{what}_{s.day:%Y-%m-%d}_series.csv".replace(
+            "/", "-")
         self.stats.visible = bool(len(a.stats))
         self.title.object = (f"**{as_markdown(a.series_title)}** · "
                              f"{plots.ASCAT_RESCALED}: mean/std-scaled to the filled series "
@@ -303,7 +339,15 @@ class DetailView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column(self.title, self.series_status, pn.Row(self.series, self.scatter),
-                         self.stats)
+                         pn.Row(self.stats, self.download))
+
+    def _csv(self):
+        from app.exports import as_file, table_csv
+
+        a = self.app
+        frame = a.series_frame.copy()
+        frame.index.name = "date"
+        return as_file(table_csv(frame, a.export_header(a.series_title)))
 
 
 class NetworkView(pn.viewable.Viewer):
@@ -318,6 +362,11 @@ class NetworkView(pn.viewable.Viewer):
                                      sizing_mode="stretch_width", name="Station table")
         self.table.refused = self.app.notify
         self.table.on_click(self._clicked)
+        self.full_table = pd.DataFrame()
+        self.all_columns = guard.Checkbox(name="Show every column", value=False,
+                                          css_classes=["all-columns"])
+        self.all_columns.refused = self.app.notify
+        self.all_columns.param.watch(lambda e: self._show_columns(), "value")
         self.refresh_button = pn.widgets.Button(name="Compute network table")
         self.refresh_button.on_click(self._refresh_clicked)
         self.status = pn.pane.Markdown("", css_classes=["network-status"])
@@ -330,7 +379,8 @@ class NetworkView(pn.viewable.Viewer):
         self.download.refused = self.app.notify
         self.note = pn.pane.Markdown(
             "Metrics against in situ over ±60 days of the selected date (validation module); "
-            "r_change = (R filled − R raw) / |R raw|. Click a row to select the station.",
+            "delta_r = R filled − R raw. Hover a column title for its meaning; click a row "
+            "to select the station.",
             styles={"font-size": "small"})
 
     async def refresh(self):
@@ -348,7 +398,8 @@ class NetworkView(pn.viewable.Viewer):
             return
         finally:
             self.refresh_button.disabled = False
-        self.table.value = table.round(4)
+        self.full_table = table.round(4)
+        self._show_columns()
         self.download.disabled = not len(table)
         ch = summary.get("relative_change_median_r", {})
         v = ch.get("value")
@@ -357,6 +408,14 @@ class NetworkView(pn.viewable.Viewer):
             f"raw to filled: **{100 * v:+.1f}%** over {ch.get('n_stations', 0)} paired stations"
             if isinstance(v, float) and v == v else
             f"{summary.get('n_stations', 0)} stations · no raw/filled pair to compare")
+
+    def _show_columns(self) -> None:
+        t = self.full_table
+        keep = list(t.columns) if self.all_columns.value else [
+            c for c in ESSENTIAL_COLUMNS if c in t]
+        self.table.value = t[keep] if len(t.columns) else t
+        self.table.header_tooltips = {c: ESSENTIAL_COLUMNS[c] for c in keep
+                                      if c in ESSENTIAL_COLUMNS}
 
     def _clicked(self, event):
         try:
@@ -371,11 +430,12 @@ class NetworkView(pn.viewable.Viewer):
     def _csv(self):
         # only reached with a table: the button is disabled (and a forged click on it
         # refused by app.guard) until there is one
-        buf = io.StringIO()
-        self.table.value.to_csv(buf, index=False)
-        buf.seek(0)
-        return buf
+        from app.exports import as_file, table_csv
+
+        return as_file(table_csv(self.full_table, self.app.export_header(
+            "station network: raw and filled against in situ")))
 
     def __panel__(self):
-        return pn.Column("### Station network", pn.Row(self.refresh_button, self.download),
+        return pn.Column("### Station network", pn.Row(self.refresh_button, self.download,
+                                                      self.all_columns),
                          self.note, self.status, self.table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import numpy as np
@@ -227,3 +228,32 @@ def test_auto_fill_fills_the_shown_day_of_a_session(world_path, tmp_path, monkey
     assert app.fields.filled is not None, app.fill_status
     assert "auto-filled" in app.maps.titles["filled"]
     hub.close()
+
+
+def test_exports_name_and_describe_what_they_hold(world, tmp_path):
+    """netCDF of filled days with the CF attributes of export-netcdf; CSV with its header;
+    names by source, region and date."""
+    import xarray as xr
+
+    from app.days import read_days
+    from app.exports import file_stem, filled_netcdf, table_csv
+
+    days = read_days(world, REGION, pd.date_range(SMALL_DATE, periods=3))
+    for k, d in enumerate(days):
+        d.filled = np.where(np.isfinite(d.amsr), d.amsr, 0.2 + 0.01 * k).astype(np.float32)
+        d.filled_info = {"origin": "period"}
+    blob = filled_netcdf(days, "demo", "amsr2")
+    assert blob[:4] == b"\x89HDF"
+    (tmp_path / "x.nc").write_bytes(blob)
+    ds = xr.open_dataset(tmp_path / "x.nc")
+    assert ds.attrs["Conventions"] == "CF-1.10" and ds.attrs["fill_origin"] == "period"
+    assert ds.attrs["time_coverage_end"] == "2015-06-03"
+    assert ds[schema.FILLED_SM].attrs["units"] == "m3 m-3"
+    assert ds[schema.GAP_MASK].attrs["flag_meanings"].startswith("observed")
+    np.testing.assert_allclose(ds[schema.FILLED_SM].values[2], days[2].filled)
+    ds.close()
+    assert file_stem("demo", REGION, SMALL_DATE, "2015-06-03") == \
+        "gapfill_demo_-98_31_-94_35_2015-06-01_2015-06-03"
+    text = table_csv(pd.DataFrame({"r_raw": [0.5]}), {"source": "demo", "window": "a to b"})
+    assert text.startswith("# source: demo\n# window: a to b\n")
+    assert pd.read_csv(io.StringIO(text), comment="#")["r_raw"][0] == 0.5
