@@ -212,3 +212,22 @@ ESSENTIAL_COLUMNS = {
     "ubrmse_filled": "Unbiased RMSE of the filled series, m3 m-3",
     "bias_filled": "Mean of filled minus in situ, m3 m-3",
 }
+
+
+PENDING = "computing the filled series..."
+
+
+def pending_filled(stats: pd.DataFrame) -> pd.DataFrame:
+    """Station statistics while the filled series is being computed: the filled rows say
+    so instead of showing NaN / INSUFFICIENT_DATA."""
+    if not len(stats) or "series" not in stats:
+        return stats
+    out = stats.copy()
+    rows = out["series"].astype(str).str.startswith("filled")
+    num = [c for c in out.columns if c not in ("series", "status")]
+    out[num] = out[num].astype(float)
+    out.loc[rows, num] = np.nan
+    if "status" in out:
+        out["status"] = out["status"].astype(object)
+        out.loc[rows, "status"] = PENDING
+    return out

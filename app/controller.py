@@ -125,6 +125,7 @@ class Explorer(PeriodFills, param.Parameterized):
                     self.state.request_clim(*lim)
             if self.state.station:
                 self.maps.select_station(self.state.station)
+            self.maps.select_pixel(*self.state.pixel)
             self.refresh_selection()
         self.state.param.watch(self._date_changed, ["date"])
         self.state.param.watch(self._rebuild, ["region", "checkpoint"])
@@ -262,6 +263,7 @@ class Explorer(PeriodFills, param.Parameterized):
 
     def _selection_changed(self, *_):
         self.maps.select_station(self.state.station)
+        self.maps.select_pixel(*self.state.pixel)
         self.refresh_selection()
 
     def _validation_source(self):
@@ -319,6 +321,8 @@ class Explorer(PeriodFills, param.Parameterized):
             try:
                 self.stats = analysis.station_stats(self._validation_source(), s.station,
                                                     vframe, start, end, frame["filled"])
+                if key in self._series_jobs:  # not NaN/INSUFFICIENT_DATA: not yet there
+                    self.stats = analysis.pending_filled(self.stats)
             except Exception as exc:  # noqa: BLE001
                 log.exception("stats failed")
                 self.notify(f"Statistics failed: {exc}", "error")

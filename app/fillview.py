@@ -29,18 +29,18 @@ class FillPanel(pn.viewable.Viewer):
         a, s = self.app, self.app.state
         lo, hi = s.grid.start.to_pydatetime(), s.grid.end.to_pydatetime()
         first, last = s.month_period()
-        self.start = guard.DatePicker(name="Fill from", value=first.to_pydatetime(),
+        self.start = guard.DatePicker(label="Fill from", value=first.to_pydatetime(),
                                       start=lo, end=hi, width=135)
-        self.end = guard.DatePicker(name="to", value=last.to_pydatetime(), start=lo, end=hi,
+        self.end = guard.DatePicker(label="to", value=last.to_pydatetime(), start=lo, end=hi,
                                     width=135)
-        self.button = pn.widgets.Button(name="Fill this period", button_type="primary",
+        self.button = pn.widgets.Button(label="Fill this period", button_type="primary",
                                         css_classes=["fill-period"])
-        self.cancel = pn.widgets.Button(name="Cancel fill", visible=False,
+        self.cancel = pn.widgets.Button(label="Cancel fill", visible=False,
                                         css_classes=["fill-cancel"])
         self.bar = pn.indicators.Progress(name="Fill progress", value=0, max=100, width=260,
                                           visible=False, css_classes=["fill-progress"])
         self.auto = guard.Checkbox(
-            name=f"Auto-fill each shown day (regions up to {AUTO_FILL_MAX_CELLS} cells)",
+            label=f"Auto-fill each shown day (regions up to {AUTO_FILL_MAX_CELLS} cells)",
             value=a.auto_fill, css_classes=["auto-fill"])
         self.status = pn.pane.Markdown("", css_classes=["fill-status"],
                                        styles={"font-size": "small"})

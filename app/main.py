@@ -18,6 +18,7 @@ from app.fillview import FillPanel
 from app.help import about_card
 from app.maps import use_bokeh_backend
 from app.memory import check_allocator
+from app.player import DatePlayer
 from app.state import URL_STATE, read_query
 from app.text import as_markdown
 from app.views import DetailView, InferencePanel, MapsView, NetworkView, Sidebar
@@ -65,7 +66,7 @@ def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     sidebar = Sidebar(app=app)
     maps = MapsView(app=app)
     page = pn.Row(
-        pn.Column(sidebar, FillPanel(app=app), about_card(), width=310),
+        pn.Column(sidebar, DatePlayer(app=app), FillPanel(app=app), about_card(), width=310),
         pn.Column(InferencePanel(app=app), maps, DetailView(app=app), NetworkView(app=app),
                   sizing_mode="stretch_width"),
         sizing_mode="stretch_width",

@@ -257,3 +257,21 @@ def test_exports_name_and_describe_what_they_hold(world, tmp_path):
     text = table_csv(pd.DataFrame({"r_raw": [0.5]}), {"source": "demo", "window": "a to b"})
     assert text.startswith("# source: demo\n# window: a to b\n")
     assert pd.read_csv(io.StringIO(text), comment="#")["r_raw"][0] == 0.5
+
+
+def test_station_statistics_say_the_filled_series_is_coming():
+    from app.analysis import PENDING, pending_filled
+
+    stats = pd.DataFrame({"series": ["raw", "filled", "filled_gaps"], "r": [0.5, np.nan, 0.1],
+                          "status": ["OK", "INSUFFICIENT_DATA", "OK"]})
+    out = pending_filled(stats)
+    assert list(out["status"]) == ["OK", PENDING, PENDING]
+    assert out["r"][0] == 0.5 and out["r"][1:].isna().all()
+
+
+def test_pixel_marker():
+    from app.plots import pixel_marker
+
+    assert len(pixel_marker()) == 0
+    pts = pixel_marker(34.125, -95.125)
+    assert len(pts) == 1 and pts.iloc[0, 0] == -95.125 and pts.iloc[0, 1] == 34.125
