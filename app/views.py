@@ -334,8 +334,9 @@ class DetailView(pn.viewable.Viewer):
                              "days; dashed: selected date")
         self.series.object = a.series_plot.opts(width=760, height=260)
         self.scatter.object = a.scatter.opts(width=300, height=260)
-        stats = a.stats if len(a.stats) else pd.DataFrame(columns=STATS_COLUMNS)
-        self.stats.value = stats.round(4)
+        if len(a.stats):  # a pixel has none: the hidden table keeps what it had (an
+            # empty frame sent to a hidden table came back from the browser as an edit)
+            self.stats.value = a.stats.round(4)
 
     def __panel__(self):
         return pn.Column(self.title, self.series_status, pn.Row(self.series, self.scatter),

@@ -185,7 +185,7 @@ def browser_steps(url: str, start: str, steps: int) -> list[float]:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = b.new_page(viewport={"width": 1500, "height": 1400})
-        page.goto(url)
+        page.goto(url, timeout=180_000)  # a loaded machine: the first page is slow
         page.wait_for_function(f"({WAIT_JS})() === 4", timeout=120_000)
         page.wait_for_timeout(3000)  # let read-ahead and first paints settle
         day = pd.Timestamp(start)
@@ -217,7 +217,7 @@ def fill_month_seconds(url: str, timeout_s: float = 600.0) -> dict:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = b.new_page(viewport={"width": 1500, "height": 1400})
-        page.goto(url)
+        page.goto(url, timeout=180_000)  # a loaded machine: the first page is slow
         page.wait_for_function(f"({WAIT_JS})() === 4", timeout=120_000)
         page.wait_for_timeout(2000)
         t0 = time.perf_counter()
