@@ -257,7 +257,7 @@ def main(argv=None) -> int:
     port = free_port()
     env = {"GAPFILL_DEMO": str(world), "GAPFILL_CHECKPOINTS": str(ckpts),
            "GAPFILL_CACHE": str(cache)}
-    proc = serve(env, port, work / "server.log")
+    proc = serve(env, port, work / "server.log", timeout=300.0)  # loaded machines: slow
     try:
         for name, region in regions.items():
             reg = ",".join(f"{v:g}" for v in region)
