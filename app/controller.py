@@ -125,8 +125,7 @@ class Explorer(PeriodFills, param.Parameterized):
                     self.state.request_clim(*lim)
             if self.state.station:
                 self.maps.select_station(self.state.station)
-            self.maps.select_pixel(*self.state.pixel)
-            self.refresh_selection()
+                self.refresh_selection()
         self.state.param.watch(self._date_changed, ["date"])
         self.state.param.watch(self._rebuild, ["region", "checkpoint"])
         self.state.param.watch(self._selection_changed, ["station", "pixel"])
@@ -263,7 +262,6 @@ class Explorer(PeriodFills, param.Parameterized):
 
     def _selection_changed(self, *_):
         self.maps.select_station(self.state.station)
-        self.maps.select_pixel(*self.state.pixel)
         self.refresh_selection()
 
     def _validation_source(self):

@@ -137,8 +137,6 @@ class MapSet(param.Parameterized):
         self._stations = None
         self._streams: list = []
         self.station_stream = hv.streams.Stream.define("Selected", selected="")()
-        self.pixel_stream = hv.streams.Stream.define("Pixel", lat=float("nan"),
-                                                     lon=float("nan"))()
 
     # ------------------------------------------------------------------ building
     def _hook(self, name: str):
@@ -223,10 +221,6 @@ class MapSet(param.Parameterized):
                 {0: "#ff00ff", 1: "#ffff00"}, default="#ff00ff"), size=10, line_color="black",
                 marker="triangle", tools=["hover"])
             overlays = {k: v * pts for k, v in overlays.items()}
-        # the selected pixel, marked on every map
-        mark = hv.DynamicMap(plots.pixel_marker, streams=[self.pixel_stream]).opts(
-            marker="square", size=12, fill_alpha=0.0, line_color="#ff00ff", line_width=2)
-        overlays = {k: v * mark for k, v in overlays.items()}
         out = []
         for spec in self.maps:
             tools = ["hover", "tap", "box_select"] if spec.box_select else ["hover", "tap"]
@@ -308,10 +302,6 @@ class MapSet(param.Parameterized):
 
     def select_station(self, sid: str) -> None:
         self.station_stream.event(selected=sid)
-
-    def select_pixel(self, lat: float, lon: float) -> None:
-        """Mark the selected pixel on every map (NaN: none)."""
-        self.pixel_stream.event(lat=float(lat), lon=float(lon))
 
     # ------------------------------------------------------------------ date changes
     def update(self, fields: DayFields) -> str:

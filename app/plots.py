@@ -223,8 +223,3 @@ def hover_js(dim: hv.Dimension, names: dict[int, str] | None = None) -> str:
     return ("return (value === null || isNaN(value)) ? 'no value here (see the gap "
             f"category)' : value.toFixed(3) + {json.dumps(unit)};")
 
-
-def pixel_marker(lat: float = float("nan"), lon: float = float("nan")) -> hv.Points:
-    """The selected pixel as one point (no point when none is selected)."""
-    pts = [(lon, lat)] if np.isfinite(lat) and np.isfinite(lon) else []
-    return hv.Points(pts, kdims=KDIMS)

@@ -268,10 +268,3 @@ def test_station_statistics_say_the_filled_series_is_coming():
     assert list(out["status"]) == ["OK", PENDING, PENDING]
     assert out["r"][0] == 0.5 and out["r"][1:].isna().all()
 
-
-def test_pixel_marker():
-    from app.plots import pixel_marker
-
-    assert len(pixel_marker()) == 0
-    pts = pixel_marker(34.125, -95.125)
-    assert len(pts) == 1 and pts.iloc[0, 0] == -95.125 and pts.iloc[0, 1] == 34.125
