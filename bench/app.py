@@ -222,10 +222,10 @@ def fill_month_seconds(url: str, timeout_s: float = 600.0) -> dict:
         page.wait_for_timeout(2000)
         t0 = time.perf_counter()
         page.get_by_role("button", name="Fill this period").click()
-        page.locator(".fill-status").get_by_text("filled ").first.wait_for(
-            timeout=timeout_s * 1000)
+        done = page.locator(".fill-status").get_by_text("filled ").first
+        done.wait_for(timeout=timeout_s * 1000)
         filled = time.perf_counter() - t0
-        status = page.locator(".fill-status").inner_text()
+        status = done.inner_text()
         day = pd.Timestamp(url.split("date=")[1][:10]) + pd.Timedelta(days=1)
         r = page.evaluate(STEP_JS, [f"{day:%Y-%m-%d}"])
         titles = page.evaluate(TITLES_JS)
