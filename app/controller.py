@@ -125,7 +125,7 @@ class Explorer(PeriodFills, param.Parameterized):
                     self.state.request_clim(*lim)
             if self.state.station:
                 self.maps.select_station(self.state.station)
-                self.refresh_selection()
+            self.refresh_selection()
         self.state.param.watch(self._date_changed, ["date"])
         self.state.param.watch(self._rebuild, ["region", "checkpoint"])
         self.state.param.watch(self._selection_changed, ["station", "pixel"])
