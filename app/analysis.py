@@ -11,6 +11,7 @@ Nothing here imports Panel, Bokeh or HoloViews; torch is loaded only by
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from data_catalog.errors import GapfillError
@@ -106,19 +107,21 @@ def scale_ascat(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def network_wide(long: pd.DataFrame) -> pd.DataFrame:
-    """One row per station: R / RMSE per series and the relative raw-to-filled R change."""
+    """One row per station: n, R, RMSE, ubRMSE and bias per series and ``delta_r``, the
+    raw-to-filled change of R as a difference (a ratio to a small raw R explodes)."""
     if not len(long):
         return pd.DataFrame()
     base = long.drop_duplicates("station").set_index("station")[["network", "lat", "lon"]]
-    piv = long.pivot_table(index="station", columns="series", values=["r", "rmse", "n"],
+    values = [m for m in ("r", "rmse", "ubrmse", "bias", "n") if m in long]
+    piv = long.pivot_table(index="station", columns="series", values=values,
                            aggfunc="first")
     piv.columns = [f"{m}_{ser}" for m, ser in piv.columns]
     out = base.join(piv)
     if "r_raw" in out and "r_filled" in out:
-        out["r_change"] = (out["r_filled"] - out["r_raw"]) / out["r_raw"].abs()
+        out["delta_r"] = out["r_filled"] - out["r_raw"]
     out = out.reset_index().rename(columns={"station": "id"})
     order = ["id", "network", "lat", "lon", "n_raw", "r_raw", "n_filled", "r_filled",
-             "r_change", "r_filled_gaps", "r_ascat", "r_truth", "rmse_raw", "rmse_filled"]
+             "delta_r", "r_filled_gaps", "r_ascat", "r_truth", "rmse_raw", "rmse_filled"]
     return out[[c for c in order if c in out] + [c for c in out if c not in order]]
 
 
@@ -180,3 +183,51 @@ def network_tables(world, stations, start, end, checkpoint: str = ""
     settings = _settings(start, end)
     long = vc.network_table(vs, settings)
     return network_wide(long), vc.summarize(long, vs, settings)
+
+
+def colour_limits(values: np.ndarray, clim: tuple[float, float] | None = None
+                  ) -> tuple[float, float] | None:
+    """Colour limits of a product's soil moisture: its catalog limits, widened to the
+    2nd-98th percentiles of the shown values when those fall outside them (LPRM reaches
+    0.6 and more); ``None`` when neither is known."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return tuple(clim) if clim else None
+    lo, hi = (float(x) for x in np.percentile(v, [2, 98]))
+    if clim:
+        lo, hi = min(lo, float(clim[0])), max(hi, float(clim[1]))
+    lo, hi = max(0.0, np.floor(lo * 100) / 100), min(1.0, np.ceil(hi * 100) / 100)
+    return (lo, hi) if hi > lo else None
+
+
+#: the network table's columns shown by default (the rest behind a toggle), with tooltips
+ESSENTIAL_COLUMNS = {
+    "id": "Station id",
+    "n_filled": "Days with both in situ and the filled series",
+    "r_raw": "Pearson R of raw AMSR against in situ (observed days only)",
+    "r_filled": "Pearson R of the filled series against in situ (every day)",
+    "delta_r": "R filled minus R raw (a difference, not a ratio)",
+    "rmse_filled": "RMSE of the filled series, m3 m-3",
+    "ubrmse_filled": "Unbiased RMSE of the filled series, m3 m-3",
+    "bias_filled": "Mean of filled minus in situ, m3 m-3",
+}
+
+
+PENDING = "computing the filled series..."
+
+
+def pending_filled(stats: pd.DataFrame) -> pd.DataFrame:
+    """Station statistics while the filled series is being computed: the filled rows say
+    so instead of showing NaN / INSUFFICIENT_DATA."""
+    if not len(stats) or "series" not in stats:
+        return stats
+    out = stats.copy()
+    rows = out["series"].astype(str).str.startswith("filled")
+    num = [c for c in out.columns if c not in ("series", "status")]
+    out[num] = out[num].astype(float)
+    out.loc[rows, num] = np.nan
+    if "status" in out:
+        out["status"] = out["status"].astype(object)
+        out.loc[rows, "status"] = PENDING
+    return out

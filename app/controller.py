@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from urllib.parse import urlencode
 
@@ -18,12 +19,14 @@ import pandas as pd
 import panel as pn
 import param
 
-from app import analysis, plots
+from app import analysis, fill, plots
 from app.checkpoints import checkpoint_choices
-from app.data import DataHub
+from app.data import MOCK_SOURCE, DataHub
 from app.days import DayFields
+from app.filling import PeriodFills
 from app.maps import MapSet
 from app.memory import drop_session_registries, schedule_release, track_session
+from app.outputs import DEMO_SOURCE
 from app.state import ExplorerState, GridInfo, UrlParams
 from app.text import as_html
 from data_catalog import schema
@@ -32,7 +35,12 @@ from data_catalog.inputs import shown
 
 log = logging.getLogger(__name__)
 
-class Explorer(param.Parameterized):
+def query_clim(query: dict | None) -> bool:
+    """Whether the URL sets the colour limits (they then win over the source's)."""
+    return bool(query and query.get("clim"))
+
+
+class Explorer(PeriodFills, param.Parameterized):
     """A session: state, the map set and the derived panes' contents."""
 
     status = param.String(default="", doc="One-line status of the maps.")
@@ -44,6 +52,11 @@ class Explorer(param.Parameterized):
     series_title = param.String(default="", doc="What the time series shows.")
     last_update_s = param.Number(default=0.0, doc="Seconds of the last date update (server).")
     series_status = param.String(default="", doc="State of the filled series at the cell.")
+    busy = param.Boolean(default=False, doc="The maps are being rebuilt.")
+    fill_running = param.Boolean(default=False, doc="A period fill is running.")
+    fill_progress = param.Integer(default=0, bounds=(0, 100), doc="Period fill progress, %.")
+    fill_status = param.String(default="", doc="State of the period fill / auto-fill.")
+    auto_fill = param.Boolean(default=False, doc="Fill each newly shown day in the background.")
 
     def __init__(self, hub: DataHub, query: dict | None = None, **params):
         super().__init__(**params)
@@ -59,6 +72,8 @@ class Explorer(param.Parameterized):
         self._pending_msgs: list[tuple[str, str]] = []
         self._series_filled: dict = {}
         self._series_jobs: set = set()
+        self._fill_cancel = threading.Event()
+        self._auto_jobs: set = set()
         self.series_frame = pd.DataFrame()
         sources = hub.sources()
         source = (query or {}).get("source") or sources[0]
@@ -84,6 +99,13 @@ class Explorer(param.Parameterized):
         meta = hub.source_metadata(source)  # the catalog's colours of the source
         if meta.get("clim"):
             self.state.request_clim(*meta["clim"])
+        #: why the model cannot fill this source ('' when it can), one plain sentence
+        self.fill_problem = ""
+        if not self.fatal:
+            try:
+                self.fill_problem = hub.fill_problem(source)
+            except GapfillError as exc:
+                self.fill_problem = str(exc)
         self._doc = pn.state.curdoc
         track_session(self)
         self.maps = MapSet(self.state, on_tap=self.on_tap, on_box=self.on_box,
@@ -96,6 +118,11 @@ class Explorer(param.Parameterized):
                                                 if k != "source"}))
         if not self.fatal:
             self.load(rebuild=True)
+            if self.fields is not None and source not in (DEMO_SOURCE, MOCK_SOURCE) \
+                    and not query_clim(query):
+                lim = analysis.colour_limits(self.fields.amsr, meta.get("clim"))
+                if lim:  # a product's range: its metadata widened to its values
+                    self.state.request_clim(*lim)
             if self.state.station:
                 self.maps.select_station(self.state.station)
             self.refresh_selection()
@@ -191,23 +218,38 @@ class Explorer(param.Parameterized):
         self.has_filled = f.filled is not None
         self.cached = bool(f.filled_info.get("cached")) if self.has_filled else False
         if not self.running:
-            if self.cached:
+            if self.has_filled and f.filled_info.get("origin"):
+                self.inference_status = f"filled {fill.origin_label(f.filled_info)}"
+            elif self.cached:
                 self.inference_status = "cached output"
             elif self.has_filled:
                 self.inference_status = f"computed on {f.filled_info.get('device', '?')}"
             elif f.sensor == schema.SENSOR_NONE:
                 self.inference_status = "no radiometer on this day (gap year)"
+            elif self.fill_problem:
+                self.inference_status = self.fill_problem
             else:
                 self.inference_status = "no model output for this day: Run inference"
 
     def _date_changed(self, *_):
         self.load()
+        self.maybe_auto_fill()
         if self.state.station or self.state.has_pixel:
             self.refresh_selection(only_marker=True)
 
     def _rebuild(self, *_):
-        self.load(rebuild=True)
-        self.refresh_selection()
+        """A new region or checkpoint: the maps show a loading indicator first (sent to
+        the browser before the rebuild starts, on the next tick), then are replaced."""
+        self.busy = True
+
+        def rebuild():
+            try:
+                self.load(rebuild=True)
+                self.refresh_selection()
+            finally:
+                self.busy = False
+
+        self.dispatch(rebuild)
 
     # ------------------------------------------------------------------ clicks
     def on_tap(self, lon: float, lat: float) -> None:
@@ -277,6 +319,8 @@ class Explorer(param.Parameterized):
             try:
                 self.stats = analysis.station_stats(self._validation_source(), s.station,
                                                     vframe, start, end, frame["filled"])
+                if key in self._series_jobs:  # not NaN/INSUFFICIENT_DATA: not yet there
+                    self.stats = analysis.pending_filled(self.stats)
             except Exception as exc:  # noqa: BLE001
                 log.exception("stats failed")
                 self.notify(f"Statistics failed: {exc}", "error")
@@ -286,7 +330,7 @@ class Explorer(param.Parameterized):
         else:
             self.stats = pd.DataFrame()
             self.scatter = plots.scatter_plot(frame, "truth", ("raw", "filled"),
-                                              title="Satellite vs truth (demo)") \
+                                              title="Satellite vs the demo's truth") \
                 if "truth" in frame else plots.scatter_plot(pd.DataFrame())
         self.series_title = title
         self.param.trigger("series_title")
@@ -332,6 +376,9 @@ class Explorer(param.Parameterized):
         if self.running or self.fields is None:
             return
         s = self.state
+        if self.fill_problem:
+            self.notify(self.fill_problem, "info")
+            return
         if self.fields.sensor == schema.SENSOR_NONE:
             self.notify("No radiometer observed this day (2011-10-04 to 2012-07-01); "
                         "nothing to fill.", "info")
@@ -372,6 +419,17 @@ class Explorer(param.Parameterized):
                 "cached output" if self.cached else
                 f"computed on {info.get('device')} in {info.get('seconds')} s")
             self.refresh_selection()
+
+    def export_header(self, what: str) -> dict[str, str]:
+        """The header lines of a CSV export: what, source, window, checkpoint, units."""
+        s = self.state
+        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end)
+        return {"what": what, "source": s.source,
+                "region": ",".join(f"{v:g}" for v in s.region),
+                "window": f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (selected {s.day:%Y-%m-%d})",
+                "checkpoint": next((lbl for lbl, k in self.checkpoint_labels.items()
+                                    if k == s.checkpoint_key), s.checkpoint_key),
+                "units": "m3 m-3 (ascat: percent of saturation)"}
 
     # ------------------------------------------------------------------ network table
     def network_job(self):

@@ -110,6 +110,8 @@ class DataHub:
         self._cache = None
         self._catalog = None
         self._pending_lock = threading.Lock()
+        #: stand-in models of period fills (tests, benchmarks); None: the checkpoints
+        self.fill_models = None
 
     def _optional(self, attr: str, make: Callable, what: str, errors) -> object | None:
         """``self.<attr>``, made by ``make()`` on first use; ``None`` (said once in the
@@ -207,6 +209,8 @@ class DataHub:
         if fields is None:
             fields = read_day(self.world(source), region, date)
             self._days.put(key, fields)
+        if source not in (DEMO_SOURCE, MOCK_SOURCE):  # a product: its catalog name
+            fields.label = str(self.source_metadata(source).get("label", source))
         filled, info = self.cached_filled(source, region, date, checkpoint)
         fields.filled, fields.filled_info = filled, info
         fields.uncertainty, fields.reasons = info.get("uncertainty"), info.get("reasons")
@@ -342,6 +346,72 @@ class DataHub:
 
         return self._worker.submit(job)
 
+    def fill_period(self, source: str, region, start, end, checkpoint: str = "",
+                    progress: Callable[[float, str], None] | None = None,
+                    cancel: threading.Event | None = None, origin: str = "period"
+                    ) -> cf.Future:
+        """Fill a region over ``start..end`` in the worker (:func:`app.fill.fill_period`,
+        the engine of ``build-series``); each day is kept in the hub's memory of model
+        outputs as soon as its block is done (``origin``: ``period`` or ``auto``), so every
+        session shows
+        it.  The future resolves to ``{"days", "seconds", "device"}``.
+
+        The fills are kept in memory (the newest ``max_days`` region-days), not in the
+        on-disk inference cache: a streamed day (state carried from the days before) is
+        not the output of a one-day ``predict`` the cache keys describe.
+        """
+        from app import fill
+
+        world = self.world(source)
+        region = tuple(float(v) for v in region)
+
+        def job():
+            t0 = time.perf_counter()
+            ckpt = resolve_checkpoint(checkpoint) if self.fill_models is None else None
+            device = label = "cpu"
+            if self.fill_models is None:
+                from model import inference  # imports torch: in the worker thread only
+
+                device = inference.select_device("auto")
+                label = describe_device(device)
+
+            def keep(got: dict) -> None:
+                for day, field in got.items():
+                    self.remember_filled(source, region, day, checkpoint, field,
+                                         {"origin": origin, "cached": False,
+                                          "device": label})
+
+            out = fill.fill_period(world, region, start, end, ckpt, str(device),
+                                   models=self.fill_models, progress=progress,
+                                   cancel=cancel, on_days=keep)
+            return {"days": len(out), "seconds": round(time.perf_counter() - t0, 2),
+                    "device": label}
+
+        return self._worker.submit(job)
+
+    def fill_problem(self, source: str) -> str:
+        """Why the model cannot fill this source, as one plain sentence ('' when it can).
+
+        The model reads a canonical world (AMSR, its gap mask, ASCAT, the radiometer of
+        each day); a product opened on its own grid (LPRM, C3S images) has no ASCAT
+        matched to it, so the app says so instead of running a model that does not fit.
+        """
+        if source in (DEMO_SOURCE, MOCK_SOURCE):
+            return ""
+        cat = self.catalog()
+        driver = cat[source].driver if cat is not None and source in cat else ""
+        world = self.world(source)
+        if driver != "world" or schema.ASCAT_SM not in world:
+            return ("The model fills a world of AMSR matched with ASCAT; this product has "
+                    "no ASCAT on its grid. Assemble it into a world (gapfill assemble) to "
+                    "fill it.")
+        return fit_problem(world)
+
+    def has_filled(self, source, region, date, checkpoint: str = "") -> bool:
+        """Whether the hub's memory holds a model output of the day (no disk read)."""
+        hit = self._filled.get(self._filled_key(source, region, date, checkpoint))
+        return hit is not None and hit[0] is not None
+
     def submit(self, fn: Callable, *args):
         """Run ``fn`` in the model worker thread (anything that loads torch goes here)."""
         return self._worker.submit(fn, *args)
@@ -385,6 +455,19 @@ class DataHub:
     def close(self) -> None:
         self._reader.shutdown(wait=False, cancel_futures=True)
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def fit_problem(world: xr.Dataset, checkpoint: str = "") -> str:
+    """Whether the checkpoint fits the world, in plain sentences ('' when it does), from
+    :func:`model.fit.check_fits` on the checkpoint's metadata (both read without torch)."""
+    from model.checkpoint_file import read_metadata
+    from model.fit import check_fits
+
+    try:
+        path = resolve_checkpoint(checkpoint) or str(locations.checkpoint_dir() / "amsr2.pt")
+        return " ".join(check_fits(read_metadata(path), world))
+    except GapfillError as exc:
+        return str(exc)
 
 
 def _is_demo_store(src) -> bool:

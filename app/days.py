@@ -40,6 +40,8 @@ class DayFields:
     #: (:data:`data_catalog.schema.REASON_FLAGS`), from the same model output
     uncertainty: np.ndarray | None = None
     reasons: np.ndarray | None = None
+    #: the source's name for its raw field (catalog metadata); '' for the demo world
+    label: str = ""
 
     @property
     def sensor_label(self) -> str:

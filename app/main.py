@@ -14,9 +14,12 @@ import panel as pn
 from app import guard
 from app.controller import Explorer
 from app.data import get_hub
+from app.fillview import FillPanel
+from app.help import about_card
 from app.maps import use_bokeh_backend
 from app.memory import check_allocator
-from app.state import read_query
+from app.player import DatePlayer
+from app.state import URL_STATE, read_query
 from app.text import as_markdown
 from app.views import DetailView, InferencePanel, MapsView, NetworkView, Sidebar
 
@@ -56,13 +59,14 @@ def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     # state <-> URL: synced through plain strings, validated by the state
     if loc is not None:
         app.url.param.update(**app.state.to_query())
-        loc.sync(app.url, ["source", "region", "date", "station"])
+        loc.sync(app.url, list(app.state.to_query()))
+        # every state change is written at once (one URL update per change)
         app.state.param.watch(lambda *_: app.url.param.update(**app.state.to_query()),
-                              ["source", "region", "date", "station"])
+                              list(URL_STATE))
     sidebar = Sidebar(app=app)
     maps = MapsView(app=app)
     page = pn.Row(
-        sidebar,
+        pn.Column(sidebar, DatePlayer(app=app), FillPanel(app=app), about_card(), width=310),
         pn.Column(InferencePanel(app=app), maps, DetailView(app=app), NetworkView(app=app),
                   sizing_mode="stretch_width"),
         sizing_mode="stretch_width",

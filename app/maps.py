@@ -35,6 +35,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from bokeh.models import CustomJSHover
 from holoviews.operation.datashader import rasterize
 
 from app import plots
@@ -155,8 +156,15 @@ class MapSet(param.Parameterized):
         agg = self.layers[name].agg
         dmap = hv.DynamicMap(lambda key, _n=name: self.element(_n, key), streams=[self.frame])
         # precompute=True keeps the regridding input prepared between zooms
+        layer = self.layers[name]
+        # hover names a gap category, and a gap on a value layer, instead of "NaN"
+        hover = CustomJSHover(code=plots.hover_js(layer.dim, layer.names))
+        label = layer.dim.label if layer.names is None else "Gap / fill"
         return rasterize(dmap, aggregator=agg, interpolation="nearest",
-                         precompute=True).opts(hooks=[self._hook(name)])
+                         precompute=True).opts(
+            hooks=[self._hook(name)],
+            hover_tooltips=[(label, "@image{custom}")],
+            hover_formatters={"@image": hover})
 
     def _styled(self, spec: MapSpec, common: dict) -> hv.DynamicMap:
         """The base layer of a map with its colours and colour bar.
@@ -196,7 +204,12 @@ class MapSet(param.Parameterized):
                       ylim=(bbox[1], bbox[3]), data_aspect=None)
         bases, overlays = {}, {}
         for spec in self.maps:
-            bases[spec.name] = ov = self._styled(spec, common)
+            # the box-select tool belongs to the base plot (its figure gets the tools of
+            # its element plots) and is the map's active drag: a drag draws a region
+            opts = dict(common, tools=["hover", "tap", "box_select"],
+                        active_tools=["wheel_zoom", "box_select"]) if spec.box_select \
+                else common
+            bases[spec.name] = ov = self._styled(spec, opts)
             for layer in spec.layers[1:]:
                 ov = ov * self._overlay(layer)
             overlays[spec.name] = ov
@@ -371,7 +384,8 @@ def image_source(plot):
 
 def legend_items() -> list[tuple[str, str]]:
     """(label, colour) of the gap categories drawn on the raw map."""
-    return [(f.label, f.color) for f in plots.GAP_CATEGORIES] + [
+    return [(plots.GAP_NAMES[f.value], plots.GAP_COLOURS[f.value])
+            for f in plots.GAP_CATEGORIES] + [
         ("Filled by the model (pale)", "#dddddd")]
 
 

@@ -19,6 +19,8 @@ import numpy as np
 
 from app import plots
 from app.days import DayFields
+from app.fill import origin_label
+from data_catalog import schema
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Layer:
     cmap: str | list | None = None
     clim: tuple[float, float] | None = None
     mask_alpha: float | None = None
+    names: dict[int, str] | None = None  # a category layer: what its values are called
 
     def element(self, f: DayFields, values: np.ndarray) -> hv.Image:
         """The layer's values of a day as a HoloViews image."""
@@ -79,13 +82,23 @@ def _difference(f: DayFields) -> np.ndarray:
 
 
 def _raw_title(f: DayFields) -> str:
+    if f.sensor == schema.SENSOR_NONE:
+        return f"Raw: no AMSR in orbit {f.date:%Y-%m-%d}"
     frac = plots.gap_fraction(f.gap, f.land)
-    return f"Raw {f.sensor_label} {f.date:%Y-%m-%d} · gaps {100 * frac:.0f}% of land"
+    what = f"Raw {f.label or f.sensor_label}"
+    return f"{what} {f.date:%Y-%m-%d} · gaps {100 * frac:.0f}% of land"
+
+
+def _ascat_title(f: DayFields) -> str:
+    if not np.isfinite(f.ascat).any():
+        return f"ASCAT {f.date:%Y-%m-%d}: none in this source or day"
+    return f"ASCAT {f.date:%Y-%m-%d} (% saturation)"
 
 
 def _filled_title(f: DayFields) -> str:
-    return ("ConvLSTM filled" + ("" if f.filled is not None else " (no output yet)")
-            + f" {f.date:%Y-%m-%d}")
+    if f.filled is None:
+        return f"ConvLSTM filled (no output yet) {f.date:%Y-%m-%d}"
+    return f"ConvLSTM filled {f.date:%Y-%m-%d} · {origin_label(f.filled_info)}"
 
 
 def _diff_title(f: DayFields) -> str:
@@ -99,18 +112,20 @@ _MASK = dict(cmap=plots.GAP_CMAP, clim=plots.GAP_CLIM, agg="mode", mask_alpha=0.
 MAPS: list[MapSpec] = [
     MapSpec("raw", (
         Layer("raw_sm", lambda f: np.asarray(f.amsr, np.float32), plots.SM_DIM),
-        Layer("raw_gap", lambda f: plots.gap_values(f.gap), plots.GAP_DIM, **_MASK),
+        Layer("raw_gap", lambda f: plots.gap_values(f.gap), plots.GAP_DIM,
+              names=plots.GAP_NAMES, **_MASK),
     ), _raw_title, units="m3 m-3", box_select=True),
     MapSpec("filled", (
         Layer("filled_sm", _filled, plots.SM_DIM),
         Layer("filled_mark", lambda f: plots.filled_mark_values(f.gap, f.land)
               if f.filled is not None else _nan(f), plots.FILLED_DIM, agg="mode",
-              cmap=[plots.FILLED_MARK_COLOR], clim=(0.5, 1.5), mask_alpha=0.45),
+              cmap=[plots.FILLED_MARK_COLOR], clim=(0.5, 1.5), mask_alpha=0.45,
+              names={1: "filled by the model"}),
     ), _filled_title, colorbar="Soil moisture (m3 m-3)", units="m3 m-3"),
     MapSpec("ascat", (
         Layer("ascat", lambda f: np.asarray(f.ascat, np.float32), plots.ASCAT_DIM,
               label="ASCAT"),
-    ), lambda f: f"ASCAT {f.date:%Y-%m-%d} (% saturation)", cmap=plots.ASCAT_CMAP,
+    ), _ascat_title, cmap=plots.ASCAT_CMAP,
         clim=plots.ASCAT_CLIM, colorbar="ASCAT (% saturation)", units="% saturation"),
     MapSpec("diff", (
         Layer("diff", _difference, plots.DIFF_DIM),

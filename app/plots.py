@@ -28,9 +28,26 @@ DIFF_CLIM = (-0.1, 0.1)
 #: Gap categories drawn over the raw map (observed and not-land are left transparent).
 GAP_CATEGORIES = tuple(f for f in schema.GAP_FLAGS
                        if f.value not in (schema.OBSERVED, schema.NOT_LAND))
-GAP_CMAP = [f.color for f in GAP_CATEGORIES]
+#: Gap colours of the maps: Okabe-Ito hues kept clear of the soil-moisture palette
+#: (YlGnBu: no yellow, green or blue) and apart under colour-blindness
+#: (tests/test_app_fill.py::test_gap_palette_is_clear_of_soil_moisture_colours)
+GAP_COLOURS = {
+    schema.RFI: "#D55E00",  # vermillion
+    schema.DENSE_VEGETATION: "#8B4513",  # brown
+    schema.FROZEN: "#000000",  # black
+    schema.NO_OVERPASS: "#666666",  # grey
+    schema.INVALID: "#E69F00",  # orange
+}
+GAP_CMAP = [GAP_COLOURS[f.value] for f in GAP_CATEGORIES]
+#: what a gap category is called in a map's hover (the gap year has its own name)
+GAP_NAMES = {f.value: f.label for f in GAP_CATEGORIES}
+NO_AMSR_IN_ORBIT = "No AMSR in orbit (2011-10-04 to 2012-07-01)"
 GAP_CLIM = (GAP_CATEGORIES[0].value - 0.5, GAP_CATEGORIES[-1].value + 0.5)
 FILLED_MARK_COLOR = "#ffffff"
+#: the one name of ASCAT rescaled to the filled series (m3 m-3), in every plot
+ASCAT_RESCALED = "ASCAT rescaled to filled"
+#: axis names of the references a satellite series is compared with
+REFERENCE_LABELS = {"insitu": "In situ", "truth": "Truth (demo world)"}
 
 SM_DIM = hv.Dimension("sm", label="Soil moisture", unit="m3 m-3")
 ASCAT_DIM = hv.Dimension("ascat", label="ASCAT", unit="% saturation")
@@ -133,7 +150,7 @@ def series_plot(frame: pd.DataFrame, date, ascat_note: str = "",
         "truth": ("Truth (demo)", "#999999", "curve"),
         "insitu": ("In situ", "#000000", "curve"),
         "filled": ("Filled (ConvLSTM)", "#1f77b4", "curve"),
-        "ascat_scaled": (f"ASCAT{ascat_note}", "#2ca02c", "curve"),
+        "ascat_scaled": (ASCAT_RESCALED, "#2ca02c", "curve"),
         "raw": ("Raw AMSR", "#d62728", "scatter"),
     }
     tdim = hv.Dimension("time", label="Date")
@@ -163,11 +180,13 @@ def series_plot(frame: pd.DataFrame, date, ascat_note: str = "",
 
 def scatter_plot(frame: pd.DataFrame, x: str = "insitu",
                  ys: Sequence[str] = ("raw", "filled"), title: str = "") -> hv.Overlay:
-    """Satellite (``ys``) against in situ (``x``) with a 1:1 line, on common days."""
-    xdim = hv.Dimension(x, label="In situ", unit="m3 m-3")
+    """Satellite (``ys``) against the reference ``x`` (in situ at a station, the demo's
+    truth at a pixel, named on the axis) with a 1:1 line, on common days; the legend
+    sits above the data."""
+    xdim = hv.Dimension(x, label=REFERENCE_LABELS.get(x, x), unit="m3 m-3")
     ydim = hv.Dimension("satellite", label="Satellite", unit="m3 m-3")
     colors = {"raw": "#d62728", "filled": "#1f77b4", "ascat_scaled": "#2ca02c"}
-    labels = {"raw": "Raw AMSR", "filled": "Filled", "ascat_scaled": "ASCAT (scaled)"}
+    labels = {"raw": "Raw AMSR", "filled": "Filled", "ascat_scaled": ASCAT_RESCALED}
     layers = []
     lo, hi = 0.0, 0.5
     vals = []
@@ -188,4 +207,19 @@ def scatter_plot(frame: pd.DataFrame, x: str = "insitu",
         lo, hi = lo - pad, hi + pad
     one = hv.Curve(([lo, hi], [lo, hi]), xdim, ydim, label="1:1").opts(
         color="#444444", line_dash="dotted")
-    return hv.Overlay([*layers, one]).opts(title=title)
+    return hv.Overlay([*layers, one]).opts(title=title, legend_position="top",
+                                           legend_cols=4)
+
+
+def hover_js(dim: hv.Dimension, names: dict[int, str] | None = None) -> str:
+    """JavaScript of a Bokeh ``CustomJSHover`` for one layer of a map: categories by
+    name, values with their units, and a gap named as a gap instead of "NaN"."""
+    import json
+
+    if names is not None:
+        return (f"const n = {json.dumps({str(k): v for k, v in names.items()})};"
+                "const k = Math.round(value); return (k in n) ? n[k] : 'observed';")
+    unit = f" {dim.unit}" if dim.unit else ""
+    return ("return (value === null || isNaN(value)) ? 'no value here (see the gap "
+            f"category)' : value.toFixed(3) + {json.dumps(unit)};")
+

@@ -36,11 +36,17 @@ REGIONS_FILE = Path(__file__).with_name("regions.yml")
 
 #: Largest region the app draws, in grid cells (a 0.25 degree continent is ~ 250 x 350).
 MAX_CELLS = 250_000
+#: longest period "Fill this period" fills at once (the hub keeps the days in memory)
+MAX_FILL_DAYS = 92
 #: Smallest region side, in grid cells (the model needs some spatial context).
 MIN_SIDE_CELLS = 4
 
 #: URL parameters the app reads (the rest of a query string is ignored).
-QUERY_KEYS = ("source", "region", "date", "station")
+QUERY_KEYS = ("source", "region", "date", "station", "preset", "mask", "checkpoint", "clim",
+              "pixel")
+#: the state parameters written to the URL (at once, on every change)
+URL_STATE = ("source", "region", "date", "station", "preset", "show_mask", "checkpoint",
+             "clim", "pixel")
 #: More parameters than this in one URL: none is read.
 MAX_QUERY_FIELDS = 50
 
@@ -281,6 +287,29 @@ class ExplorerState(param.Parameterized):
             self.pixel = (float(self.grid.lat[i]), float(self.grid.lon[j]))
         return []
 
+    def month_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The shown day's month, clipped to the record (the default period to fill)."""
+        first = self.day.replace(day=1)
+        last = first + pd.offsets.MonthEnd(0)
+        return max(first, self.grid.start), min(last, self.grid.end)
+
+    def check_fill_period(self, start, end, max_days: int = MAX_FILL_DAYS
+                          ) -> tuple[tuple[pd.Timestamp, pd.Timestamp] | None, list[str]]:
+        """A period to fill: two days of the record, in order, at most ``max_days`` long;
+        ``(None, [why])`` otherwise."""
+        try:
+            a = inputs.check_day_in(start, self.grid.start, self.grid.end, "fill start")
+            b = inputs.check_day_in(end, self.grid.start, self.grid.end, "fill end")
+        except inputs.InputError as exc:
+            return None, [f"{exc}; nothing filled."]
+        if b < a:
+            return None, [f"The fill period ends ({b:%Y-%m-%d}) before it starts "
+                          f"({a:%Y-%m-%d}); nothing filled."]
+        if (b - a).days + 1 > max_days:
+            return None, [f"The fill period has {(b - a).days + 1} days; at most {max_days} "
+                          "are filled at once (the app keeps them in memory)."]
+        return (a, b), []
+
     @property
     def has_pixel(self) -> bool:
         return all(math.isfinite(v) for v in self.pixel)
@@ -293,6 +322,11 @@ class ExplorerState(param.Parameterized):
             "region": ",".join(f"{v:g}" for v in self.region),
             "date": f"{self.day:%Y-%m-%d}",
             "station": self.station,
+            "preset": "" if self.preset == "custom" else self.preset,
+            "mask": "" if self.show_mask else "0",
+            "checkpoint": self.checkpoint_key,
+            "clim": ",".join(f"{v:g}" for v in self.clim),
+            "pixel": ",".join(f"{v:g}" for v in self.pixel) if self.has_pixel else "",
         }
 
     def apply_query(self, query: dict) -> list[str]:
@@ -318,8 +352,13 @@ class ExplorerState(param.Parameterized):
             else:
                 msgs.append(f"URL parameter source={inputs.shown(src)} is not a known "
                             f"source; using {self.source!r}.")
+        pre = clean.get("preset")
+        if pre:
+            msgs += [f"URL parameter preset={inputs.shown(pre)}: {x}"
+                     for x in self.request_preset(pre)]
         reg = clean.get("region")
-        if reg:
+        if reg and not (pre and self.preset == pre and validate_region(reg, self.grid)[0]
+                        == tuple(self.region)):
             box, m = validate_region(reg, self.grid)
             if box is None:
                 msgs += [f"URL parameter region={inputs.shown(reg)}: {x} Using the default "
@@ -335,10 +374,35 @@ class ExplorerState(param.Parameterized):
                             f"{self.day:%Y-%m-%d}.")
             else:
                 self.date = t.to_pydatetime()
+        msgs += self._apply_display_query(clean)
         st = clean.get("station")
         if st:
             msgs += [f"URL parameter station={inputs.shown(st)}: {x}"
                      for x in self.request_station(st)]
+        return msgs
+
+    def _apply_display_query(self, clean: dict) -> list[str]:
+        """The gap toggle, checkpoint, colour limits and pixel of a URL."""
+        msgs: list[str] = []
+        mask = clean.get("mask")
+        if mask is not None:
+            if mask in ("0", "1"):
+                self.show_mask = mask == "1"
+            else:
+                msgs.append(f"URL parameter mask={inputs.shown(mask)} is not 0 or 1; ignored.")
+        ck = clean.get("checkpoint")
+        if ck:
+            msgs += [f"URL parameter checkpoint: {x}" for x in self.request_checkpoint(ck)]
+        for key, apply in (("clim", self.request_clim), ("pixel", self.request_pixel)):
+            text = clean.get(key)
+            if not text:
+                continue
+            parts = text.split(",")
+            if len(parts) != 2:
+                msgs.append(f"URL parameter {key}={inputs.shown(text)} is not two numbers "
+                            "a,b; ignored.")
+                continue
+            msgs += [f"URL parameter {key}: {x}" for x in apply(*parts)]
         return msgs
 
 
@@ -353,3 +417,8 @@ class UrlParams(param.Parameterized):
     region = param.String(default="", doc="W,S,E,N in degrees.")
     date = param.String(default="", doc="YYYY-MM-DD.")
     station = param.String(default="", doc="Station id.")
+    preset = param.String(default="", doc="Region preset name ('' for custom).")
+    mask = param.String(default="", doc="'0' when the gap mask is hidden.")
+    checkpoint = param.String(default="", doc="Checkpoint key ('' for the default).")
+    clim = param.String(default="", doc="Colour limits lo,hi in m3 m-3.")
+    pixel = param.String(default="", doc="Selected pixel lat,lon.")

@@ -8,6 +8,7 @@ through the Bokeh document) is refused, with a message, before Panel converts it
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 
@@ -15,9 +16,9 @@ import pandas as pd
 import panel as pn
 import param
 
-from app import guard
+from app import guard, plots
 from app import maps as mapsmod
-from app.analysis import STATS_COLUMNS
+from app.analysis import ESSENTIAL_COLUMNS, STATS_COLUMNS
 from app.controller import Explorer
 from app.text import as_html, as_markdown
 from data_catalog.inputs import LAT_RANGE, LON_RANGE
@@ -46,10 +47,20 @@ class Sidebar(pn.viewable.Viewer):
         self.apply_region = pn.widgets.Button(name="Apply region", button_type="default")
         self.date_picker = guard.DatePicker(name="Date", value=s.day.to_pydatetime(),
                                             start=start, end=end)
-        self.date_slider = guard.DateSlider(name="Record", start=start, end=end,
+        # a slider needs two ends: a one-day source gets a hidden one of two days
+        self.date_slider = guard.DateSlider(name="Record", start=start,
+                                            end=max(end, start + dt.timedelta(days=1)),
                                             value=s.day.date(), step=1, format="%Y-%m-%d")
         self.prev = pn.widgets.Button(name="◀ previous day", width=120)
         self.next = pn.widgets.Button(name="next day ▶", width=120)
+        # navigation follows the record: one day has nothing to step through
+        one_day = start == end
+        self.date_slider.visible = self.prev.visible = self.next.visible = not one_day
+        self.record_note = pn.pane.Markdown(
+            f"This source holds one day ({start:%Y-%m-%d})." if one_day else
+            "" if s.grid.times is None else
+            f"This source holds {len(s.grid.times)} days; the buttons step through them.",
+            css_classes=["record-note"], styles={"font-size": "small"})
         # labels and keys go to the browser; the state maps a key to its server path
         self.checkpoint = guard.Select(name="Checkpoint", options=self.app.checkpoint_labels,
                                        value=s.checkpoint_key)
@@ -76,8 +87,10 @@ class Sidebar(pn.viewable.Viewer):
 
     # browser -> state (validated)
     def _source(self, e):
+        self.app.busy = True  # the page reloads on the new source
         msgs = self.app.switch_source(e.new)
         if msgs:
+            self.app.busy = False
             self.app.notify(msgs)
             self.source.value = self.app.state.source
 
@@ -144,6 +157,7 @@ class Sidebar(pn.viewable.Viewer):
                              styles={"font-size": "small"}),
             "### Date",
             self.date_picker, self.date_slider, pn.Row(self.prev, self.next),
+            self.record_note,
             "### Model",
             self.checkpoint,
             "### Display",
@@ -188,7 +202,7 @@ class InferencePanel(pn.viewable.Viewer):
             if a.cached and not a.running else "")
         self.bar.visible = a.running
         self.bar.value = a.progress
-        self.button.disabled = a.running
+        self.button.disabled = a.running or bool(a.fill_problem)
         self.button.visible = not a.has_filled or a.running
 
     def __panel__(self):
@@ -208,17 +222,43 @@ class MapsView(pn.viewable.Viewer):
         self.status = pn.pane.Markdown(as_markdown(a.status), css_classes=["map-status"])
         a.param.watch(lambda e: a.dispatch(self._show_status), "status")
         a.param.watch(self._new_layout, "last_update_s")
+        a.param.watch(lambda e: setattr(self.pane, "loading", bool(e.new)), "busy")
         self._version = a.layout_version
         self.export = guard.FileDownload(callback=self._png, filename="maps.png",
                                          label="Export maps (PNG)", button_type="default",
                                          width=180, disabled=a.fields is None)
         self.export.disabled_reason = "No day is shown; there is nothing to export"
         self.export.refused = a.notify
+        self.export_nc = guard.FileDownload(callback=self._nc, filename="filled.nc",
+                                            label="Export filled (netCDF)", width=180,
+                                            disabled=True, css_classes=["export-nc"])
+        self.export_nc.disabled_reason = "No filled field is shown; fill the day or a " \
+                                         "period first"
+        self.export_nc.refused = a.notify
+        self._name_files()
 
     def _show_status(self):
         self.status.object = as_markdown(self.app.status)
 
+    def _name_files(self) -> None:
+        """Downloads named by source, region and date (or the filled period)."""
+        from app.exports import file_stem
+
+        a, s = self.app, self.app.state
+        self.export.filename = file_stem(s.source, s.region, s.day) + ".png"
+        self.export_nc.disabled = a.fields is None or a.fields.filled is None
+        first, last = a.export_period()
+        self.export_nc.filename = file_stem(s.source, s.region, first, last) + "_filled.nc"
+
+    def _nc(self):
+        from app.exports import as_file, filled_netcdf
+
+        a = self.app
+        return as_file(filled_netcdf(a.export_days(), a.state.source,
+                                     a.state.checkpoint_key))
+
     def _new_layout(self, *_):
+        self._name_files()
         self.export.disabled = self.app.fields is None
         if self.app.layout_version != self._version:
             self._version = self.app.layout_version
@@ -241,7 +281,8 @@ class MapsView(pn.viewable.Viewer):
         return pn.pane.HTML(f'<div class="gap-legend">Gap categories: {items}</div>')
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.status, self.export), self.legend(), self.pane)
+        return pn.Column(pn.Row(self.status, self.export, self.export_nc), self.legend(),
+                         self.pane)
 
 
 class DetailView(pn.viewable.Viewer):
@@ -267,6 +308,11 @@ class DetailView(pn.viewable.Viewer):
         self.title = pn.pane.Markdown("Click a station (triangle) or any pixel on a map.",
                                       css_classes=["series-title"])
         self.series_status = pn.pane.Markdown("", css_classes=["series-status"])
+        self.download = guard.FileDownload(callback=self._csv, filename="series.csv",
+                                           label="Export series (CSV)", width=180,
+                                           disabled=True, css_classes=["export-series"])
+        self.download.disabled_reason = "Select a station or pixel first"
+        self.download.refused = a.notify
         a.param.watch(self._refresh, "series_title")
         a.param.watch(lambda e: setattr(self.series_status, "object", as_markdown(e.new)),
                       "series_status")
@@ -276,18 +322,33 @@ class DetailView(pn.viewable.Viewer):
     def _refresh(self, *_):
         a = self.app
         self.series.visible = self.scatter.visible = True
+        self.download.disabled = not len(a.series_frame)
+        s = a.state
+        what = f"station-{s.station}" if s.station else "pixel-{:g}_{:g}".format(*s.pixel)
+        self.download.filename = f"gapfill_{what}_{s.day:%Y-%m-%d}_series.csv".replace(
+            "/", "-")
         self.stats.visible = bool(len(a.stats))
-        self.title.object = (f"**{as_markdown(a.series_title)}** · ASCAT shown "
-                             "mean/std-scaled to m3 m-3; shaded: AMSR gap days; dashed: "
-                             "selected date")
+        self.title.object = (f"**{as_markdown(a.series_title)}** · "
+                             f"{plots.ASCAT_RESCALED}: mean/std-scaled to the filled series "
+                             "(to raw AMSR until it is computed), m3 m-3; shaded: AMSR gap "
+                             "days; dashed: selected date")
         self.series.object = a.series_plot.opts(width=760, height=260)
         self.scatter.object = a.scatter.opts(width=300, height=260)
-        stats = a.stats if len(a.stats) else pd.DataFrame(columns=STATS_COLUMNS)
-        self.stats.value = stats.round(4)
+        if len(a.stats):  # a pixel has none: the hidden table keeps what it had (an
+            # empty frame sent to a hidden table came back from the browser as an edit)
+            self.stats.value = a.stats.round(4)
 
     def __panel__(self):
         return pn.Column(self.title, self.series_status, pn.Row(self.series, self.scatter),
-                         self.stats)
+                         pn.Row(self.stats, self.download))
+
+    def _csv(self):
+        from app.exports import as_file, table_csv
+
+        a = self.app
+        frame = a.series_frame.copy()
+        frame.index.name = "date"
+        return as_file(table_csv(frame, a.export_header(a.series_title)))
 
 
 class NetworkView(pn.viewable.Viewer):
@@ -302,6 +363,11 @@ class NetworkView(pn.viewable.Viewer):
                                      sizing_mode="stretch_width", name="Station table")
         self.table.refused = self.app.notify
         self.table.on_click(self._clicked)
+        self.full_table = pd.DataFrame()
+        self.all_columns = guard.Checkbox(name="Show every column", value=False,
+                                          css_classes=["all-columns"])
+        self.all_columns.refused = self.app.notify
+        self.all_columns.param.watch(lambda e: self._show_columns(), "value")
         self.refresh_button = pn.widgets.Button(name="Compute network table")
         self.refresh_button.on_click(self._refresh_clicked)
         self.status = pn.pane.Markdown("", css_classes=["network-status"])
@@ -314,7 +380,8 @@ class NetworkView(pn.viewable.Viewer):
         self.download.refused = self.app.notify
         self.note = pn.pane.Markdown(
             "Metrics against in situ over ±60 days of the selected date (validation module); "
-            "r_change = (R filled − R raw) / |R raw|. Click a row to select the station.",
+            "delta_r = R filled − R raw. Hover a column title for its meaning; click a row "
+            "to select the station.",
             styles={"font-size": "small"})
 
     async def refresh(self):
@@ -332,7 +399,8 @@ class NetworkView(pn.viewable.Viewer):
             return
         finally:
             self.refresh_button.disabled = False
-        self.table.value = table.round(4)
+        self.full_table = table.round(4)
+        self._show_columns()
         self.download.disabled = not len(table)
         ch = summary.get("relative_change_median_r", {})
         v = ch.get("value")
@@ -341,6 +409,14 @@ class NetworkView(pn.viewable.Viewer):
             f"raw to filled: **{100 * v:+.1f}%** over {ch.get('n_stations', 0)} paired stations"
             if isinstance(v, float) and v == v else
             f"{summary.get('n_stations', 0)} stations · no raw/filled pair to compare")
+
+    def _show_columns(self) -> None:
+        t = self.full_table
+        keep = list(t.columns) if self.all_columns.value else [
+            c for c in ESSENTIAL_COLUMNS if c in t]
+        self.table.value = t[keep] if len(t.columns) else t
+        self.table.header_tooltips = {c: ESSENTIAL_COLUMNS[c] for c in keep
+                                      if c in ESSENTIAL_COLUMNS}
 
     def _clicked(self, event):
         try:
@@ -355,11 +431,12 @@ class NetworkView(pn.viewable.Viewer):
     def _csv(self):
         # only reached with a table: the button is disabled (and a forged click on it
         # refused by app.guard) until there is one
-        buf = io.StringIO()
-        self.table.value.to_csv(buf, index=False)
-        buf.seek(0)
-        return buf
+        from app.exports import as_file, table_csv
+
+        return as_file(table_csv(self.full_table, self.app.export_header(
+            "station network: raw and filled against in situ")))
 
     def __panel__(self):
-        return pn.Column("### Station network", pn.Row(self.refresh_button, self.download),
+        return pn.Column("### Station network", pn.Row(self.refresh_button, self.download,
+                                                      self.all_columns),
                          self.note, self.status, self.table)

@@ -56,8 +56,8 @@ def test_network_wide_table():
         "lon": [3, 3, 4, 4], "series": ["raw", "filled"] * 2, "n": [10, 20, 10, 20],
         "r": [0.5, 0.6, 0.4, 0.2], "rmse": [0.1] * 4, "status": ["OK"] * 4})
     wide = analysis.network_wide(long).set_index("id")
-    assert wide.loc["A", "r_change"] == pytest.approx(0.2)
-    assert wide.loc["B", "r_change"] == pytest.approx(-0.5)
+    assert wide.loc["A", "delta_r"] == pytest.approx(0.1)  # a difference, not a ratio
+    assert wide.loc["B", "delta_r"] == pytest.approx(-0.2)
     assert list(wide.columns[:3]) == ["network", "lat", "lon"]
     assert wide.loc["B", "n_filled"] == 20
     assert analysis.network_wide(long.iloc[:0]).empty

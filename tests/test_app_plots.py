@@ -115,7 +115,18 @@ def test_series_plot_layers():
     end = pd.Timestamp(spans.data.iloc[0, 1])
     assert start == pd.Timestamp("2015-05-31 12:00") and end == pd.Timestamp("2015-06-03 12:00")
     labels = [e.label for e in ov]
-    assert "ASCAT (scaled)" in labels
+    assert plots.ASCAT_RESCALED in labels  # one name, however it was scaled
+    assert all(e.vdims[0].unit == "m3 m-3" for e in ov if isinstance(e, hv.Curve))
+
+
+def test_a_pixel_scatter_names_the_truth_on_its_axis():
+    frame = pd.DataFrame({"truth": [0.1, 0.2, 0.3], "raw": [0.12, np.nan, 0.29],
+                          "filled": [0.11, 0.21, 0.31]})
+    ov = plots.scatter_plot(frame, "truth")
+    xdim = [e for e in ov if isinstance(e, hv.Scatter)][0].kdims[0]
+    assert xdim.label == "Truth (demo world)" and xdim.unit == "m3 m-3"
+    assert plots.scatter_plot(frame.rename(columns={"truth": "insitu"})).get(0).kdims[
+        0].label == "In situ"
 
 
 def test_scatter_has_one_to_one_line():

@@ -142,6 +142,29 @@ def test_url_round_trip_and_bad_parameters(grid):
     assert (c.region, c.day, c.station) == (*default, "")
 
 
+def test_url_keeps_every_display_choice(grid):
+    """Preset, gap toggle, checkpoint, colour limits and pixel survive a URL round trip;
+    bad values of each are named and ignored."""
+    ckpts = {"": "", "amsr2": "/x/amsr2.pt"}
+    a = ExplorerState(grid, checkpoints=ckpts)
+    a.request_preset("southern_plains")
+    a.show_mask = False
+    a.request_checkpoint("amsr2")
+    a.request_clim(0.05, 0.45)
+    a.request_pixel(35.1, -95.1)
+    q = a.to_query()
+    assert q["preset"] == "southern_plains" and q["mask"] == "0" and q["pixel"]
+    b = ExplorerState(grid, checkpoints=ckpts)
+    assert b.apply_query(q) == []
+    assert (b.preset, b.region, b.show_mask, b.checkpoint, b.clim, b.pixel) == (
+        a.preset, a.region, False, "/x/amsr2.pt", (0.05, 0.45), a.pixel)
+    c = ExplorerState(grid, checkpoints=ckpts)
+    msgs = c.apply_query({"preset": "atlantis", "mask": "maybe", "checkpoint": "/etc/x",
+                          "clim": "0.1", "pixel": "a,b"})
+    assert len(msgs) == 5, msgs
+    assert (c.preset, c.show_mask, c.checkpoint, c.has_pixel) == ("custom", True, "", False)
+
+
 def test_parsers():
     assert parse_date("2015-06-01T12:30") == pd.Timestamp("2015-06-01")
     assert parse_date("") is None and parse_date("yesterday-ish") is None

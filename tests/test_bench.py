@@ -94,6 +94,8 @@ def test_app_quick():
     r = out["regions"][name]
     assert r["cells"] == 16 * 16 and r["steps"] == 3
     assert 0 < r["p50_s"] <= r["p95_s"]
+    finite(out, "fill_this_period_month.fill_s", "fill_this_period_month.to_browsable_s")
+    assert out["fill_this_period_month"]["status"].startswith("filled 7 days")
 
 
 @pytest.mark.slow
