@@ -59,3 +59,20 @@ def env(world_path, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("GAPFILL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
     return world_path
+
+
+@pytest.fixture(scope="session")
+def demo_world_path() -> Path:
+    """The built demo world (``locations.demo_world()``); skips when it is not built."""
+    path = locations.demo_world()
+    if not path.exists():
+        pytest.skip(f"demo world not built at {path} (run `gapfill demo-data`)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_world(demo_world_path):
+    """The built demo world, opened lazily (:func:`data_catalog.worlds.open_world`)."""
+    from data_catalog.worlds import open_world
+
+    return open_world(demo_world_path)

@@ -76,26 +76,20 @@ def test_series_tracker_carries_the_last_observation_across_blocks():
 
 # ---------------------------------------------------------------- shipped checkpoints
 @pytest.fixture(scope="module")
-def demo_world():
-    from data_catalog import locations
-    from model.datasets import open_world
-
-    path = locations.demo_world()
-    if not path.exists():
-        pytest.skip(f"demo world not built at {path} (run `gapfill demo-data`)")
+def shipped_world(demo_world):
     if not er.path_for().exists():
         pytest.skip(f"no error model at {er.path_for()} (run `gapfill calibrate-errors`)")
-    return open_world(path)
+    return demo_world
 
 
 REGION = (-98.0, 34.0, -94.0, 38.0)
 
 
 @pytest.mark.parametrize("date", ["2022-07-15", "2005-03-10"])
-def test_predict_gives_an_uncertainty_on_land_only_with_cf_attributes(demo_world, date):
+def test_predict_gives_an_uncertainty_on_land_only_with_cf_attributes(shipped_world, date):
     from model.inference import predict
 
-    out = predict(demo_world, REGION, date, device="cpu")
+    out = predict(shipped_world, REGION, date, device="cpu")
     land = out.land.values
     sd = out[er.UNCERTAINTY]
     assert np.isfinite(sd.values[land]).all() and (sd.values[land] > 0).all()
@@ -109,12 +103,12 @@ def test_predict_gives_an_uncertainty_on_land_only_with_cf_attributes(demo_world
     assert 0.005 < float(np.nanmedian(sd.values)) < 0.2
 
 
-def test_a_cache_entry_holds_the_uncertainty(demo_world, tmp_path):
+def test_a_cache_entry_holds_the_uncertainty(shipped_world, tmp_path):
     from model.cache import InferenceCache, cached_predict
 
     cache = InferenceCache(tmp_path / "cache")
-    first = cached_predict(demo_world, REGION, "2022-07-15", device="cpu", cache=cache)
-    again = cached_predict(demo_world, REGION, "2022-07-15", device="cpu", cache=cache)
+    first = cached_predict(shipped_world, REGION, "2022-07-15", device="cpu", cache=cache)
+    again = cached_predict(shipped_world, REGION, "2022-07-15", device="cpu", cache=cache)
     land = again.land.values
     assert er.UNCERTAINTY in again and np.isfinite(again[er.UNCERTAINTY].values[land]).all()
     np.testing.assert_array_equal(first[er.UNCERTAINTY].values, again[er.UNCERTAINTY].values)
@@ -153,7 +147,7 @@ def test_pixel_scales_recover_a_persistent_pixel_factor(tmp_path):
 
 
 
-def test_a_small_held_out_sample_is_roughly_calibrated(demo_world):
+def test_a_small_held_out_sample_is_roughly_calibrated(shipped_world):
     """Six AMSR2 days of 2022 (held out from the fit, 2021) over one region: errors of
     filled_sm against the truth through each pixel's AMSR calibration, against the SDs,
     recomputed here with plain numpy (loose bounds: a small sample; the full figures
@@ -162,14 +156,14 @@ def test_a_small_held_out_sample_is_roughly_calibrated(demo_world):
     from model.inference import predict
 
     region = (-100.0, 32.0, -92.0, 40.0)
-    fit = load_period(demo_world, [2013, 2020], region=region, sensor=2)
+    fit = load_period(shipped_world, [2013, 2020], region=region, sensor=2)
     gain, offset, _ = st.fit_calibration(fit.truth, np.where(fit.valid, fit.amsr, np.nan),
                                          fit.land)
     err, sd = [], []
     for date in ("2022-01-20", "2022-03-15", "2022-05-10", "2022-07-05", "2022-09-01",
                  "2022-11-20"):
-        out = predict(demo_world, region, date, device="cpu")
-        truth = subset_region(demo_world, region)["truth_sm"].sel(time=date).values
+        out = predict(shipped_world, region, date, device="cpu")
+        truth = subset_region(shipped_world, region)["truth_sm"].sel(time=date).values
         cal = offset + gain * truth
         land = out.land.values & np.isfinite(cal)
         err.append((out.filled_sm.values - cal)[land])

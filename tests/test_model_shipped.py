@@ -13,16 +13,6 @@ CKPT = locations.checkpoint_dir()
 REGION = (-98.0, 34.0, -94.0, 38.0)  # Oklahoma / Kansas, inside the demo world
 
 
-@pytest.fixture(scope="module")
-def demo_world():
-    from model.datasets import open_world
-
-    path = locations.demo_world()
-    if not path.exists():
-        pytest.skip(f"demo world not built at {path} (run `gapfill demo-data`)")
-    return open_world(path)
-
-
 def test_shipped_checkpoints_are_small_and_complete():
     files = sorted(CKPT.glob("*.pt"))
     assert {p.name for p in files} >= {"amsr2.pt", "amsre.pt"}

@@ -34,11 +34,8 @@ MARGIN = {"single days": 0.8, "block": 0.9}
 
 
 @pytest.fixture(scope="module")
-def case():
-    path = locations.demo_world()
-    if not path.exists():
-        pytest.skip(f"demo world not built at {path} (run `gapfill demo-data`)")
-    return build_case(path)
+def case(demo_world_path):
+    return build_case(demo_world_path)
 
 
 def build_case(path) -> dict:

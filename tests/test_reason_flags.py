@@ -31,17 +31,6 @@ def test_each_gap_category_maps_to_its_bit_and_observed_days_carry_none():
     assert (out[filled] & 96 == 96).all() and (out[~filled & land] == 128).all()
 
 
-@pytest.fixture(scope="module")
-def demo_world():
-    from data_catalog import locations
-    from model.datasets import open_world
-
-    path = locations.demo_world()
-    if not path.exists():
-        pytest.skip(f"demo world not built at {path} (run `gapfill demo-data`)")
-    return open_world(path)
-
-
 @pytest.mark.parametrize("date", ["2005-01-20", "2010-07-15"])
 def test_demo_predict_reason_flags_follow_the_gap_categories_and_ascat(demo_world, date):
     from model.inference import predict
