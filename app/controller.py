@@ -8,7 +8,6 @@ every problem as a notification: no traceback ever reaches the page.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -19,7 +18,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from app import analysis, fill, plots
+from app import analysis, fill, jobs, plots
 from app.checkpoints import checkpoint_choices
 from app.data import MOCK_SOURCE, DataHub
 from app.days import DayFields
@@ -385,28 +384,19 @@ class Explorer(PeriodFills, param.Parameterized):
             return
         self.running, self.progress = True, 0
         self.inference_status = "starting"
-        shared = {"frac": 0.0, "msg": "queued"}
+        progress = jobs.Progress()
 
-        def progress(frac: float, msg: str = "") -> None:  # called in the worker thread
-            shared["frac"], shared["msg"] = float(frac), msg
+        def tick(frac: float, msg: str) -> None:
+            self.progress = int(min(99, 100 * frac))
+            self.inference_status = f"running: {msg}"
 
         day, region, ckpt, source = s.day, s.region, s.checkpoint, s.source
         try:
             fut = self.hub.run_inference(source, region, day, ckpt, progress)
-            wrapped = asyncio.wrap_future(fut)
-            while not wrapped.done():
-                await asyncio.wait({wrapped}, timeout=0.25)
-                self.progress = int(min(99, 100 * shared["frac"]))
-                self.inference_status = f"running: {shared['msg']}"
-            filled, info = wrapped.result()
-        except GapfillError as exc:
-            self.notify(f"Inference failed: {exc}", "error")
-            self.inference_status = f"inference failed: {exc}"
-            return
+            filled, info = await jobs.await_job(fut, progress, tick)
         except Exception as exc:  # noqa: BLE001 - a failing model must not break the app
-            log.exception("inference failed")
-            self.notify(f"Inference failed: {type(exc).__name__}: {exc}", "error")
-            self.inference_status = f"inference failed ({type(exc).__name__})"
+            note, self.inference_status = jobs.failure("Inference", exc)
+            self.notify(note, "error")
             return
         finally:
             self.running = False

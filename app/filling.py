@@ -8,15 +8,13 @@ its fill exists; the fills stay in the hub's memory, so browsing the period show
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 
 import pandas as pd
 
-from app import fill
+from app import fill, jobs
 from data_catalog import schema
-from data_catalog.errors import GapfillError
 
 log = logging.getLogger(__name__)
 
@@ -43,35 +41,25 @@ class PeriodFills:
         self._fill_cancel = cancel = threading.Event()
         self.fill_running, self.fill_progress = True, 0
         self.fill_status = "starting the period fill"
-        shared = {"frac": 0.0, "msg": "queued"}
-
-        def progress(frac: float, msg: str = "") -> None:  # called in the worker thread
-            shared["frac"], shared["msg"] = float(frac), msg
-
+        progress = jobs.Progress()
         key = (s.source, s.region, s.checkpoint)
+
+        def tick(frac: float, msg: str) -> None:
+            self.fill_progress = int(min(99, 100 * frac))
+            self.fill_status = f"filling {period[0]:%Y-%m-%d} to {period[1]:%Y-%m-%d}: {msg}"
+            self._show_new_fill(key)
+
         try:
             fut = self.hub.fill_period(s.source, s.region, *period, s.checkpoint, progress,
                                        cancel)
-            wrapped = asyncio.wrap_future(fut)
-            while not wrapped.done():
-                await asyncio.wait({wrapped}, timeout=0.25)
-                self.fill_progress = int(min(99, 100 * shared["frac"]))
-                self.fill_status = f"filling {period[0]:%Y-%m-%d} to {period[1]:%Y-%m-%d}: " \
-                                   f"{shared['msg']}"
-                self._show_new_fill(key)
-            info = wrapped.result()
+            info = await jobs.await_job(fut, progress, tick)
         except fill.FillCancelled as exc:
             self.fill_status = f"{exc}; the days done stay filled"
             self._show_new_fill(key)
             return
-        except GapfillError as exc:
-            self.notify(f"Period fill failed: {exc}", "error")
-            self.fill_status = f"period fill failed: {exc}"
-            return
         except Exception as exc:  # noqa: BLE001 - a failing model must not break the app
-            log.exception("period fill failed")
-            self.notify(f"Period fill failed: {type(exc).__name__}: {exc}", "error")
-            self.fill_status = f"period fill failed ({type(exc).__name__})"
+            note, self.fill_status = jobs.failure("Period fill", exc)
+            self.notify(note, "error")
             return
         finally:
             self.fill_running = False
