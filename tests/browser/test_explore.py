@@ -7,6 +7,7 @@ import re
 from urllib.parse import unquote
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from bench.serving import SMALL_DATE
 from tests.browser.conftest import ARTIFACTS, figures, maps_of, open_app, wait_for
@@ -42,8 +43,16 @@ def test_drawing_a_box_on_the_raw_map_sets_the_region(server, page):
     a = maps_of(figures(page, -97.0, 35.0))[0]
     b = maps_of(figures(page, -94.0, 32.0))[0]
     page.evaluate(WATCH_LOADING)
+    drawn = re.compile(r"region=-97(,|%2C)32(,|%2C)-94(,|%2C)35")
     _drag(page, a, b)  # box-select is the raw map's drag: no toolbar click needed
-    page.wait_for_url(re.compile(r"region=-97(,|%2C)32(,|%2C)-94(,|%2C)35"), timeout=60_000)
+    try:
+        page.wait_for_url(drawn, timeout=30_000)
+    except PlaywrightTimeoutError:
+        # seen once in a full run on a loaded machine: the first drag came before Bokeh's
+        # tools were live and was lost; a second drag must work (a broken box still fails)
+        _drag(page, maps_of(figures(page, -97.0, 35.0))[0],
+              maps_of(figures(page, -94.0, 32.0))[0])
+        page.wait_for_url(drawn, timeout=60_000)
     # the maps are rebuilt on the drawn region: its 3 degrees span most of the raw map
     # (a third of it before, on the world's 10 degrees)
 
