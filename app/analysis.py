@@ -49,12 +49,12 @@ def station_frame(vsource, sid: str, start, end) -> pd.DataFrame:
 def add_station_series(frame: pd.DataFrame, vframe: pd.DataFrame) -> pd.DataFrame:
     """The cell's frame with the station's in situ series and, where the validation
     source has it, its filled series (both on the frame's days)."""
-    from validation import compare as vc
+    from validation import protocol as vp
 
     frame = frame.copy()
-    frame["insitu"] = vframe[vc.INSITU].reindex(frame.index)
-    if vc.FILLED in vframe and vframe[vc.FILLED].notna().any():
-        frame["filled"] = vframe[vc.FILLED].reindex(frame.index)
+    frame["insitu"] = vframe[vp.INSITU].reindex(frame.index)
+    if vp.FILLED in vframe and vframe[vp.FILLED].notna().any():
+        frame["filled"] = vframe[vp.FILLED].reindex(frame.index)
     return frame
 
 
@@ -75,17 +75,18 @@ def station_stats(vsource, sid: str, frame: pd.DataFrame, start, end,
         outputs of this app); replaces the ``NO_MODEL`` rows.
     """
     from validation import compare as vc
+    from validation import protocol as vp
 
     frame = frame.copy()
     frame.attrs = {k: (dict(v) if isinstance(v, dict) else v) for k, v in frame.attrs.items()}
     meta = {k: dict(v) for k, v in frame.attrs["series"].items()}
-    if filled is not None and filled.notna().any() and vc.FILLED in meta and \
-            meta[vc.FILLED]["status"] is not None:
+    if filled is not None and filled.notna().any() and vp.FILLED in meta and \
+            meta[vp.FILLED]["status"] is not None:
         f = filled.reindex(frame.index).astype(float)
-        observed = frame[vc.RAW].notna() if vc.RAW in frame else pd.Series(False, frame.index)
-        frame[vc.FILLED] = f
-        frame[vc.FILLED_GAPS] = f.where(~observed)
-        for name in (vc.FILLED, vc.FILLED_GAPS):
+        observed = frame[vp.RAW].notna() if vp.RAW in frame else pd.Series(False, frame.index)
+        frame[vp.FILLED] = f
+        frame[vp.FILLED_GAPS] = f.where(~observed)
+        for name in (vp.FILLED, vp.FILLED_GAPS):
             meta[name]["status"] = None
             meta[name]["note"] = "model outputs of the app"
     frame.attrs["series"] = meta
@@ -171,6 +172,7 @@ def network_tables(world, stations, start, end, checkpoint: str = ""
     from app.outputs import resolve_checkpoint
     from validation import compare as vc
     from validation.sources import DemoSource
+    from validation.summary import summarize
 
     if stations is None:
         raise GapfillError("this source has no stations")
@@ -182,7 +184,7 @@ def network_tables(world, stations, start, end, checkpoint: str = ""
     vs = DemoSource(world=world, stations=stations, compute_filled=has_model, checkpoint=ck)
     settings = _settings(start, end)
     long = vc.network_table(vs, settings)
-    return network_wide(long), vc.summarize(long, vs, settings)
+    return network_wide(long), summarize(long, vs, settings)
 
 
 def colour_limits(values: np.ndarray, clim: tuple[float, float] | None = None

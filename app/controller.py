@@ -391,15 +391,14 @@ class Explorer(PeriodFills, param.Parameterized):
             self.inference_status = f"running: {msg}"
 
         day, region, ckpt, source = s.day, s.region, s.checkpoint, s.source
-        try:
-            fut = self.hub.run_inference(source, region, day, ckpt, progress)
-            filled, info = await jobs.await_job(fut, progress, tick)
-        except Exception as exc:  # noqa: BLE001 - a failing model must not break the app
-            note, self.inference_status = jobs.failure("Inference", exc)
-            self.notify(note, "error")
+        out = await jobs.run(
+            "Inference", lambda: self.hub.run_inference(source, region, day, ckpt, progress),
+            progress, tick, notify=self.notify,
+            status=lambda line: setattr(self, "inference_status", line),
+            done=lambda: setattr(self, "running", False))
+        if out is None:
             return
-        finally:
-            self.running = False
+        filled, info = out
         self.progress = 100
         self.notify(f"Inference done on {info.get('device')} in {info.get('seconds')} s.", "info")
         if (s.day, s.region, s.checkpoint, s.source) == (day, region, ckpt, source):

@@ -50,19 +50,19 @@ class PeriodFills:
             self._show_new_fill(key)
 
         try:
-            fut = self.hub.fill_period(s.source, s.region, *period, s.checkpoint, progress,
-                                       cancel)
-            info = await jobs.await_job(fut, progress, tick)
+            info = await jobs.run(
+                "Period fill", lambda: self.hub.fill_period(
+                    s.source, s.region, *period, s.checkpoint, progress, cancel),
+                progress, tick, notify=self.notify,
+                status=lambda line: setattr(self, "fill_status", line),
+                done=lambda: setattr(self, "fill_running", False),
+                passthrough=(fill.FillCancelled,))
         except fill.FillCancelled as exc:
             self.fill_status = f"{exc}; the days done stay filled"
             self._show_new_fill(key)
             return
-        except Exception as exc:  # noqa: BLE001 - a failing model must not break the app
-            note, self.fill_status = jobs.failure("Period fill", exc)
-            self.notify(note, "error")
+        if info is None:
             return
-        finally:
-            self.fill_running = False
         self.fill_progress = 100
         self.last_period = (key, period)
         self.fill_status = (f"filled {info['days']} days ({period[0]:%Y-%m-%d} to "

@@ -43,6 +43,31 @@ async def await_job(fut: Future, progress: Progress,
     return wrapped.result()
 
 
+async def run(what: str, submit: Callable[[], Future], progress: Progress,
+              tick: Callable[[float, str], None], *, notify: Callable[[str, str], None],
+              status: Callable[[str], None], done: Callable[[], None],
+              passthrough: tuple[type[BaseException], ...] = ()) -> Any | None:
+    """Run the worker job ``what`` ("Inference"): ``submit()`` starts it and gives its
+    future, ``tick`` shows its progress while it runs (see :func:`await_job`).
+
+    Returns its result, or None when it failed: then one notification (``notify(note,
+    "error")``) and the status line (``status(line)``) say why (:func:`failure`).
+    Exceptions of ``passthrough`` (a cancelled job) are raised to the caller.  ``done()``
+    is called in every case (the caller's "running" flag goes down).
+    """
+    try:
+        return await await_job(submit(), progress, tick)
+    except passthrough:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing job must not break the app
+        note, line = failure(what, exc)
+        notify(note, "error")
+        status(line)
+        return None
+    finally:
+        done()
+
+
 def failure(what: str, exc: BaseException) -> tuple[str, str]:
     """The notification and the status line of a failed job ``what`` ("Inference").
 

@@ -13,8 +13,8 @@ import pytest
 from app import analysis
 from bench.serving import REPO
 from data_catalog import schema
-from validation import compare as vc
 from validation import metrics as mx
+from validation import protocol as vp
 from validation.sources import DemoSource
 
 
@@ -88,14 +88,14 @@ def test_station_stats_use_the_apps_filled_series(mock_world):
     assert rows.loc["filled", "status"] == mx.NO_MODEL
     # the truth at the station's cell as the "filled" series: the filled rows now have
     # metrics, and they equal those of the truth row
-    truth = vframe[vc.TRUTH] if vc.TRUTH in vframe else None
+    truth = vframe[vp.TRUTH] if vp.TRUTH in vframe else None
     assert truth is not None and truth.notna().any()
     rows = analysis.station_stats(vs, sid, vframe, start, end, truth).set_index("series")
     assert rows.loc["filled", "status"] == mx.OK
     assert rows.loc["filled", "r"] == pytest.approx(rows.loc["truth", "r"])
     assert rows.loc["filled", "n"] == rows.loc["truth", "n"]
     # the caller's frame is left as it was
-    assert vframe.attrs["series"][vc.FILLED]["status"] == mx.NO_MODEL
+    assert vframe.attrs["series"][vp.FILLED]["status"] == mx.NO_MODEL
 
 
 def test_add_station_series_and_cell_table(mock_world):
@@ -104,7 +104,7 @@ def test_add_station_series_and_cell_table(mock_world):
     frame = pd.DataFrame({"raw": 0.1, "filled": np.nan}, idx)
     out = analysis.add_station_series(frame, vframe)
     assert "insitu" not in frame
-    pd.testing.assert_series_equal(out["insitu"], vframe[vc.INSITU].reindex(idx),
+    pd.testing.assert_series_equal(out["insitu"], vframe[vp.INSITU].reindex(idx),
                                    check_names=False)
     assert out["filled"].isna().all()  # no model in the validation source: nothing added
     cell = analysis.cell_table(31.5, -97.25)

@@ -55,3 +55,50 @@ def test_a_users_mistake_is_one_line_and_a_bug_is_logged(caplog):
     assert note == "Period fill failed: KeyError: 'k'"
     assert status == "period fill failed (KeyError)"
     assert caplog.records and caplog.records[0].exc_info is not None
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _run(work, passthrough=()):
+    """jobs.run on a one-thread pool; what it told the notification, status and done."""
+    told = {"notes": [], "status": [], "done": 0}
+
+    def done():
+        told["done"] += 1
+
+    with ThreadPoolExecutor(1) as pool:
+        out = asyncio.run(jobs.run(
+            "Period fill", lambda: pool.submit(work), jobs.Progress(), lambda f, m: None,
+            notify=lambda note, level: told["notes"].append((level, note)),
+            status=told["status"].append, done=done, passthrough=passthrough))
+    return out, told
+
+
+def test_run_returns_the_result_and_always_calls_done():
+    out, told = _run(lambda: (1, 2))
+    assert out == (1, 2)
+    assert told == {"notes": [], "status": [], "done": 1}
+
+
+def test_run_turns_a_failure_into_one_note_and_a_status_line():
+    out, told = _run(lambda: (_ for _ in ()).throw(MissingFileError("gone", "/x.zarr")))
+    assert out is None
+    assert len(told["notes"]) == 1 and told["notes"][0][0] == "error"
+    assert "gone" in told["notes"][0][1]
+    assert told["status"] and told["status"][0].startswith("period fill failed")
+    assert told["done"] == 1
+
+
+def test_run_raises_a_passthrough_exception_after_done():
+    def work():
+        raise _Cancelled("stopped")
+
+    done = []
+    with ThreadPoolExecutor(1) as pool, pytest.raises(_Cancelled):
+        asyncio.run(jobs.run("Period fill", lambda: pool.submit(work), jobs.Progress(),
+                             lambda f, m: None, notify=lambda n, lv: None,
+                             status=lambda line: None, done=lambda: done.append(1),
+                             passthrough=(_Cancelled,)))
+    assert done == [1]

@@ -24,18 +24,7 @@ import pandas as pd
 from validation import collocation as co
 from validation import metrics as mx
 from validation import tcol
-from validation.protocol import (  # noqa: F401  (the names the app and the CLI use)
-    ASCAT,
-    FILLED,
-    FILLED_GAPS,
-    INSITU,
-    RAW,
-    TRUTH,
-    SatSeries,
-    Settings,
-    Source,
-)
-from validation.summary import summarize  # noqa: F401  (the app's entry to the summary)
+from validation.protocol import FILLED, INSITU, SatSeries, Settings, Source
 
 log = logging.getLogger(__name__)
 
