@@ -372,12 +372,9 @@ class Explorer(PeriodFills, param.Parameterized):
     # ------------------------------------------------------------------ inference
     async def run_inference(self) -> None:
         """Run the model for the shown region and day in the worker; progress on the loop."""
-        if self.running or self.fields is None:
+        if not self._can_fill(self.running):
             return
         s = self.state
-        if self.fill_problem:
-            self.notify(self.fill_problem, "info")
-            return
         if self.fields.sensor == schema.SENSOR_NONE:
             self.notify("No radiometer observed this day (2011-10-04 to 2012-07-01); "
                         "nothing to fill.", "info")

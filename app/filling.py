@@ -24,16 +24,24 @@ class PeriodFills:
     ``load``, ``notify``, ``dispatch``, ``refresh_selection`` and its ``fill_*`` and
     ``auto_fill`` parameters."""
 
+    def _can_fill(self, busy: bool) -> bool:
+        """Whether a fill (of the day or of a period) may start: none of its kind ``busy``,
+        a day shown, and a source and checkpoint that can fill (else the user is told
+        why)."""
+        if busy or self.fields is None:
+            return False
+        if self.fill_problem:
+            self.notify(self.fill_problem, "info")
+            return False
+        return True
+
     async def fill_this_period(self, start, end) -> None:
         """Fill the shown region over ``start..end`` in the worker (the engine of
         ``build-series``), with progress; the shown day appears as soon as its block is
         done, and every day of the period stays filled while browsing."""
-        if self.fill_running or self.fields is None:
+        if not self._can_fill(self.fill_running):
             return
         s = self.state
-        if self.fill_problem:
-            self.notify(self.fill_problem, "info")
-            return
         period, msgs = s.check_fill_period(start, end)
         if period is None:
             self.notify(msgs)

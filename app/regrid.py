@@ -5,12 +5,11 @@ its extent and shape (what the plot's Bokeh data source holds).  The zoomed-out 
 whole region on fewer pixels) is regridded with Datashader's own mean weights in numpy,
 other views with Datashader on one thread (:func:`single_threaded_numba`: its parallel
 kernels stall when the cores are busy).  Numpy, numba and Datashader only: no HoloViews,
-no Panel.
+no Panel, no torch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import datashader as dsh
@@ -18,19 +17,15 @@ import numba
 import numpy as np
 import xarray as xr
 
+from model.streaming import threads
 
-@contextlib.contextmanager
+
 def single_threaded_numba():
     """Run numba's parallel kernels (Datashader's regridding) on the calling thread only.
 
     The setting is per thread and restored afterwards.
     """
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+    return threads(numba.get_num_threads, numba.set_num_threads)
 
 
 _EPS = 1e-10  # datashader.resampling._EPS

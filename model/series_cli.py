@@ -5,28 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from data_catalog import inputs, locations, schema
+from data_catalog import inputs, locations, options, schema
 
 logger = logging.getLogger(__name__)
 
 MODEL_CHOICES = {"shipped": "model.inference:load_models",
                  "persistence": "model.series:persistence_models"}
-
-
-def _region(text: str) -> tuple[float, float, float, float]:
-    """Four finite numbers inside the world with W < E and S < N (data_catalog.inputs)."""
-    w, s, e, n = inputs.argument(inputs.check_region, "region")(text)
-    if not (w < e and s < n):
-        raise argparse.ArgumentTypeError(f"expected W < E and S < N, got {text!r}")
-    return w, s, e, n
-
-
-#: A day YYYY-MM-DD (checked before any work starts), passed on as ISO text.
-_day = inputs.argument(inputs.check_date, "day", then=inputs.iso_day)
-
-
-def _count(lo: int):
-    return inputs.argument(inputs.check_int, "value", lo)
 
 
 def _models(text: str) -> str:
@@ -46,26 +30,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         description="Gap-fill every day of a period tile by tile on Dask and write a zarr "
                     "store with filled_sm, amsr_sm and source_flag. Killed and run again "
                     "with the same arguments, it finishes only the missing tiles.")
-    p.add_argument("--source", default="demo",
-                   help="'demo' (the demo world), the path of a canonical zarr store (an "
-                        "assembled world) or a catalog source with the world driver")
-    p.add_argument("--world", default=None, metavar="PATH",
-                   help="world store or catalog world source for --source demo (default: "
-                        f"the demo world, {locations.help_default('GAPFILL_DEMO')})")
-    p.add_argument("--start", type=_day, default="2003-01-01",
-                   help="first day (default 2003-01-01)")
-    p.add_argument("--end", type=_day, default="2023-12-31",
-                   help="last day (default 2023-12-31)")
-    p.add_argument("--region", type=_region, default=None, metavar="W,S,E,N",
-                   help="region in degrees; write --region=W,S,E,N when W is negative "
-                        "(default: the whole world)")
+    options.add_source(p)
+    options.add_demo_world(p)
+    options.add_period(p, "2003-01-01", "2023-12-31", "")
+    p.add_argument("--region", type=options.region, default=None, metavar="W,S,E,N",
+                   help=options.REGION_HELP + " (default: the whole world)")
     p.add_argument("--out", default=None, metavar="PATH",
                    help="zarr store to write (default: "
                         f"{locations.help_default('GAPFILL_SERIES')})")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of an existing dask.distributed scheduler (workers must see "
                         "--out and the input); 'synchronous' runs without Dask")
-    p.add_argument("--workers", type=_count(1), default=2,
+    p.add_argument("--workers", type=options.count(1), default=2,
                    help="worker processes of the local cluster (default 2; one thread each)")
     p.add_argument("--model", type=_models, default=MODEL_CHOICES["shipped"],
                    help="'shipped' (the trained checkpoints, default), 'persistence' "
@@ -76,11 +52,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--gap-model", choices=("amsr_e", "amsr2"), default="amsr2",
                    help="model that fills the 2011-10-04..2012-07-01 gap (default amsr2, "
                         "the base model)")
-    p.add_argument("--tile", type=_count(1), default=32,
+    p.add_argument("--tile", type=options.count(1), default=32,
                    help="tile edge in cells (default 32)")
-    p.add_argument("--halo", type=_count(0), default=8,
+    p.add_argument("--halo", type=options.count(0), default=8,
                    help="halo of each tile in cells (default 8)")
-    p.add_argument("--time-chunk", type=_count(1), default=365,
+    p.add_argument("--time-chunk", type=options.count(1), default=365,
                    help="days per time block and store chunk (default 365)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a store built with other settings")
@@ -92,9 +68,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        description="Write a CF-1.10 netCDF-4 file from a series store.")
     e.add_argument("--store", default=None, metavar="PATH",
                    help=f"series store (default: {locations.help_default('GAPFILL_SERIES')})")
-    e.add_argument("--region", type=_region, default=None, metavar="W,S,E,N")
-    e.add_argument("--start", type=_day, default=None, help="first day (default: the store's)")
-    e.add_argument("--end", type=_day, default=None, help="last day (default: the store's)")
+    e.add_argument("--region", type=options.region, default=None, metavar="W,S,E,N",
+                   help=options.REGION_HELP + " (default: the store's)")
+    options.add_period(e, None, None, "the store's")
     e.add_argument("--out", required=True, metavar="FILE.nc")
     e.set_defaults(func=_export)
 

@@ -132,6 +132,17 @@ def runs(ids: np.ndarray) -> Iterator[tuple[int, int, int]]:
 
 
 @contextlib.contextmanager
+def threads(get: Callable[[], int], put: Callable[[int], None], n: int = 1):
+    """Run with ``n`` threads of a library whose setting is read by ``get`` and written by
+    ``put`` (torch's, numba's), then restore the caller's setting."""
+    before = get()
+    put(n)
+    try:
+        yield
+    finally:
+        put(before)
+
+
 def one_torch_thread():
     """Run with one torch thread, then restore the caller's setting.
 
@@ -140,12 +151,7 @@ def one_torch_thread():
     """
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return threads(torch.get_num_threads, torch.set_num_threads)
 
 
 # ---------------------------------------------------------------- the engine

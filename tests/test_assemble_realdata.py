@@ -38,6 +38,14 @@ def raw_grid(path, name: str, lat_name: str, lon_name: str):
     return v, lat, lon
 
 
+def sampled_cells(world, lat: np.ndarray, lon: np.ndarray, step: int):
+    """Every ``step``-th cell of the world as ``(lat, lon, i, j)``, with the indices of the
+    file's nearest grid point (``lat``, ``lon``: the file's coordinates)."""
+    for la in world.lat.values[::step]:
+        for lo in world.lon.values[::step]:
+            yield la, lo, int(np.abs(lat - la).argmin()), int(np.abs(lon - lo).argmin())
+
+
 def test_lprm_day_values_equal_the_file_and_fallbacks_are_rfi(kits, tmp_path):
     out = tmp_path / "lprm.zarr"
     assemble(["lprm_amsr2"], "c3s_active_images", (-125, 30, -110, 45), "2015-04-01",
@@ -46,21 +54,19 @@ def test_lprm_day_values_equal_the_file_and_fallbacks_are_rfi(kits, tmp_path):
     c1, lat, lon = raw_grid(kits / LPRM, "soil_moisture_c1", "Latitude", "Longitude")
     freq, _, _ = raw_grid(kits / LPRM, "frequency_map", "Latitude", "Longitude")
     checked = {"observed": 0, "rfi": 0}
-    for la in got.lat.values[::3]:
-        for lo in got.lon.values[::3]:
-            i, j = int(np.abs(lat - la).argmin()), int(np.abs(lon - lo).argmin())
-            gap = int(got.gap_mask.sel(lat=la, lon=lo))
-            value = float(got.amsr_sm.sel(lat=la, lon=lo))
-            if gap == schema.OBSERVED:
-                assert value == np.float32(float(c1[i, j]) / 100.0)  # exactly the file's
-                checked["observed"] += 1
-            else:
-                assert np.isnan(value)
-            if not np.ma.is_masked(freq[i, j]) and freq[i, j] > 6.95 \
-                    and bool(got.land.sel(lat=la, lon=lo)):
-                assert gap in (schema.RFI, schema.FROZEN), (la, lo, gap)
-                assert not np.ma.is_masked(c1[i, j]) or gap == schema.RFI
-                checked["rfi"] += gap == schema.RFI
+    for la, lo, i, j in sampled_cells(got, lat, lon, 3):
+        gap = int(got.gap_mask.sel(lat=la, lon=lo))
+        value = float(got.amsr_sm.sel(lat=la, lon=lo))
+        if gap == schema.OBSERVED:
+            assert value == np.float32(float(c1[i, j]) / 100.0)  # exactly the file's
+            checked["observed"] += 1
+        else:
+            assert np.isnan(value)
+        if not np.ma.is_masked(freq[i, j]) and freq[i, j] > 6.95 \
+                and bool(got.land.sel(lat=la, lon=lo)):
+            assert gap in (schema.RFI, schema.FROZEN), (la, lo, gap)
+            assert not np.ma.is_masked(c1[i, j]) or gap == schema.RFI
+            checked["rfi"] += gap == schema.RFI
     assert checked["observed"] > 50 and checked["rfi"] > 5, checked
     assert int(got.sensor) == schema.SENSOR_AMSR2
 
@@ -76,22 +82,20 @@ def test_c3s_images_values_equal_the_files(kits, tmp_path):
     passive, lat, lon = raw_grid(kits / C3S.format("SSMV-PASSIVE"), "sm", "lat", "lon")
     active, _, _ = raw_grid(kits / C3S.format("SSMS-ACTIVE"), "sm", "lat", "lon")
     n = {"amsr": 0, "ascat": 0}
-    for la in got.lat.values[::4]:
-        for lo in got.lon.values[::4]:
-            i, j = int(np.abs(lat - la).argmin()), int(np.abs(lon - lo).argmin())
-            land = bool(got.land.sel(lat=la, lon=lo))
-            a = float(got.amsr_sm.sel(lat=la, lon=lo))
-            s = float(got.ascat_sm.sel(lat=la, lon=lo))
-            if land and not np.ma.is_masked(passive[i, j]):
-                assert a == np.float32(passive[i, j])  # PASSIVE 2017-07-01: AMSR2 only
-                n["amsr"] += 1
-            else:
-                assert np.isnan(a)
-            if land and not np.ma.is_masked(active[i, j]):
-                assert s == np.float32(active[i, j])
-                n["ascat"] += 1
-            else:
-                assert np.isnan(s)
+    for la, lo, i, j in sampled_cells(got, lat, lon, 4):
+        land = bool(got.land.sel(lat=la, lon=lo))
+        a = float(got.amsr_sm.sel(lat=la, lon=lo))
+        s = float(got.ascat_sm.sel(lat=la, lon=lo))
+        if land and not np.ma.is_masked(passive[i, j]):
+            assert a == np.float32(passive[i, j])  # PASSIVE 2017-07-01: AMSR2 only
+            n["amsr"] += 1
+        else:
+            assert np.isnan(a)
+        if land and not np.ma.is_masked(active[i, j]):
+            assert s == np.float32(active[i, j])
+            n["ascat"] += 1
+        else:
+            assert np.isnan(s)
     assert n["amsr"] > 100 and n["ascat"] > 100, n
     assert list(world.sensor.values) == [schema.SENSOR_AMSR2] * 2
 

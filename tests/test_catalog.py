@@ -11,7 +11,7 @@ import pytest
 from data_catalog import schema
 from data_catalog.catalog import BUILTIN_CATALOG, DRIVERS, load_catalog
 from data_catalog.errors import CatalogError, MissingFileError, OutOfRangeError
-from tests.test_readers_cells import write_grid, write_ortho_cell
+from tests.test_readers_cells import write_ortho_folder
 from tests.test_readers_ismn import hours, write_station
 from tests.test_readers_lprm import write_lprm
 
@@ -33,10 +33,7 @@ def fixture_catalog(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     write_lprm(data / "LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4")
-    cells = data / "cells"
-    cells.mkdir()
-    write_grid(cells / "grid.nc")
-    write_ortho_cell(cells / "0042.nc", units="m3 m-3")
+    write_ortho_folder(data / "cells", units="m3 m-3")
     write_station(data / "ismn", "NETA", "Alpha", 45.1, 10.4, (0.05, 0.05),
                   hours("2017-01-02", [0.2, 0.3], ["G", "G"]))
     write_station(data / "ismn", "NETA", "Gamma", 46.0, 11.0, (0.0, 0.05),

@@ -61,13 +61,17 @@ def write_ortho_cell(path: Path, *, units: str | None = None) -> Path:
     return path
 
 
+def write_ortho_folder(folder: Path, *, units: str | None = None) -> Path:
+    """A CCI-style cell folder: ``grid.nc`` and cell ``0042.nc``."""
+    folder.mkdir(parents=True)
+    write_grid(folder / "grid.nc")
+    write_ortho_cell(folder / "0042.nc", units=units)
+    return folder
+
+
 @pytest.fixture
 def ortho(tmp_path):
-    folder = tmp_path / "cci"
-    folder.mkdir()
-    write_grid(folder / "grid.nc")
-    write_ortho_cell(folder / "0042.nc")
-    return folder
+    return write_ortho_folder(tmp_path / "cci")
 
 
 def write_ragged(folder: Path) -> Path:

@@ -14,7 +14,7 @@ import logging
 import math
 import sys
 
-from data_catalog import inputs, locations
+from data_catalog import locations, options
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +60,6 @@ def _ids(text: str) -> list[str]:
     return ids
 
 
-#: A day YYYY-MM-DD, checked by the shared validators before any station is read.
-_day = inputs.argument(inputs.check_date, "day", then=inputs.iso_day)
-
-
-def _count(lo: int):
-    """A whole number >= ``lo``."""
-    return inputs.argument(inputs.check_int, "value", lo)
-
-
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``validate`` to the ``gapfill`` command line."""
     p = sub.add_parser(
@@ -79,10 +70,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                     "local solar time) and compute R (with p-value and CI), rho, RMSE, "
                     "ubRMSE, bias and the anomaly R per station and series, the network "
                     "medians and the relative change of the median R from raw to filled.")
-    p.add_argument("--source", default="demo",
-                   help="'demo' (the demo world), a catalog kit with stations ('hawaii'), "
-                        "or a world (a store's path or a catalog source with the world "
-                        "driver, e.g. an assembled world) with --ismn; default demo")
+    options.add_source(p, "; a world other than the demo needs --ismn; or a catalog kit "
+                          "with stations ('hawaii')")
     p.add_argument("--ismn", default=None, metavar="SOURCE",
                    help="stations from this catalog source (driver ismn) instead of the "
                         "demo world's, at the cells of the world of --source/--world")
@@ -100,9 +89,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="seamless series store with filled_sm (gapfill build-series); "
                         f"default: {locations.help_default('GAPFILL_SERIES')}, when "
                         "complete, else stream the model at the stations")
-    p.add_argument("--world", default=None, metavar="PATH",
-                   help="world store or catalog world source for --source demo (default: "
-                        f"the demo world, {locations.help_default('GAPFILL_DEMO')})")
+    options.add_demo_world(p)
     p.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="model checkpoint for the filled series (default: the models in "
                         f"{locations.help_default('GAPFILL_CHECKPOINTS')}, by radiometer)")
@@ -110,9 +97,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="never run the model; without a series store the filled rows say "
                         "NO_MODEL")
     p.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
-    p.add_argument("--start", type=_day, default=None, help="first day (UTC, inclusive)")
-    p.add_argument("--end", type=_day, default=None, help="last day (UTC, inclusive)")
-    p.add_argument("--min-n", type=_count(1), default=10,
+    options.add_period(p, None, None, "the source's record; days are UTC")
+    p.add_argument("--min-n", type=options.count(1), default=10,
                    help="fewest pairs for metrics (default 10; fewer: INSUFFICIENT_DATA)")
     p.add_argument("--scaling", choices=("none", "mean_std", "cdf_match"), default="none",
                    help="scale volumetric series to the station before RMSE (default none)")
@@ -131,7 +117,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="accepted range of the sensor top in m (default 0,0.1)")
     p.add_argument("--cell-mean", action="store_true",
                    help="average stations that share a satellite cell (one row per cell)")
-    p.add_argument("--bootstrap", type=_count(0), default=0, metavar="N",
+    p.add_argument("--bootstrap", type=options.count(0), default=0, metavar="N",
                    help="bootstrap resamples for CIs of R and RMSE (default 0: analytical "
                         "CI of R only)")
     p.set_defaults(func=run)
