@@ -79,7 +79,7 @@ def _run_samples(ts, run, em: er.ErrorModel, sensor: str, lead: int, mask: np.nd
     cat = np.where(run.vin, 0, cat)
     months = per.time.month.values[:, None, None]
     feats = er.features(gd_vis, regime, asc, cat, months)
-    sd = em.sd(sensor, feats, per.lat, per.lon)[mask]
+    sd = em.sd(sensor, feats, per.lat, per.lon, est, per.doy)[mask]
     gd = st.days_to_nearest(run.vin)[mask]
     return err, sd, gd
 

@@ -24,7 +24,9 @@ where it was in the input, the model's elsewhere.  The residuals are binned by
 and the variance of each bin is their mean square.  A pixel-day takes the SD of the most
 specific bin (features in that order) holding at least :data:`MIN_N` residuals, times its
 pixel's scale (:func:`pixel_scales`: the persistent part of a pixel's error, observed and
-filled apart; 1 outside the fit grid).  The table
+filled apart; 1 outside the fit grid), times the value factor of :mod:`model.errors_value`
+(the day's departure from its pixel's climatology and the pixel's seasonal error level,
+which rank the errors inside a gap bin; fitted per gap bin).  The table
 is fitted in the sensor's own units; :func:`uncertainty` scales it to the reference
 climatology ``filled_sm`` is given in (the AMSR-E model's mean/std matching gain).
 
@@ -44,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from data_catalog import schema
+from model import errors_value as ev
 from model import strata as st
 
 log = logging.getLogger(__name__)
@@ -147,21 +150,32 @@ class Table:
 
 @dataclass
 class ErrorModel:
-    """Per model sensor (``amsr2``, ``amsre``) a :class:`Table`, facts of its fit and the
+    """Per model sensor (``amsr2``, ``amsre``) a :class:`Table`, facts of its fit, the
     pixel scale maps (``scales[sensor]``: ``lat``, ``lon``, ``observed`` and ``filled``
-    maps, :func:`pixel_scales`)."""
+    maps, :func:`pixel_scales`) and the value part (``value[sensor]``: the climate maps and
+    the coefficients of :mod:`model.errors_value`)."""
 
     tables: dict[str, Table]
     meta: dict[str, Any]
     scales: dict[str, dict] = field(default_factory=dict)
+    value: dict[str, tuple[dict, np.ndarray]] = field(default_factory=dict)
 
     def sd(self, sensor: str, feats: list[np.ndarray], lat: np.ndarray | None = None,
-           lon: np.ndarray | None = None) -> np.ndarray:
+           lon: np.ndarray | None = None, estimate: np.ndarray | None = None,
+           doy=None) -> np.ndarray:
         """SDs of pixel-days; with ``lat``/``lon`` (the trailing two dimensions of the
-        features) times the pixel's scale (observed or filled)."""
+        features) times the pixel's scale (observed or filled), and with ``estimate`` (the
+        values, in the sensor's units) and ``doy`` (scalar, or 1-D for ``(T, H, W)``) times
+        the value factor (:mod:`model.errors_value`)."""
         out = self.tables[sensor].sd(feats)
+        if lat is None or lon is None:
+            return out
+        val = self.value.get(sensor)
+        if val is not None and estimate is not None and doy is not None:
+            x = ev.features(val[0], estimate, doy, lat, lon)
+            out = out * ev.factor(val[1], feats[0], x)
         sc = self.scales.get(sensor)
-        if sc is None or lat is None or lon is None:
+        if sc is None:
             return out
         from data_catalog import grid
 
@@ -180,7 +194,8 @@ class ErrorModel:
                "gap_edges": list(GAP_EDGES), "min_n": MIN_N, **self.meta,
                "tables": {s: t.to_json() for s, t in self.tables.items()},
                "scales": {s: {k: np.round(np.asarray(v, np.float64), 4).tolist()
-                              for k, v in m.items()} for s, m in self.scales.items()}}
+                              for k, v in m.items()} for s, m in self.scales.items()},
+               "value": {s: ev.to_json(*v) for s, v in self.value.items()}}
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(doc, indent=1, allow_nan=False))
         tmp.replace(path)
@@ -198,10 +213,11 @@ class ErrorModel:
                 raise ValueError("another format version or other gap bins")
             tables = {s: Table.from_json(t) for s, t in doc.pop("tables").items()}
             scales = doc.pop("scales", {})
+            value = {s: ev.from_json(v) for s, v in doc.pop("value", {}).items()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DataError(f"unreadable error model: {exc}; refit it with `gapfill "
                             "calibrate-errors`", path) from exc
-        return cls(tables, doc, scales)
+        return cls(tables, doc, scales, value)
 
     def stale(self, sensor: str, checkpoint_sha256: str) -> bool:
         """True when the table of ``sensor`` was fitted on another checkpoint."""
@@ -280,18 +296,28 @@ def uncertainty_attrs() -> dict:
                        "truth (model/errors.py, gapfill calibrate-errors)"}
 
 
+def own_units(model, values, lat, lon):
+    """``values`` of the reference climatology (``filled_sm``) in ``model``'s own units."""
+    if values is None or not hasattr(model, "from_reference"):
+        return values
+    return model.from_reference(np.asarray(values, np.float32), lat, lon, outside="missing")
+
+
 def uncertainty(em: ErrorModel, model, *, gap_days, regime, ascat, category, months,
-                lat, lon) -> np.ndarray:
-    """SD (m3 m-3, reference climatology) of pixel-days ``(..., H, W)``."""
+                lat, lon, filled=None, doy=None) -> np.ndarray:
+    """SD (m3 m-3, reference climatology) of pixel-days ``(..., H, W)``; ``filled`` (the
+    values, reference climatology) and ``doy`` add the value factor."""
     feats = features(gap_days, regime, ascat, category, months)
-    sd = em.sd(model.sensor, feats, lat, lon) * reference_gain(model, lat, lon)
+    est = own_units(model, filled, lat, lon)
+    sd = em.sd(model.sensor, feats, lat, lon, est, doy) * reference_gain(model, lat, lon)
     return sd.astype(np.float32)
 
 
-def day_uncertainty(em: ErrorModel, model, sub, day_index: int, ri: slice, rj: slice
-                    ) -> np.ndarray:
+def day_uncertainty(em: ErrorModel, model, sub, day_index: int, ri: slice, rj: slice,
+                    filled: np.ndarray | None = None) -> np.ndarray:
     """SD ``(h, w)`` of day ``day_index`` of a predict window ``sub`` (canonical slice of the
-    look-back and look-ahead days the model read), cropped to ``(ri, rj)``."""
+    look-back and look-ahead days the model read), cropped to ``(ri, rj)``; ``filled``
+    ``(h, w)``: the day's ``filled_sm`` (for the value factor)."""
     import pandas as pd
 
     from model.tensors import amsr_valid_mask
@@ -308,9 +334,10 @@ def day_uncertainty(em: ErrorModel, model, sub, day_index: int, ri: slice, rj: s
     else:
         regime, today = 0, np.zeros(gd.shape, bool)
     cat = gm[day_index] if gm is not None else np.where(valid[day_index], 0, 5)
-    month = pd.Timestamp(crop[schema.TIME].values[day_index]).month
+    day = pd.Timestamp(crop[schema.TIME].values[day_index])
     return uncertainty(em, model, gap_days=gd, regime=regime, ascat=today, category=cat,
-                       months=month, lat=crop[schema.LAT].values, lon=crop[schema.LON].values)
+                       months=day.month, lat=crop[schema.LAT].values,
+                       lon=crop[schema.LON].values, filled=filled, doy=day.day_of_year)
 
 
 class SeriesTracker:
@@ -322,12 +349,14 @@ class SeriesTracker:
 
     def block(self, start: int, valid: np.ndarray, ahead: np.ndarray, *, lead: int,
               ascat: np.ndarray, category: np.ndarray, months: np.ndarray,
-              models: list) -> np.ndarray:
+              models: list, filled: np.ndarray | None = None,
+              doy: np.ndarray | None = None) -> np.ndarray:
         """``(T, h, w)`` SDs of the block starting at absolute day ``start``.
 
         ``valid`` (T, h, w) observed; ``ahead`` (L, h, w) observed on the days after the
         block (look-ahead); ``ascat`` (T, h, w) ASCAT present; ``models`` the model of each
-        day (``sensor``: which table; ``to_reference``: the reference gain).
+        day (``sensor``: which table; ``to_reference``: the reference gain); ``filled``
+        (T, h, w, reference climatology) and ``doy`` (T,): the value factor.
         """
         n = valid.shape[0]
         big = 1 << 24
@@ -355,6 +384,8 @@ class SeriesTracker:
                              months[k:e, None, None])
             gain = (reference_gain(m, self.lat, self.lon) if hasattr(m, "to_reference")
                     else 1.0)
-            out[k:e] = self.em.sd(table, feats, self.lat, self.lon) * gain
+            est = None if filled is None else own_units(m, filled[k:e], self.lat, self.lon)
+            out[k:e] = self.em.sd(table, feats, self.lat, self.lon, est,
+                                  None if doy is None else np.asarray(doy)[k:e]) * gain
             k = e
         return out

@@ -16,6 +16,7 @@ import numpy as np
 
 from data_catalog import schema
 from model import errors as er
+from model import errors_value as ev
 from model import strata as st
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,12 @@ def hide(per, gap: np.ndarray, test_days: np.ndarray, rng: np.random.Generator
 
 
 def residuals(ds, model, sensor: str, year: int, train_years: list[int], *,
-              drop_ascat: bool, seed: int = er.FIT_SEED, region=None
-              ) -> tuple[list[np.ndarray], np.ndarray, dict]:
-    """Features and residuals (estimate - calibrated truth) of one fit run."""
+              drop_ascat: bool, seed: int = er.FIT_SEED, region=None, exclude=()
+              ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, dict]:
+    """Features and residuals (estimate - calibrated truth) of one fit run, each pixel-day's
+    pixel index; ``info`` also holds the ``grid``, the ``climate`` maps of the training
+    years (without the years in ``exclude``: :func:`model.errors_value.fit_climate`) and
+    the value features ``x`` of the residuals."""
     from model.datasets import load_period, subset_region
     from model.inference import stream_arrays
 
@@ -60,8 +64,12 @@ def residuals(ds, model, sensor: str, year: int, train_years: list[int], *,
         raise DataError("the world has no truth_sm: the error model is fitted against the "
                         "truth (demo worlds)", variable=schema.TRUTH_SM)
     fit = load_period(ds, train_years, region=region, sensor=code)
-    gain, offset, _ = st.fit_calibration(fit.truth, np.where(fit.valid, fit.amsr, np.nan),
-                                         per.land)
+    keep = ~np.isin(fit.time.year, [int(y) for y in exclude])[:, None, None]
+    fit_obs = np.where(fit.valid & keep, fit.amsr, np.nan)
+    gain, offset, _ = st.fit_calibration(fit.truth, fit_obs, per.land)
+    climate = ev.fit_climate(fit_obs, fit_obs - (offset + gain * fit.truth), fit.doy,
+                             per.land, per.lat, per.lon)
+    del fit
     cal = offset + gain * per.truth
     gap = np.asarray(subset_region(ds, region)[schema.GAP_MASK].sel(
         {schema.TIME: slice(f"{year - 1}-01-01", f"{year}-12-31")}).values, np.int8)
@@ -83,6 +91,7 @@ def residuals(ds, model, sensor: str, year: int, train_years: list[int], *,
     months = per.time.month.values[sl][:, None, None]
     feats = er.features(gd, regime, np.isfinite(ascat[sl]), category[sl], months)
     feats = [f[scored] for f in feats]
+    x = ev.features(climate, est, per.doy[sl], per.lat, per.lon)[scored]
     resid = (est - cal[sl])[scored]
     h, w = per.land.shape
     pixel = np.broadcast_to(np.arange(h * w).reshape(1, h, w), scored.shape)[scored]
@@ -90,6 +99,7 @@ def residuals(ds, model, sensor: str, year: int, train_years: list[int], *,
             "n": int(resid.size), "observed_rms": _rms(resid[feats[0] == 0]),
             "filled_rms": _rms(resid[feats[0] > 0])}
     info["grid"] = {"lat": per.lat.tolist(), "lon": per.lon.tolist()}
+    info["climate"], info["x"] = climate, x
     return feats, resid, pixel, info
 
 
@@ -117,6 +127,8 @@ def calibrate_errors(world=None, checkpoint_dir: str | Path | None = None, *,
     by_sensor: dict[str, list] = {}
     grids: dict[str, dict] = {}
     scales: dict[str, dict] = {}
+    climates: dict[str, dict] = {}
+    value: dict[str, tuple] = {}
     for sensor, drop in RUNS:
         if sensor not in models:
             log.warning("no %s model: its error table is not fitted", sensor)
@@ -129,9 +141,11 @@ def calibrate_errors(world=None, checkpoint_dir: str | Path | None = None, *,
         log.info("fitting the %s error table on %d%s", sensor, year,
                  " without ASCAT" if drop else "")
         feats, resid, pixel, info = residuals(ds, m, sensor, year, train, drop_ascat=drop,
-                                              seed=seed, region=cfg.get("region"))
+                                              seed=seed, region=cfg.get("region"),
+                                              exclude=cfg.get("exclude_years") or ())
         grids[sensor] = info.pop("grid")
-        by_sensor.setdefault(sensor, []).append((feats, resid, pixel))
+        climates[sensor] = info.pop("climate")
+        by_sensor.setdefault(sensor, []).append((feats, resid, pixel, info.pop("x")))
         meta["runs"].append(info)
         meta["models"][sensor] = {"checkpoint_sha256": m.metadata.get("checkpoint_sha256"),
                                   "fit_year": year, "calibration_years": train}
@@ -143,9 +157,19 @@ def calibrate_errors(world=None, checkpoint_dir: str | Path | None = None, *,
         g = grids[sensor]
         scales[sensor] = {"lat": g["lat"], "lon": g["lon"], **er.pixel_scales(
             tables[sensor], feats, resid, pixel, (len(g["lat"]), len(g["lon"])))}
+        # the value factor, fitted on what the table and the pixel scale leave
+        base = tables[sensor].sd(feats) * np.where(
+            feats[0] == 0, scales[sensor]["observed"].ravel()[pixel],
+            scales[sensor]["filled"].ravel()[pixel])
+        with np.errstate(divide="ignore"):
+            log_ratio = np.log(resid.astype(np.float64) ** 2 / base ** 2)
+        x = np.concatenate([p[3] for p in parts])
+        value[sensor] = (climates[sensor], ev.fit_coefficients(
+            feats[0], x, np.where(np.isfinite(log_ratio), log_ratio, np.nan),
+            len(er.GAP_EDGES)))
     meta["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     meta["world"] = Path(str(ds.encoding.get("source", "") or world or "demo")).name
-    em = er.ErrorModel(tables, meta, scales)
+    em = er.ErrorModel(tables, meta, scales, value)
     path = Path(out) if out is not None else er.path_for(checkpoint_dir)
     em.save(path)
     return path, meta

@@ -322,7 +322,7 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
         land=land), schema.reason_attrs())
     em = errors.load_for(model)
     if em is not None:
-        sd = errors.day_uncertainty(em, model, sub, steps - 1, ri, rj)
+        sd = errors.day_uncertainty(em, model, sub, steps - 1, ri, rj, filled)
         sd[~land] = np.nan
         out[errors.UNCERTAINTY] = ((schema.LAT, schema.LON), sd, errors.uncertainty_attrs())
     out[schema.FILLED_SM].attrs["ancillary_variables"] = " ".join(

@@ -233,7 +233,8 @@ def _block_extras(sds, world: xr.Dataset, core_world: dict, t0_world: int, block
         return np.full(shape, np.nan, np.float32), reasons
     sd = sds.block(a, valid, ahead, lead=lead, ascat=ascat,
                    category=np.where(valid, 0, gm[:n]),
-                   months=pd.DatetimeIndex(block.times).month.values, models=day_models)
+                   months=pd.DatetimeIndex(block.times).month.values, models=day_models,
+                   filled=block.filled[0], doy=pd.DatetimeIndex(block.times).day_of_year.values)
     sd[:, ~land_core] = np.nan
     return sd, reasons
 
