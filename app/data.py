@@ -221,14 +221,20 @@ class DataHub:
     def _prefetch(self, source, region, date, checkpoint) -> None:
         """Read the next days (and a couple before) in one block, in the background:
         stepping forward through dates is then served from memory."""
-        want = [date + pd.Timedelta(days=d) for d in (*range(1, self.readahead + 1),
-                                                      *range(-1, -3, -1))]
-        with self._pending_lock:
-            missing = [d for d in want if (source, region, d) not in self._inflight and (
-                self._days.get((source, region, d)) is None or self._filled.get(
+        def lacking(days, filled=True):
+            return [d for d in days if (source, region, d) not in self._inflight and (
+                self._days.get((source, region, d)) is None or filled and self._filled.get(
                     self._filled_key(source, region, d, checkpoint)) is None)]
+
+        near = [date + pd.Timedelta(days=d) for d in (*range(1, self.readahead + 1), -1, -2)]
+        with self._pending_lock:
+            missing = lacking(near)
             if not missing:
                 return
+            # and the days after them not read yet: one chunk decode then serves the next
+            # ``readahead`` steps, not one
+            missing += lacking([near[-3] + pd.Timedelta(days=d)
+                                for d in range(1, self.readahead + 1)], filled=False)
             fut: cf.Future = cf.Future()
             for d in missing:
                 self._inflight[(source, region, d)] = fut

@@ -38,6 +38,34 @@ pn.extension("tabulator", notifications=True, exception_handler=_exception_handl
 use_bokeh_backend()  # once per process; canvas, not WebGL (app/maps.py)
 
 
+#: the URL is written this long after the last state change (milliseconds)
+URL_DELAY_MS = 250
+
+
+def url_writer(app: Explorer):
+    """A watcher that writes the whole state to the URL once the changes stop for
+    :data:`URL_DELAY_MS`, after the maps' update has gone out.
+
+    Each URL write is a history entry in the browser (``pushState``) and its echo back to
+    the server; written on every date step it delayed the maps, and a date player filled
+    the history with a day per frame.
+    """
+    pending: list = []
+    doc = pn.state.curdoc
+
+    def write() -> None:
+        pending.clear()
+        app.url.param.update(**app.state.to_query())
+
+    def changed(*_) -> None:
+        if doc is None or doc.session_context is None:
+            write()
+        elif not pending:
+            pending.append(doc.add_timeout_callback(write, URL_DELAY_MS))
+
+    return changed
+
+
 def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     """The page of one session; ``loc`` is its URL (:func:`app.guard.location`).
 
@@ -60,9 +88,7 @@ def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     if loc is not None:
         app.url.param.update(**app.state.to_query())
         loc.sync(app.url, list(app.state.to_query()))
-        # every state change is written at once (one URL update per change)
-        app.state.param.watch(lambda *_: app.url.param.update(**app.state.to_query()),
-                              list(URL_STATE))
+        app.state.param.watch(url_writer(app), list(URL_STATE))
     sidebar = Sidebar(app=app)
     maps = MapsView(app=app)
     page = pn.Row(

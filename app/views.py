@@ -241,12 +241,13 @@ class MapsView(pn.viewable.Viewer):
         self.status.object = as_markdown(self.app.status)
 
     def _name_files(self) -> None:
-        """Downloads named by source, region and date (or the filled period)."""
+        """Downloads named by source, region and date (or the filled period): set when a
+        download is asked for, not on every date change (each rename is a message to the
+        browser, and a re-render there, on the date step's hot path)."""
         from app.exports import file_stem
 
         a, s = self.app, self.app.state
         self.export.filename = file_stem(s.source, s.region, s.day) + ".png"
-        self.export_nc.disabled = a.fields is None or a.fields.filled is None
         first, last = a.export_period()
         self.export_nc.filename = file_stem(s.source, s.region, first, last) + "_filled.nc"
 
@@ -254,12 +255,14 @@ class MapsView(pn.viewable.Viewer):
         from app.exports import as_file, filled_netcdf
 
         a = self.app
+        self._name_files()  # read by Panel after this callback, sent with the data
         return as_file(filled_netcdf(a.export_days(), a.state.source,
                                      a.state.checkpoint_key))
 
     def _new_layout(self, *_):
-        self._name_files()
-        self.export.disabled = self.app.fields is None
+        a = self.app
+        self.export.disabled = a.fields is None
+        self.export_nc.disabled = a.fields is None or a.fields.filled is None
         if self.app.layout_version != self._version:
             self._version = self.app.layout_version
             self.pane.object = self.app.maps_object

@@ -38,6 +38,9 @@ def test_read_ahead_fills_memory(env):
         fut.result(timeout=60)
     nxt = pd.Timestamp(SMALL_DATE) + pd.Timedelta(days=3)
     assert hub._days.get(("demo", REGION, nxt)) is not None
+    # and as many days after them, in the same read (one chunk decode for the next steps)
+    far = nxt + pd.Timedelta(days=3)
+    assert hub._days.get(("demo", REGION, far)) is not None
     hub.close()
 
 
