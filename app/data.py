@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from app import outputs
 from app.days import DayFields, extras, read_cell, read_day, read_days
 from app.outputs import DEMO_SOURCE, describe_device, output_key, resolve_checkpoint
 from data_catalog import demo, locations, schema
@@ -281,10 +282,12 @@ class DataHub:
     @outside_session
     def cached_filled(self, source, region, date, checkpoint: str = ""
                       ) -> tuple[np.ndarray | None, dict]:
-        """The filled field from memory or the on-disk inference cache, else ``None``."""
+        """The filled field from memory, the series store or the on-disk inference cache,
+        else ``None``."""
         key = self._filled_key(source, region, date, checkpoint)
-        hit = self._filled.get(key)
+        hit = self._filled.get(key) or outputs.series_filled(source, region, date, checkpoint)
         if hit is not None:
+            self._filled.put(key, hit)
             return hit
         cache = self.cache
         if cache is None:
@@ -359,8 +362,7 @@ class DataHub:
         """Fill a region over ``start..end`` in the worker (:func:`app.fill.fill_period`,
         the engine of ``build-series``); each day is kept in the hub's memory of model
         outputs as soon as its block is done (``origin``: ``period`` or ``auto``), so every
-        session shows
-        it.  The future resolves to ``{"days", "seconds", "device"}``.
+        session shows it.  The future resolves to ``{"days", "seconds", "device"}``.
 
         The fills are kept in memory (the newest ``max_days`` region-days), not in the
         on-disk inference cache: a streamed day (state carried from the days before) is
