@@ -270,10 +270,12 @@ class MapsView(pn.viewable.Viewer):
     def _png(self):
         from app.export import maps_png
 
-        maps = self.app.maps
-        buf = io.BytesIO(maps_png(self.app.fields, self.app.state.clim, maps=maps.maps,
-                                  sm_cmap=maps.sm_cmap))
-        return buf
+        self._name_files()
+        a, s = self.app, self.app.state
+        title = (f"AMSR Gap-Fill Explorer · {s.source} · region "
+                 f"{', '.join(f'{v:g}' for v in s.region)} (W, S, E, N) · {s.day:%Y-%m-%d}")
+        return io.BytesIO(maps_png(a.fields, s.clim, maps=a.maps.maps, sm_cmap=a.maps.sm_cmap,
+                                   stations=a.stations, show_mask=s.show_mask, title=title))
 
     def legend(self) -> pn.pane.HTML:
         items = "".join(
