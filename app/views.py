@@ -47,6 +47,8 @@ class Sidebar(pn.viewable.Viewer):
         self.apply_region = pn.widgets.Button(name="Apply region", button_type="default")
         self.date_picker = guard.DatePicker(name="Date", value=s.day.to_pydatetime(),
                                             start=start, end=end)
+        self.typed_date = guard.TextInput(name="Go to date", placeholder="YYYY-MM-DD, Enter",
+                                          css_classes=["typed-date"])
         # a slider needs two ends: a one-day source gets a hidden one of two days
         self.date_slider = guard.DateSlider(name="Record", start=start,
                                             end=max(end, start + dt.timedelta(days=1)),
@@ -68,12 +70,13 @@ class Sidebar(pn.viewable.Viewer):
                                       step=0.01, value=tuple(s.clim))
         self.mask = guard.Checkbox(name="Show gap mask / filled pixels", value=s.show_mask)
         for w in (self.source, self.preset, *self.bbox, self.date_picker, self.date_slider,
-                  self.checkpoint, self.clim, self.mask):
+                  self.typed_date, self.checkpoint, self.clim, self.mask):
             w.refused = self.app.notify
         self.source.param.watch(self._source, "value")
         self.preset.param.watch(self._preset, "value")
         self.apply_region.on_click(self._region)
         self.date_picker.param.watch(self._date, "value")
+        self.typed_date.param.watch(self._typed, "value")
         self.date_slider.param.watch(self._date, "value_throttled")
         self.prev.on_click(lambda _: self._step(-1))
         self.next.on_click(lambda _: self._step(1))
@@ -109,6 +112,17 @@ class Sidebar(pn.viewable.Viewer):
         if msgs:
             self.app.notify(msgs)
             self._sync_from_state()
+
+    def _typed(self, e):
+        """A typed day: shown when it is one of the record (the box is then cleared); else
+        one message, and the day shown and the typed text are kept."""
+        if not e.new:
+            return
+        msgs = self.app.state.request_date(e.new)
+        if msgs:
+            self.app.notify([f"Typed {m[0].lower()}{m[1:]}" for m in msgs])
+        else:
+            self.typed_date.value = ""
 
     def _step(self, days: int):
         self.app.notify(self.app.state.step_date(days))
@@ -156,7 +170,7 @@ class Sidebar(pn.viewable.Viewer):
             pn.pane.Markdown("Or draw a box with the box-select tool on the raw map.",
                              styles={"font-size": "small"}),
             "### Date",
-            self.date_picker, self.date_slider, pn.Row(self.prev, self.next),
+            self.date_picker, self.typed_date, self.date_slider, pn.Row(self.prev, self.next),
             self.record_note,
             "### Model",
             self.checkpoint,
