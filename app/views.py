@@ -20,6 +20,7 @@ from app import guard, plots
 from app import maps as mapsmod
 from app.analysis import ESSENTIAL_COLUMNS, STATS_COLUMNS
 from app.controller import Explorer
+from app.state import WINDOWS
 from app.text import as_html, as_markdown
 from data_catalog.inputs import LAT_RANGE, LON_RANGE
 
@@ -397,11 +398,27 @@ class NetworkView(pn.viewable.Viewer):
         self.download.disabled_reason = "Compute the network table first; there is " \
                                         "nothing to export yet"
         self.download.refused = self.app.notify
+        s = self.app.state
+        # labels go to the browser; the state checks the value (app.state.WINDOWS)
+        self.window = guard.Select(name="Validation window", width=140,
+                                   options={lbl: str(d) for d, lbl in WINDOWS.items()},
+                                   value=str(s.window), css_classes=["validation-window"])
+        self.window.refused = self.app.notify
+        self.window.param.watch(self._window, "value")
         self.note = pn.pane.Markdown(
-            "Metrics against in situ over ±60 days of the selected date (validation module); "
+            "Metrics against in situ over the validation window around the selected date "
+            "(validation module; it also sets the station statistics and series); "
             "delta_r = R filled − R raw. Hover a column title for its meaning; click a row "
             "to select the station.",
             styles={"font-size": "small"})
+
+    def _window(self, e):
+        msgs = self.app.state.request_window(e.new)
+        if msgs:
+            self.app.notify(msgs)
+            self.window.value = str(self.app.state.window)
+        elif len(self.full_table):
+            self.status.object = "The window changed: compute the network table again."
 
     async def refresh(self):
         import asyncio
@@ -457,5 +474,5 @@ class NetworkView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column("### Station network", pn.Row(self.refresh_button, self.download,
-                                                      self.all_columns),
+                                                      self.all_columns, self.window),
                          self.note, self.status, self.table)

@@ -196,3 +196,22 @@ def test_a_model_output_gives_the_day_its_uncertainty_and_reasons(env, monkeypat
         sel = land & (f.gap == code)
         assert (f.reasons[sel] & bit).all()
     hub.close()
+
+
+def test_the_validation_window_sets_the_station_statistics(env):
+    from app.controller import Explorer
+    from app.data import DataHub
+
+    app = Explorer(DataHub(readahead=0), query={"date": SMALL_DATE})
+    sid = sorted(app.state.station_ids)[0]
+    app.state.request_station(sid)
+    wide = app.stats.set_index("series").loc["truth", "n"]
+    assert app.state.request_window("30") == []
+    narrow = app.stats.set_index("series")
+    assert narrow.loc["truth", "n"] < wide and narrow.loc["truth", "n"] <= 61
+    assert app.series_frame.index.min() >= pd.Timestamp(SMALL_DATE) - pd.Timedelta(days=30)
+    assert app.state.request_window("all") == []  # the small world's whole record
+    whole = app.stats.set_index("series").loc["truth", "n"]
+    assert whole > wide
+    header = app.export_header("test")
+    assert header["window"].startswith("2015-03-01 to 2015-08-31")
