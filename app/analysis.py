@@ -24,11 +24,16 @@ SERIES_HALF_WINDOW = pd.Timedelta(days=60)
 STATS_COLUMNS = ["series", *names(headline=True), "status"]  # the registry of validation.metrics
 
 
-def series_window(day, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The series window around ``day``, clipped to the record ``start`` .. ``end``."""
+def series_window(day, start, end, half_days: int | None = None
+                  ) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The series window around ``day``: ``half_days`` either side (default
+    :data:`SERIES_HALF_WINDOW`; 0: the whole record), clipped to the record ``start`` ..
+    ``end``."""
     day = pd.Timestamp(day)
-    return (max(day - SERIES_HALF_WINDOW, pd.Timestamp(start)),
-            min(day + SERIES_HALF_WINDOW, pd.Timestamp(end)))
+    if half_days == 0:
+        return pd.Timestamp(start), pd.Timestamp(end)
+    half = SERIES_HALF_WINDOW if half_days is None else pd.Timedelta(days=int(half_days))
+    return max(day - half, pd.Timestamp(start)), min(day + half, pd.Timestamp(end))
 
 
 def _settings(start, end):

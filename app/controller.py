@@ -127,7 +127,7 @@ class Explorer(PeriodFills, param.Parameterized):
             self.refresh_selection()
         self.state.param.watch(self._date_changed, ["date"])
         self.state.param.watch(self._rebuild, ["region", "checkpoint"])
-        self.state.param.watch(self._selection_changed, ["station", "pixel"])
+        self.state.param.watch(self._selection_changed, ["station", "pixel", "window"])
 
     def cleanup(self) -> None:
         """Release this session once its page has closed (``on_session_destroyed``).
@@ -284,7 +284,7 @@ class Explorer(PeriodFills, param.Parameterized):
         s = self.state
         if not (s.station or s.has_pixel):
             return
-        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end)
+        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end, s.window)
         try:
             if s.station:
                 row = self.stations.set_index("id").loc[s.station]
@@ -409,7 +409,7 @@ class Explorer(PeriodFills, param.Parameterized):
     def export_header(self, what: str) -> dict[str, str]:
         """The header lines of a CSV export: what, source, window, checkpoint, units."""
         s = self.state
-        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end)
+        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end, s.window)
         return {"what": what, "source": s.source,
                 "region": ",".join(f"{v:g}" for v in s.region),
                 "window": f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (selected {s.day:%Y-%m-%d})",
@@ -422,7 +422,7 @@ class Explorer(PeriodFills, param.Parameterized):
         """Start the network table in the model worker; a future of ``(table, summary)``
         (:func:`app.analysis.network_tables` over the series window)."""
         s = self.state
-        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end)
+        start, end = analysis.series_window(s.day, s.grid.start, s.grid.end, s.window)
         st = self.hub.stations(s.source)
         if st is None:
             raise GapfillError("this source has no stations")

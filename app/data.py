@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from app import outputs
 from app.days import DayFields, extras, read_cell, read_day, read_days
 from app.outputs import DEMO_SOURCE, describe_device, output_key, resolve_checkpoint
 from data_catalog import demo, locations, schema
@@ -221,14 +222,20 @@ class DataHub:
     def _prefetch(self, source, region, date, checkpoint) -> None:
         """Read the next days (and a couple before) in one block, in the background:
         stepping forward through dates is then served from memory."""
-        want = [date + pd.Timedelta(days=d) for d in (*range(1, self.readahead + 1),
-                                                      *range(-1, -3, -1))]
-        with self._pending_lock:
-            missing = [d for d in want if (source, region, d) not in self._inflight and (
-                self._days.get((source, region, d)) is None or self._filled.get(
+        def lacking(days, filled=True):
+            return [d for d in days if (source, region, d) not in self._inflight and (
+                self._days.get((source, region, d)) is None or filled and self._filled.get(
                     self._filled_key(source, region, d, checkpoint)) is None)]
+
+        near = [date + pd.Timedelta(days=d) for d in (*range(1, self.readahead + 1), -1, -2)]
+        with self._pending_lock:
+            missing = lacking(near)
             if not missing:
                 return
+            # and the days after them not read yet: one chunk decode then serves the next
+            # ``readahead`` steps, not one
+            missing += lacking([near[-3] + pd.Timedelta(days=d)
+                                for d in range(1, self.readahead + 1)], filled=False)
             fut: cf.Future = cf.Future()
             for d in missing:
                 self._inflight[(source, region, d)] = fut
@@ -275,10 +282,12 @@ class DataHub:
     @outside_session
     def cached_filled(self, source, region, date, checkpoint: str = ""
                       ) -> tuple[np.ndarray | None, dict]:
-        """The filled field from memory or the on-disk inference cache, else ``None``."""
+        """The filled field from memory, the series store or the on-disk inference cache,
+        else ``None``."""
         key = self._filled_key(source, region, date, checkpoint)
-        hit = self._filled.get(key)
+        hit = self._filled.get(key) or outputs.series_filled(source, region, date, checkpoint)
         if hit is not None:
+            self._filled.put(key, hit)
             return hit
         cache = self.cache
         if cache is None:
@@ -353,8 +362,7 @@ class DataHub:
         """Fill a region over ``start..end`` in the worker (:func:`app.fill.fill_period`,
         the engine of ``build-series``); each day is kept in the hub's memory of model
         outputs as soon as its block is done (``origin``: ``period`` or ``auto``), so every
-        session shows
-        it.  The future resolves to ``{"days", "seconds", "device"}``.
+        session shows it.  The future resolves to ``{"days", "seconds", "device"}``.
 
         The fills are kept in memory (the newest ``max_days`` region-days), not in the
         on-disk inference cache: a streamed day (state carried from the days before) is

@@ -199,6 +199,17 @@ class FloatInput(Guarded, pn.widgets.FloatInput):
         return ""
 
 
+class TextInput(Guarded, pn.widgets.TextInput):
+    """A one-line text box whose browser value must be a short text (what it means is
+    checked by the state's ``request_*``)."""
+
+    def check_browser(self, prop, value):
+        if prop in ("value", "value_input") and not (
+                isinstance(value, str) and len(value) <= inputs.MAX_TEXT):
+            return f"{self._label()}: {inputs.shown(value)} is not a short text"
+        return ""
+
+
 class Checkbox(Guarded, pn.widgets.Checkbox):
     """A checkbox whose browser value must be a boolean."""
 

@@ -38,6 +38,40 @@ pn.extension("tabulator", notifications=True, exception_handler=_exception_handl
 use_bokeh_backend()  # once per process; canvas, not WebGL (app/maps.py)
 
 
+#: the URL is written this long after a change of the state (milliseconds)
+URL_DELAY_MS = 250
+
+
+def url_writer(app: Explorer):
+    """A watcher that writes the whole state to the URL :data:`URL_DELAY_MS` after the
+    first of a burst of changes (one write per burst), after the maps' update has gone out.
+
+    Each URL write is a history entry in the browser (``pushState``) and its echo back to
+    the server; written on every date step it delayed the maps, and a date player filled
+    the history with a day per frame.
+    """
+    pending: list = []
+    doc = pn.state.curdoc
+
+    def write() -> None:
+        pending.clear()
+        app.url.param.update(**app.state.to_query())
+
+    def later() -> None:  # on the server's event loop: its timers are not thread-safe
+        doc.add_timeout_callback(write, URL_DELAY_MS)
+
+    def changed(*_) -> None:
+        if doc is None or doc.session_context is None:
+            write()
+        elif not pending:
+            # a change may come from one of Panel's worker threads (--num-threads): only
+            # the next-tick queue may be used from there
+            pending.append(True)
+            doc.add_next_tick_callback(later)
+
+    return changed
+
+
 def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     """The page of one session; ``loc`` is its URL (:func:`app.guard.location`).
 
@@ -60,9 +94,7 @@ def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     if loc is not None:
         app.url.param.update(**app.state.to_query())
         loc.sync(app.url, list(app.state.to_query()))
-        # every state change is written at once (one URL update per change)
-        app.state.param.watch(lambda *_: app.url.param.update(**app.state.to_query()),
-                              list(URL_STATE))
+        app.state.param.watch(url_writer(app), list(URL_STATE))
     sidebar = Sidebar(app=app)
     maps = MapsView(app=app)
     page = pn.Row(

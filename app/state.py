@@ -43,10 +43,13 @@ MIN_SIDE_CELLS = 4
 
 #: URL parameters the app reads (the rest of a query string is ignored).
 QUERY_KEYS = ("source", "region", "date", "station", "preset", "mask", "checkpoint", "clim",
-              "pixel")
+              "pixel", "window")
 #: the state parameters written to the URL (at once, on every change)
 URL_STATE = ("source", "region", "date", "station", "preset", "show_mask", "checkpoint",
-             "clim", "pixel")
+             "clim", "pixel", "window")
+#: validation windows: days either side of the shown day (0: the whole record) -> label
+WINDOWS = {30: "±30 days", 60: "±60 days", 180: "±180 days", 365: "±1 year",
+           0: "whole record"}
 #: More parameters than this in one URL: none is read.
 MAX_QUERY_FIELDS = 50
 
@@ -139,6 +142,10 @@ class ExplorerState(param.Parameterized):
     station = param.String(default="", doc="Selected station id ('' for none).")
     pixel = param.NumericTuple(default=(float("nan"), float("nan")), length=2,
                                doc="Selected pixel (lat, lon); NaN for none.")
+    window = param.Selector(default=60, objects=list(WINDOWS),
+                            doc="Validation window of the series, station statistics and "
+                                "network table: days either side of the shown day; 0: the "
+                                "whole record.")
 
     def __init__(self, grid: GridInfo, presets: dict[str, Preset] | None = None,
                  stations: Sequence[str] = (), sources: Sequence[str] = ("demo",),
@@ -287,6 +294,22 @@ class ExplorerState(param.Parameterized):
             self.pixel = (float(self.grid.lat[i]), float(self.grid.lon[j]))
         return []
 
+    def request_window(self, value) -> list[str]:
+        """The validation window: days either side of the shown day (one of
+        :data:`WINDOWS`), or ``"all"`` / 0 for the whole record."""
+        try:
+            text = inputs.check_text(str(value), "Validation window").strip().lower()
+            days = 0 if text in ("all", "whole record") else int(
+                inputs.check_number(text, "Validation window"))
+        except (inputs.InputError, ValueError, OverflowError) as exc:
+            return [f"{exc}; kept {WINDOWS[self.window]}."]
+        if days not in WINDOWS:
+            return [f"Validation window {inputs.shown(value)} is not one of "
+                    f"{', '.join(str(d) for d in WINDOWS if d)} days or 'all'; kept "
+                    f"{WINDOWS[self.window]}."]
+        self.window = days
+        return []
+
     def month_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The shown day's month, clipped to the record (the default period to fill)."""
         first = self.day.replace(day=1)
@@ -327,6 +350,8 @@ class ExplorerState(param.Parameterized):
             "checkpoint": self.checkpoint_key,
             "clim": ",".join(f"{v:g}" for v in self.clim),
             "pixel": ",".join(f"{v:g}" for v in self.pixel) if self.has_pixel else "",
+            "window": "" if self.window == 60 else "all" if not self.window else
+            str(self.window),
         }
 
     def apply_query(self, query: dict) -> list[str]:
@@ -390,6 +415,8 @@ class ExplorerState(param.Parameterized):
                 self.show_mask = mask == "1"
             else:
                 msgs.append(f"URL parameter mask={inputs.shown(mask)} is not 0 or 1; ignored.")
+        if clean.get("window"):
+            msgs += [f"URL parameter window: {x}" for x in self.request_window(clean["window"])]
         ck = clean.get("checkpoint")
         if ck:
             msgs += [f"URL parameter checkpoint: {x}" for x in self.request_checkpoint(ck)]
@@ -422,3 +449,4 @@ class UrlParams(param.Parameterized):
     checkpoint = param.String(default="", doc="Checkpoint key ('' for the default).")
     clim = param.String(default="", doc="Colour limits lo,hi in m3 m-3.")
     pixel = param.String(default="", doc="Selected pixel lat,lon.")
+    window = param.String(default="", doc="Validation window: days either side, or 'all'.")

@@ -20,6 +20,7 @@ from app import guard, plots
 from app import maps as mapsmod
 from app.analysis import ESSENTIAL_COLUMNS, STATS_COLUMNS
 from app.controller import Explorer
+from app.state import WINDOWS
 from app.text import as_html, as_markdown
 from data_catalog.inputs import LAT_RANGE, LON_RANGE
 
@@ -47,6 +48,8 @@ class Sidebar(pn.viewable.Viewer):
         self.apply_region = pn.widgets.Button(name="Apply region", button_type="default")
         self.date_picker = guard.DatePicker(name="Date", value=s.day.to_pydatetime(),
                                             start=start, end=end)
+        self.typed_date = guard.TextInput(name="Go to date", placeholder="YYYY-MM-DD, Enter",
+                                          css_classes=["typed-date"])
         # a slider needs two ends: a one-day source gets a hidden one of two days
         self.date_slider = guard.DateSlider(name="Record", start=start,
                                             end=max(end, start + dt.timedelta(days=1)),
@@ -68,12 +71,13 @@ class Sidebar(pn.viewable.Viewer):
                                       step=0.01, value=tuple(s.clim))
         self.mask = guard.Checkbox(name="Show gap mask / filled pixels", value=s.show_mask)
         for w in (self.source, self.preset, *self.bbox, self.date_picker, self.date_slider,
-                  self.checkpoint, self.clim, self.mask):
+                  self.typed_date, self.checkpoint, self.clim, self.mask):
             w.refused = self.app.notify
         self.source.param.watch(self._source, "value")
         self.preset.param.watch(self._preset, "value")
         self.apply_region.on_click(self._region)
         self.date_picker.param.watch(self._date, "value")
+        self.typed_date.param.watch(self._typed, "value")
         self.date_slider.param.watch(self._date, "value_throttled")
         self.prev.on_click(lambda _: self._step(-1))
         self.next.on_click(lambda _: self._step(1))
@@ -109,6 +113,17 @@ class Sidebar(pn.viewable.Viewer):
         if msgs:
             self.app.notify(msgs)
             self._sync_from_state()
+
+    def _typed(self, e):
+        """A typed day: shown when it is one of the record (the box is then cleared); else
+        one message, and the day shown and the typed text are kept."""
+        if not e.new:
+            return
+        msgs = self.app.state.request_date(e.new)
+        if msgs:
+            self.app.notify([f"Typed {m[0].lower()}{m[1:]}" for m in msgs])
+        else:
+            self.typed_date.value = ""
 
     def _step(self, days: int):
         self.app.notify(self.app.state.step_date(days))
@@ -156,7 +171,7 @@ class Sidebar(pn.viewable.Viewer):
             pn.pane.Markdown("Or draw a box with the box-select tool on the raw map.",
                              styles={"font-size": "small"}),
             "### Date",
-            self.date_picker, self.date_slider, pn.Row(self.prev, self.next),
+            self.date_picker, self.typed_date, self.date_slider, pn.Row(self.prev, self.next),
             self.record_note,
             "### Model",
             self.checkpoint,
@@ -241,12 +256,13 @@ class MapsView(pn.viewable.Viewer):
         self.status.object = as_markdown(self.app.status)
 
     def _name_files(self) -> None:
-        """Downloads named by source, region and date (or the filled period)."""
+        """Downloads named by source, region and date (or the filled period): set when a
+        download is asked for, not on every date change (each rename is a message to the
+        browser, and a re-render there, on the date step's hot path)."""
         from app.exports import file_stem
 
         a, s = self.app, self.app.state
         self.export.filename = file_stem(s.source, s.region, s.day) + ".png"
-        self.export_nc.disabled = a.fields is None or a.fields.filled is None
         first, last = a.export_period()
         self.export_nc.filename = file_stem(s.source, s.region, first, last) + "_filled.nc"
 
@@ -254,12 +270,14 @@ class MapsView(pn.viewable.Viewer):
         from app.exports import as_file, filled_netcdf
 
         a = self.app
+        self._name_files()  # read by Panel after this callback, sent with the data
         return as_file(filled_netcdf(a.export_days(), a.state.source,
                                      a.state.checkpoint_key))
 
     def _new_layout(self, *_):
-        self._name_files()
-        self.export.disabled = self.app.fields is None
+        a = self.app
+        self.export.disabled = a.fields is None
+        self.export_nc.disabled = a.fields is None or a.fields.filled is None
         if self.app.layout_version != self._version:
             self._version = self.app.layout_version
             self.pane.object = self.app.maps_object
@@ -267,10 +285,12 @@ class MapsView(pn.viewable.Viewer):
     def _png(self):
         from app.export import maps_png
 
-        maps = self.app.maps
-        buf = io.BytesIO(maps_png(self.app.fields, self.app.state.clim, maps=maps.maps,
-                                  sm_cmap=maps.sm_cmap))
-        return buf
+        self._name_files()
+        a, s = self.app, self.app.state
+        title = (f"AMSR Gap-Fill Explorer · {s.source} · region "
+                 f"{', '.join(f'{v:g}' for v in s.region)} (W, S, E, N) · {s.day:%Y-%m-%d}")
+        return io.BytesIO(maps_png(a.fields, s.clim, maps=a.maps.maps, sm_cmap=a.maps.sm_cmap,
+                                   stations=a.stations, show_mask=s.show_mask, title=title))
 
     def legend(self) -> pn.pane.HTML:
         items = "".join(
@@ -378,11 +398,27 @@ class NetworkView(pn.viewable.Viewer):
         self.download.disabled_reason = "Compute the network table first; there is " \
                                         "nothing to export yet"
         self.download.refused = self.app.notify
+        s = self.app.state
+        # labels go to the browser; the state checks the value (app.state.WINDOWS)
+        self.window = guard.Select(name="Validation window", width=140,
+                                   options={lbl: str(d) for d, lbl in WINDOWS.items()},
+                                   value=str(s.window), css_classes=["validation-window"])
+        self.window.refused = self.app.notify
+        self.window.param.watch(self._window, "value")
         self.note = pn.pane.Markdown(
-            "Metrics against in situ over ±60 days of the selected date (validation module); "
+            "Metrics against in situ over the validation window around the selected date "
+            "(validation module; it also sets the station statistics and series); "
             "delta_r = R filled − R raw. Hover a column title for its meaning; click a row "
             "to select the station.",
             styles={"font-size": "small"})
+
+    def _window(self, e):
+        msgs = self.app.state.request_window(e.new)
+        if msgs:
+            self.app.notify(msgs)
+            self.window.value = str(self.app.state.window)
+        elif len(self.full_table):
+            self.status.object = "The window changed: compute the network table again."
 
     async def refresh(self):
         import asyncio
@@ -438,5 +474,5 @@ class NetworkView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column("### Station network", pn.Row(self.refresh_button, self.download,
-                                                      self.all_columns),
+                                                      self.all_columns, self.window),
                          self.note, self.status, self.table)

@@ -38,6 +38,9 @@ def test_read_ahead_fills_memory(env):
         fut.result(timeout=60)
     nxt = pd.Timestamp(SMALL_DATE) + pd.Timedelta(days=3)
     assert hub._days.get(("demo", REGION, nxt)) is not None
+    # and as many days after them, in the same read (one chunk decode for the next steps)
+    far = nxt + pd.Timedelta(days=3)
+    assert hub._days.get(("demo", REGION, far)) is not None
     hub.close()
 
 
@@ -98,15 +101,50 @@ def test_station_selection_gives_series_and_validation_stats(env):
     assert stats.loc["filled", "status"] == "NO_MODEL"  # no checkpoint in this test
 
 
-def test_maps_png_export(env):
-    from app.data import DataHub
-    from app.export import maps_png
+def _colour_count(img: np.ndarray, hex_colour: str, tol: int = 6) -> int:
+    rgb = np.array([int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)])
+    return int((np.abs(img.astype(int) - rgb).max(axis=-1) <= tol).sum())
 
-    f = DataHub(readahead=0).day("demo", REGION, SMALL_DATE)
-    png = maps_png(f)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+def test_maps_png_export_has_gap_colours_legend_stations_and_axes(env):
+    import io
+
+    from PIL import Image
+
+    from app import plots
+    from app.data import DataHub
+    from app.export import DPI, maps_png
+
+    hub = DataHub(readahead=0)
+    f = hub.day("demo", REGION, SMALL_DATE)
+    stations = hub.stations("demo")[0]
+    png = maps_png(f, stations=stations, title="demo test")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert img.shape[1] == 12 * DPI and img.shape[0] == int((4.5 * 2 + 0.8) * DPI)
+    gaps = {int(v) for v in np.unique(f.gap)} & set(plots.GAP_COLOURS)
+    assert gaps, "the test day has gaps"
+    top = img[:int(0.1 * img.shape[0])]  # the legend, above the maps
+    for code, colour in plots.GAP_COLOURS.items():
+        assert _colour_count(top, colour) > 40, f"no legend patch for gap {code}"
+    # on the raw map each gap category shown in its own colour (at the overlay's alpha
+    # over white, where soil moisture has no value)
+    raw = img[int(0.1 * img.shape[0]):img.shape[0] // 2 + 40, :img.shape[1] // 2]
+    shown = {}
+    for code in gaps:
+        rgb = np.array([int(plots.GAP_COLOURS[code][k:k + 2], 16) for k in (1, 3, 5)])
+        shown[code] = "#" + "".join(f"{v:02x}" for v in np.rint(0.85 * rgb + 0.15 * 255)
+                                    .astype(int))
+        assert _colour_count(raw, shown[code]) > 20, f"gap {code} not on the raw map"
+    # the stations: magenta triangles on the maps
+    assert _colour_count(img[int(0.1 * img.shape[0]):], "#ff00ff") > 30
+    # without the mask, the gap colours leave the maps (the legend stays)
+    bare = np.asarray(Image.open(io.BytesIO(maps_png(f, show_mask=False))).convert("RGB"))
+    for colour in shown.values():
+        assert _colour_count(bare[int(0.1 * bare.shape[0]):], colour) == 0
     with pytest.raises(ValueError):
         maps_png(None)
+    hub.close()
 
 
 def test_pixel_selection_streams_the_filled_series_in_the_worker(env, tmp_path, monkeypatch):
@@ -158,3 +196,22 @@ def test_a_model_output_gives_the_day_its_uncertainty_and_reasons(env, monkeypat
         sel = land & (f.gap == code)
         assert (f.reasons[sel] & bit).all()
     hub.close()
+
+
+def test_the_validation_window_sets_the_station_statistics(env):
+    from app.controller import Explorer
+    from app.data import DataHub
+
+    app = Explorer(DataHub(readahead=0), query={"date": SMALL_DATE})
+    sid = sorted(app.state.station_ids)[0]
+    app.state.request_station(sid)
+    wide = app.stats.set_index("series").loc["truth", "n"]
+    assert app.state.request_window("30") == []
+    narrow = app.stats.set_index("series")
+    assert narrow.loc["truth", "n"] < wide and narrow.loc["truth", "n"] <= 61
+    assert app.series_frame.index.min() >= pd.Timestamp(SMALL_DATE) - pd.Timedelta(days=30)
+    assert app.state.request_window("all") == []  # the small world's whole record
+    whole = app.stats.set_index("series").loc["truth", "n"]
+    assert whole > wide
+    header = app.export_header("test")
+    assert header["window"].startswith("2015-03-01 to 2015-08-31")

@@ -165,6 +165,21 @@ def test_url_keeps_every_display_choice(grid):
     assert (c.preset, c.show_mask, c.checkpoint, c.has_pixel) == ("custom", True, "", False)
 
 
+def test_validation_window_choice_and_url(grid):
+    a = ExplorerState(grid)
+    assert a.window == 60 and a.to_query()["window"] == ""  # the default: not in the URL
+    assert a.request_window("all") == [] and a.window == 0
+    assert a.to_query()["window"] == "all"
+    assert a.request_window("180") == [] and a.to_query()["window"] == "180"
+    b = ExplorerState(grid)
+    assert b.apply_query({"window": "all"}) == [] and b.window == 0
+    for bad in ("17", "x" * 500, "nan", "-30"):
+        msgs = b.request_window(bad)
+        assert len(msgs) == 1 and "kept whole record" in msgs[0], (bad, msgs)
+    assert b.window == 0
+    assert len(b.apply_query({"window": "tomorrow"})) == 1
+
+
 def test_parsers():
     assert parse_date("2015-06-01T12:30") == pd.Timestamp("2015-06-01")
     assert parse_date("") is None and parse_date("yesterday-ish") is None

@@ -69,7 +69,7 @@ def test_drawing_a_box_on_the_raw_map_sets_the_region(server, page):
 
 def test_a_url_with_every_state_parameter_restores_it(server, page):
     query = ("?date=2015-06-02&preset=southern_plains&mask=0&clim=0.05,0.45"
-             "&pixel=34.125,-95.125")
+             "&pixel=34.125,-95.125&window=180")
     errors = open_app(page, server["url"], query)
     page.get_by_text("Pixel 34.125°N -95.125°E").first.wait_for(timeout=60_000)
     # the app rewrites the URL from its state on the next change: every parameter is kept
@@ -77,7 +77,7 @@ def test_a_url_with_every_state_parameter_restores_it(server, page):
     page.wait_for_url(re.compile("date=2015-06-03"), timeout=30_000)
     url = unquote(page.url)
     for part in ("preset=southern_plains", "mask=0", "clim=0.05,0.45",
-                 "pixel=34.125,-95.125"):
+                 "pixel=34.125,-95.125", "window=180"):
         assert part in url, (part, url)
     assert page.locator(".auto-fill").count() == 1
     assert errors == []
@@ -148,3 +148,20 @@ def test_each_real_catalog_source_opens_with_its_title_and_a_plain_sentence(serv
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=True)
     hub.close()
+
+
+def test_a_typed_date_moves_the_maps_and_a_bad_one_says_why(server, page):
+    errors = open_app(page, server["url"], f"?date={SMALL_DATE}")
+    box = page.locator(".typed-date input")
+    box.fill("2015-04-01")
+    box.press("Enter")
+    wait_for(page, lambda figs: all("2015-04-01" in m["title"] for m in maps_of(figs)),
+             "the typed day's maps")
+    page.wait_for_url(re.compile("date=2015-04-01"), timeout=30_000)
+    box.fill("2015-02-30")  # no such day: one message, the day shown is kept
+    box.press("Enter")
+    page.get_by_text("Typed date '2015-02-30' is not a calendar day").first.wait_for(
+        timeout=30_000)
+    assert all("2015-04-01" in m["title"] for m in maps_of(figures(page)))
+    assert box.input_value() == "2015-02-30"  # the typed text stays, to be corrected
+    assert errors == []
