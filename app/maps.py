@@ -45,7 +45,7 @@ from holoviews.operation.datashader import rasterize
 from app import plots
 from app.days import DayFields
 from app.mapspecs import MAPS, MapSpec, layer_arrays, layers, map_titles
-from app.regrid import regrid_like, single_threaded_numba
+from app.regrid import image_shape, plot_aspect, regrid_like, single_threaded_numba
 from data_catalog import grid
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,8 @@ class MapSet(param.Parameterized):
     """
 
     width = param.Integer(default=430, bounds=(200, 1200), doc="""
-        Nominal width of one map, px: with ``height``, the pixel budget of its image
-        (:meth:`image_shape`).  On the page a map grows with the window (two maps wide,
-        from ``min_width``); the canvas scales the image, so a wider window never makes the
-        date step (which regrids into that image) slower.""")
+        Nominal width of one map, px: with ``height``, its image's pixel budget
+        (:meth:`image_shape`); on the page a map grows with the window.""")
     height = param.Integer(default=330, bounds=(150, 1000), doc="Nominal height of one map, px.")
     min_width = param.Integer(default=340, bounds=(200, 1200), doc="Narrowest map, px.")
     fast_updates = param.Integer(default=0, doc="Date changes served by the fast path.")
@@ -162,13 +160,8 @@ class MapSet(param.Parameterized):
         return hook
 
     def image_shape(self, bbox) -> tuple[int, int]:
-        """(width, height) of a map's image for a region: the frame of a nominal map
-        (``width`` x ``height`` less its axes and colour bar, :data:`CHROME`) as pixels, with
-        the region's lon/lat aspect (:func:`map_aspect`)."""
-        aspect = map_aspect(bbox)
-        budget = max(self.width - CHROME[0], 50) * max(self.height - CHROME[1], 50)
-        w = max(int(round(math.sqrt(budget * aspect))), 16)
-        return w, max(int(round(budget / w)), 16)
+        """(width, height) of a map's image for a region (:func:`app.regrid.image_shape`)."""
+        return image_shape(bbox, self.width, self.height)
 
     def _raster(self, name: str, shape: tuple[int, int], sampling: tuple[float, float]
                 ) -> hv.DynamicMap:
@@ -398,25 +391,6 @@ class MapSet(param.Parameterized):
         if agg == "mode":  # categories: a quarter of the bytes; 0 is below clim (clear)
             arr = np.nan_to_num(arr, nan=0.0).astype(np.uint8)
         return arr
-
-
-#: the room a map's axes, title and colour bar take beside its frame (width, height), px
-CHROME = (120, 60)
-#: a typical map on the page (px wide), at which the frame's aspect is exact
-TYPICAL_WIDTH = 560
-
-
-def map_aspect(bbox) -> float:
-    """Width over height of a region in degrees (plate carrée), kept within 1:2 .. 3:1."""
-    w, s, e, n = bbox
-    return min(max((e - w) / max(n - s, 1e-9), 0.5), 3.0)
-
-
-def plot_aspect(bbox) -> float:
-    """The aspect of a whole map (axes and colour bar included) whose frame has the
-    region's aspect at :data:`TYPICAL_WIDTH`; within a few per cent at other widths."""
-    frame_w = TYPICAL_WIDTH - CHROME[0]
-    return TYPICAL_WIDTH / (frame_w / map_aspect(bbox) + CHROME[1])
 
 
 def image_source(plot):

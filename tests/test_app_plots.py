@@ -295,7 +295,7 @@ def test_a_maps_image_has_a_fixed_pixel_budget_and_the_regions_aspect(bbox):
     """The image a map is rasterized to: about the nominal frame's pixels whatever the
     region (the window's width plays no part), with the region's lon/lat aspect; the plot's
     aspect leaves its frame that aspect at the typical width."""
-    from app.maps import CHROME, TYPICAL_WIDTH, map_aspect, plot_aspect
+    from app.regrid import CHROME, TYPICAL_WIDTH, map_aspect, plot_aspect
 
     maps = MapSet(None)  # the state is read only when the maps are built
     w, h = maps.image_shape(bbox)
