@@ -450,6 +450,9 @@ class DataHub:
                         i = int(np.abs(fields.lat - lat_c).argmin())
                         j = int(np.abs(fields.lon - lon_c).argmin())
                         frame.loc[d, "filled"] = float(hit[0][i, j])
+                        sd = hit[1].get("uncertainty")
+                        if sd is not None:
+                            frame.loc[d, "filled_sd"] = float(sd[i, j])
         return frame
 
     def close(self) -> None:

@@ -43,10 +43,10 @@ MIN_SIDE_CELLS = 4
 
 #: URL parameters the app reads (the rest of a query string is ignored).
 QUERY_KEYS = ("source", "region", "date", "station", "preset", "mask", "checkpoint", "clim",
-              "pixel")
+              "pixel", "map", "frozen")
 #: the state parameters written to the URL (at once, on every change)
 URL_STATE = ("source", "region", "date", "station", "preset", "show_mask", "checkpoint",
-             "clim", "pixel")
+             "clim", "pixel", "fourth", "show_frozen")
 #: More parameters than this in one URL: none is read.
 MAX_QUERY_FIELDS = 50
 
@@ -139,11 +139,19 @@ class ExplorerState(param.Parameterized):
     station = param.String(default="", doc="Selected station id ('' for none).")
     pixel = param.NumericTuple(default=(float("nan"), float("nan")), length=2,
                                doc="Selected pixel (lat, lon); NaN for none.")
+    fourth = param.String(default="", doc="The map shown in the fourth place (a name of "
+                                          "map_choices; '' for the source's default).")
+    show_frozen = param.Boolean(default=False,
+                                doc="Draw fills under frozen ground (hidden by default: the "
+                                    "model has little skill there, R about 0.5).")
 
     def __init__(self, grid: GridInfo, presets: dict[str, Preset] | None = None,
                  stations: Sequence[str] = (), sources: Sequence[str] = ("demo",),
-                 checkpoints: dict[str, str] | None = None, **params):
+                 checkpoints: dict[str, str] | None = None,
+                 map_choices: dict[str, str] | None = None, **params):
         self.grid = grid
+        #: the maps the fourth place can show for this source: name -> label, default first
+        self.map_choices = dict(map_choices or {})
         #: checkpoint key (what the browser may send) -> path on the server ('' = default)
         self.checkpoints = dict(checkpoints) if checkpoints is not None else {"": ""}
         self.presets = presets if presets is not None else load_presets()
@@ -287,6 +295,15 @@ class ExplorerState(param.Parameterized):
             self.pixel = (float(self.grid.lat[i]), float(self.grid.lon[j]))
         return []
 
+    def request_map(self, name) -> list[str]:
+        """Show another map in the fourth place (a name of :attr:`map_choices`)."""
+        try:
+            name = inputs.check_choice(name, list(self.map_choices), "Map")
+        except inputs.InputError as exc:
+            return [f"{exc}; kept the map shown."]
+        self.fourth = name
+        return []
+
     def month_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The shown day's month, clipped to the record (the default period to fill)."""
         first = self.day.replace(day=1)
@@ -327,6 +344,8 @@ class ExplorerState(param.Parameterized):
             "checkpoint": self.checkpoint_key,
             "clim": ",".join(f"{v:g}" for v in self.clim),
             "pixel": ",".join(f"{v:g}" for v in self.pixel) if self.has_pixel else "",
+            "map": self.fourth,
+            "frozen": "1" if self.show_frozen else "",
         }
 
     def apply_query(self, query: dict) -> list[str]:
@@ -390,6 +409,15 @@ class ExplorerState(param.Parameterized):
                 self.show_mask = mask == "1"
             else:
                 msgs.append(f"URL parameter mask={inputs.shown(mask)} is not 0 or 1; ignored.")
+        frozen = clean.get("frozen")
+        if frozen is not None:
+            if frozen in ("0", "1"):
+                self.show_frozen = frozen == "1"
+            else:
+                msgs.append(f"URL parameter frozen={inputs.shown(frozen)} is not 0 or 1; "
+                            "ignored.")
+        if clean.get("map"):
+            msgs += [f"URL parameter map: {x}" for x in self.request_map(clean["map"])]
         ck = clean.get("checkpoint")
         if ck:
             msgs += [f"URL parameter checkpoint: {x}" for x in self.request_checkpoint(ck)]
@@ -422,3 +450,5 @@ class UrlParams(param.Parameterized):
     checkpoint = param.String(default="", doc="Checkpoint key ('' for the default).")
     clim = param.String(default="", doc="Colour limits lo,hi in m3 m-3.")
     pixel = param.String(default="", doc="Selected pixel lat,lon.")
+    map = param.String(default="", doc="The fourth map's name ('' for the default).")
+    frozen = param.String(default="", doc="'1' when fills under frozen ground are shown.")
