@@ -128,6 +128,7 @@ class Explorer(PeriodFills, param.Parameterized):
                     self.state.request_clim(*lim)
             if self.state.station:
                 self.maps.select_station(self.state.station)
+            self._mark_selection()
             self.refresh_selection()
         self.state.param.watch(self._date_changed, ["date"])
         self.state.param.watch(self._rebuild, ["region", "checkpoint", "fourth"])
@@ -272,7 +273,19 @@ class Explorer(PeriodFills, param.Parameterized):
 
     def _selection_changed(self, *_):
         self.maps.select_station(self.state.station)
+        self._mark_selection()
         self.refresh_selection()
+
+    def _mark_selection(self) -> None:
+        """The selected station or pixel marked on every map (in place; a new region
+        clears the mark, :meth:`MapSet.build`)."""
+        s = self.state
+        lat, lon = s.pixel
+        if s.station and self.stations is not None:
+            row = self.stations[self.stations["id"].astype(str) == s.station]
+            if len(row):
+                lat, lon = float(row["lat"].iloc[0]), float(row["lon"].iloc[0])
+        self.maps.mark(lat, lon)
 
     def _validation_source(self):
         from validation.sources import DemoSource

@@ -141,6 +141,11 @@ class MapSet(param.Parameterized):
         self._stations = None
         self._streams: list = []
         self.station_stream = hv.streams.Stream.define("Selected", selected="")()
+        #: the selected station or pixel (lon, lat) marked on every map, and the marker's
+        #: data source of each map (written in place: no stream, no HoloViews update)
+        self._mark: tuple[float, float] | None = None
+        self._mark_srcs: dict[str, object] = {}
+        self._bbox = None
 
     # ------------------------------------------------------------------ building
     def _hook(self, name: str):
@@ -234,6 +239,10 @@ class MapSet(param.Parameterized):
                 {0: "#ff00ff", 1: "#ffff00"}, default="#ff00ff"), size=10, line_color="black",
                 marker="triangle", tools=["hover"])
             overlays = {k: v * pts for k, v in overlays.items()}
+        if self._bbox != bbox:  # a new region: the mark goes (the selection may be outside)
+            self._mark, self._bbox = None, bbox
+        self._mark_srcs.clear()
+        overlays = {k: v * self._marker(k) for k, v in overlays.items()}
         out = []
         for spec in self.maps:
             tools = ["hover", "tap", "box_select"] if spec.box_select else ["hover", "tap"]
@@ -280,6 +289,7 @@ class MapSet(param.Parameterized):
         self.cleanup_streams()
         self._plots.clear()
         self._figs.clear()
+        self._mark_srcs.clear()
         self._elements.clear()
 
     # ------------------------------------------------------------------ events
@@ -312,6 +322,40 @@ class MapSet(param.Parameterized):
             return (fig.x_range.start, fig.y_range.start, fig.x_range.end, fig.y_range.end)
         except AttributeError:
             return None
+
+    def _marker(self, mapname: str) -> hv.Points:
+        """A static, empty point layer whose data source :meth:`mark` writes."""
+        def hook(plot, element):
+            src = image_source(plot)  # the plot's Bokeh data source (see image_source)
+            if src is None:
+                return
+            self._mark_srcs[mapname] = src
+            want = self._mark_data()
+            if list(src.data.get(plots.LON_DIM.name, [])) != want[plots.LON_DIM.name]:
+                # a re-render reset it
+                src.data.update(want)
+        return hv.Points(([], []), kdims=plots.KDIMS).opts(
+            marker="square", size=13, fill_alpha=0.0, line_color="#ff00ff", line_width=2.5,
+            hooks=[hook])
+
+    def _mark_data(self) -> dict:
+        x, y = ([self._mark[0]], [self._mark[1]]) if self._mark else ([], [])
+        return {plots.LON_DIM.name: x, plots.LAT_DIM.name: y}
+
+    def mark(self, lat: float, lon: float) -> None:
+        """Mark the selected station or pixel on every map (NaN: none), in place: the
+        marker's data sources are written under the document lock, nothing is rebuilt."""
+        self._mark = (float(lon), float(lat)) if math.isfinite(lat) and \
+            math.isfinite(lon) else None
+        data, srcs = self._mark_data(), list(self._mark_srcs.values())
+
+        def write():
+            with pn.io.hold():
+                for src in srcs:
+                    src.data.update(data)
+
+        if srcs:
+            self.dispatch(write)
 
     def select_station(self, sid: str) -> None:
         self.station_stream.event(selected=sid)

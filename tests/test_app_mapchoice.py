@@ -227,3 +227,34 @@ def test_mapset_shows_the_choice_and_updates_the_hover_detail_in_place(ds):
     assert maps.update(fields_of(ds, 2)) == "fast"  # no SD: the hover shows the value only
     assert src.data["code"][0].size == 0
 
+
+def test_the_selected_point_is_marked_on_every_map_in_place(ds):
+    import bokeh.document
+    import panel as pn
+
+    from app.maps import MapSet, canvas_renderer
+
+    maps = MapSet(ExplorerState(GridInfo.from_dataset(ds)), width=300, height=240)
+    layout = maps.build(fields_of(ds, 0))
+    pane = pn.pane.HoloViews(layout, renderer=canvas_renderer(), linked_axes=False)
+    pane.get_root(bokeh.document.Document())
+    assert set(maps._mark_srcs) == {m.name for m in maps.maps}
+    lat, lon = float(ds.lat[3]), float(ds.lon[4])
+    maps.mark(lat, lon)
+    for src in maps._mark_srcs.values():
+        assert list(src.data["lon"]) == [lon] and list(src.data["lat"]) == [lat]
+    assert maps.update(fields_of(ds, 1)) == "fast"  # a date step keeps it
+    assert all(list(s.data["lon"]) == [lon] for s in maps._mark_srcs.values())
+    maps.mark(float("nan"), float("nan"))  # no selection: no mark
+    assert all(len(s.data["lon"]) == 0 for s in maps._mark_srcs.values())
+    maps.mark(lat, lon)
+    # another region clears it
+    small = ds.isel(lat=slice(0, 12), lon=slice(0, 16))
+    maps.build(dataclasses.replace(fields_of(ds, 0), lat=small.lat.values,
+                                   lon=small.lon.values, amsr=fields_of(ds, 0).amsr[:12, :16],
+                                   gap=fields_of(ds, 0).gap[:12, :16],
+                                   ascat=fields_of(ds, 0).ascat[:12, :16],
+                                   land=fields_of(ds, 0).land[:12, :16],
+                                   truth=fields_of(ds, 0).truth[:12, :16],
+                                   filled=fields_of(ds, 0).filled[:12, :16]))
+    assert maps._mark is None

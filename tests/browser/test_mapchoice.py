@@ -13,14 +13,23 @@ FROZEN_DAY = "2015-04-02"
 
 #: the Bokeh models of the page: the hovers' code and detail sources, the legend labels
 MODELS_JS = """() => {
-  const out = {hovers: [], legends: []};
+  const out = {hovers: [], legends: [], marks: 0};
   for (const doc of Bokeh.documents) for (const m of doc.all_models) {
     if (m.type === 'CustomJSHover' && m.code.includes('±')) {
       const src = m.args.get ? m.args.get('src') : m.args.src;
       const d = src ? src.data : null;
       out.hovers.push(d ? (d.get ? d.get('code') : d.code)[0].length : -1);
+      // the hover's own code, run as Bokeh runs it, on the selected pixel
+      const run = new Function('src', 'value', 'format', 'special_vars', m.code);
+      out.text = run(src, 0.25, null, {x: -95.125, y: 33.125});
     }
     if (m.type === 'LegendItem' && m.label && m.label.value) out.legends.push(m.label.value);
+    if (m.type === 'ColumnDataSource') {  // the selected-pixel marker of a map
+      const get = (k) => m.data.get ? m.data.get(k) : m.data[k];
+      const lon = get('lon'), lat = get('lat');
+      if (lon && lat && lon.length === 1 && lon[0] === -95.125 && lat[0] === 33.125 &&
+          !get('image')) out.marks += 1;
+    }
   }
   return out;
 }"""
@@ -53,6 +62,10 @@ def test_hover_band_and_frozen_toggle_on_a_filled_day(server, page):
     # loaded machine), which holds the day's codes once the fill is shown
     page.wait_for_function(f"() => ({MODELS_JS})().hovers.some(n => n > 0)",
                            timeout=30_000)
+    text = page.evaluate(MODELS_JS)["text"]
+    assert re.match(r"0\.250 ± 0\.0\d\d m3 m-3 · (filled: |observed)", text), text
+    # the selected pixel is marked on each of the four maps
+    page.wait_for_function(f"() => ({MODELS_JS})().marks >= 4", timeout=30_000)
     # the pixel's series shows the filled value with its 1-SD band, named in the legend
     page.wait_for_function(
         f"() => ({MODELS_JS})().legends.includes('Filled ± 1 SD')", timeout=60_000)
