@@ -43,10 +43,10 @@ MIN_SIDE_CELLS = 4
 
 #: URL parameters the app reads (the rest of a query string is ignored).
 QUERY_KEYS = ("source", "region", "date", "station", "preset", "mask", "checkpoint", "clim",
-              "pixel", "window")
+              "pixel", "window", "map", "frozen")
 #: the state parameters written to the URL (at once, on every change)
 URL_STATE = ("source", "region", "date", "station", "preset", "show_mask", "checkpoint",
-             "clim", "pixel", "window")
+             "clim", "pixel", "window", "fourth", "show_frozen")
 #: validation windows: days either side of the shown day (0: the whole record) -> label
 WINDOWS = {30: "±30 days", 60: "±60 days", 180: "±180 days", 365: "±1 year",
            0: "whole record"}
@@ -146,11 +146,19 @@ class ExplorerState(param.Parameterized):
                             doc="Validation window of the series, station statistics and "
                                 "network table: days either side of the shown day; 0: the "
                                 "whole record.")
+    fourth = param.String(default="", doc="The map shown in the fourth place (a name of "
+                                          "map_choices; '' for the source's default).")
+    show_frozen = param.Boolean(default=False,
+                                doc="Draw fills under frozen ground (hidden by default: the "
+                                    "model has little skill there, R about 0.5).")
 
     def __init__(self, grid: GridInfo, presets: dict[str, Preset] | None = None,
                  stations: Sequence[str] = (), sources: Sequence[str] = ("demo",),
-                 checkpoints: dict[str, str] | None = None, **params):
+                 checkpoints: dict[str, str] | None = None,
+                 map_choices: dict[str, str] | None = None, **params):
         self.grid = grid
+        #: the maps the fourth place can show for this source: name -> label, default first
+        self.map_choices = dict(map_choices or {})
         #: checkpoint key (what the browser may send) -> path on the server ('' = default)
         self.checkpoints = dict(checkpoints) if checkpoints is not None else {"": ""}
         self.presets = presets if presets is not None else load_presets()
@@ -310,6 +318,15 @@ class ExplorerState(param.Parameterized):
         self.window = days
         return []
 
+    def request_map(self, name) -> list[str]:
+        """Show another map in the fourth place (a name of :attr:`map_choices`)."""
+        try:
+            name = inputs.check_choice(name, list(self.map_choices), "Map")
+        except inputs.InputError as exc:
+            return [f"{exc}; kept the map shown."]
+        self.fourth = name
+        return []
+
     def month_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The shown day's month, clipped to the record (the default period to fill)."""
         first = self.day.replace(day=1)
@@ -352,6 +369,8 @@ class ExplorerState(param.Parameterized):
             "pixel": ",".join(f"{v:g}" for v in self.pixel) if self.has_pixel else "",
             "window": "" if self.window == 60 else "all" if not self.window else
             str(self.window),
+            "map": self.fourth,
+            "frozen": "1" if self.show_frozen else "",
         }
 
     def apply_query(self, query: dict) -> list[str]:
@@ -417,6 +436,15 @@ class ExplorerState(param.Parameterized):
                 msgs.append(f"URL parameter mask={inputs.shown(mask)} is not 0 or 1; ignored.")
         if clean.get("window"):
             msgs += [f"URL parameter window: {x}" for x in self.request_window(clean["window"])]
+        frozen = clean.get("frozen")
+        if frozen is not None:
+            if frozen in ("0", "1"):
+                self.show_frozen = frozen == "1"
+            else:
+                msgs.append(f"URL parameter frozen={inputs.shown(frozen)} is not 0 or 1; "
+                            "ignored.")
+        if clean.get("map"):
+            msgs += [f"URL parameter map: {x}" for x in self.request_map(clean["map"])]
         ck = clean.get("checkpoint")
         if ck:
             msgs += [f"URL parameter checkpoint: {x}" for x in self.request_checkpoint(ck)]
@@ -450,3 +478,5 @@ class UrlParams(param.Parameterized):
     clim = param.String(default="", doc="Colour limits lo,hi in m3 m-3.")
     pixel = param.String(default="", doc="Selected pixel lat,lon.")
     window = param.String(default="", doc="Validation window: days either side, or 'all'.")
+    map = param.String(default="", doc="The fourth map's name ('' for the default).")
+    frozen = param.String(default="", doc="'1' when fills under frozen ground are shown.")

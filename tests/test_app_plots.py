@@ -89,7 +89,9 @@ def test_filled_mark_marks_exactly_the_gaps(ds):
 
 def test_difference_observed_only(ds):
     f = fields_of(ds, 2)
-    d = layer_elements(dataclasses.replace(f, truth=None))["diff"]  # a real product
+    real = dataclasses.replace(f, truth=None)  # a real product: the uncertainty by default
+    assert "uncertainty" in layer_elements(real) and "diff" not in layer_elements(real)
+    d = layer_elements(real, choice="diff_observed")["diff_observed"]
     vals = d.dimension_values(2, flat=False)
     assert np.isnan(vals[f.gap != 0]).all()
     ok = f.gap == 0
