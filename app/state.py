@@ -41,9 +41,23 @@ MAX_FILL_DAYS = 92
 #: Smallest region side, in grid cells (the model needs some spatial context).
 MIN_SIDE_CELLS = 4
 
-#: URL parameters the app reads (the rest of a query string is ignored).
-QUERY_KEYS = ("source", "region", "date", "station", "preset", "mask", "checkpoint", "clim",
-              "pixel", "window", "map", "frozen")
+#: URL parameters the app reads and writes, with what each holds (the rest of a query
+#: string is ignored)
+URL_PARAMS = {
+    "source": "Catalog source name.",
+    "region": "W,S,E,N in degrees.",
+    "date": "YYYY-MM-DD.",
+    "station": "Station id.",
+    "preset": "Region preset name ('' for custom).",
+    "mask": "'0' when the gap mask is hidden.",
+    "checkpoint": "Checkpoint key ('' for the default).",
+    "clim": "Colour limits lo,hi in m3 m-3.",
+    "pixel": "Selected pixel lat,lon.",
+    "window": "Validation window: days either side, or 'all'.",
+    "map": "The fourth map's name ('' for the default).",
+    "frozen": "'1' when fills under frozen ground are shown.",
+}
+QUERY_KEYS = tuple(URL_PARAMS)
 #: the state parameters written to the URL (at once, on every change)
 URL_STATE = ("source", "region", "date", "station", "preset", "show_mask", "checkpoint",
              "clim", "pixel", "window", "fourth", "show_frozen")
@@ -461,22 +475,9 @@ class ExplorerState(param.Parameterized):
         return msgs
 
 
-class UrlParams(param.Parameterized):
-    """String mirror of the shareable state for ``pn.state.location.sync``.
-
-    The URL is synced to plain strings, never to the typed state, so a malformed query can
-    not raise inside Panel; :meth:`ExplorerState.apply_query` validates them.
-    """
-
-    source = param.String(default="", doc="Catalog source name.")
-    region = param.String(default="", doc="W,S,E,N in degrees.")
-    date = param.String(default="", doc="YYYY-MM-DD.")
-    station = param.String(default="", doc="Station id.")
-    preset = param.String(default="", doc="Region preset name ('' for custom).")
-    mask = param.String(default="", doc="'0' when the gap mask is hidden.")
-    checkpoint = param.String(default="", doc="Checkpoint key ('' for the default).")
-    clim = param.String(default="", doc="Colour limits lo,hi in m3 m-3.")
-    pixel = param.String(default="", doc="Selected pixel lat,lon.")
-    window = param.String(default="", doc="Validation window: days either side, or 'all'.")
-    map = param.String(default="", doc="The fourth map's name ('' for the default).")
-    frozen = param.String(default="", doc="'1' when fills under frozen ground are shown.")
+#: String mirror of the shareable state for ``pn.state.location.sync``, one parameter per
+#: key of :data:`URL_PARAMS`.  The URL is synced to plain strings, never to the typed
+#: state, so a malformed query cannot raise inside Panel; :meth:`ExplorerState.apply_query`
+#: validates them.
+UrlParams = param.parameterized_class(
+    "UrlParams", {k: param.String(default="", doc=doc) for k, doc in URL_PARAMS.items()})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 
 import holoviews as hv
 import numpy as np
@@ -31,11 +30,8 @@ hv.extension("bokeh")
 
 @pytest.fixture(scope="module")
 def ds():
-    with warnings.catch_warnings():  # the mock uses dayofyear, deprecated in pandas 3
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        return schema.mock_grid_dataset(ntime=10, nlat=24, nlon=32, start="2015-06-01",
-                                        gap_fraction=0.5)
+    return schema.mock_grid_dataset(ntime=10, nlat=24, nlon=32, start="2015-06-01",
+                                    gap_fraction=0.5)
 
 
 def fields_of(ds, k: int, **kw) -> DayFields:

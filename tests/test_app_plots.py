@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import holoviews as hv
 import numpy as np
@@ -23,11 +22,8 @@ hv.extension("bokeh")
 
 @pytest.fixture(scope="module")
 def ds():
-    with warnings.catch_warnings():  # the mock uses dayofyear, deprecated in pandas 3
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        return schema.mock_grid_dataset(ntime=10, nlat=24, nlon=32, start="2015-06-01",
-                                        gap_fraction=0.8)
+    return schema.mock_grid_dataset(ntime=10, nlat=24, nlon=32, start="2015-06-01",
+                                    gap_fraction=0.8)
 
 
 def fields_of(ds, k: int, filled: bool = True) -> DayFields:
