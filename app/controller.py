@@ -8,6 +8,7 @@ every problem as a notification: no traceback ever reaches the page.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from app.data import MOCK_SOURCE, DataHub
 from app.days import DayFields
 from app.filling import PeriodFills
 from app.maps import MapSet
+from app.mapspecs import choice_options
 from app.memory import drop_session_registries, schedule_release, track_session
 from app.outputs import DEMO_SOURCE
 from app.state import ExplorerState, GridInfo, UrlParams
@@ -93,8 +95,10 @@ class Explorer(PeriodFills, param.Parameterized):
         choices = checkpoint_choices()
         #: label -> key of the checkpoint selector (what the browser sees)
         self.checkpoint_labels = {label: key for key, (label, _) in choices.items()}
+        has_truth = not self.fatal and schema.TRUTH_SM in hub.world(source)
         self.state = ExplorerState(grid, stations=ids, sources=sources, source=source,
-                                   checkpoints={k: path for k, (_, path) in choices.items()})
+                                   checkpoints={k: path for k, (_, path) in choices.items()},
+                                   map_choices=choice_options(has_truth))
         meta = hub.source_metadata(source)  # the catalog's colours of the source
         if meta.get("clim"):
             self.state.request_clim(*meta["clim"])
@@ -124,10 +128,12 @@ class Explorer(PeriodFills, param.Parameterized):
                     self.state.request_clim(*lim)
             if self.state.station:
                 self.maps.select_station(self.state.station)
+            self._mark_selection()
             self.refresh_selection()
         self.state.param.watch(self._date_changed, ["date"])
-        self.state.param.watch(self._rebuild, ["region", "checkpoint"])
+        self.state.param.watch(self._rebuild, ["region", "checkpoint", "fourth"])
         self.state.param.watch(self._selection_changed, ["station", "pixel", "window"])
+        self.state.param.watch(self._frozen_toggled, ["show_frozen"])
 
     def cleanup(self) -> None:
         """Release this session once its page has closed (``on_session_destroyed``).
@@ -199,7 +205,8 @@ class Explorer(PeriodFills, param.Parameterized):
         f = self._read()
         if f is None:
             return
-        self.fields = f
+        # the session's copy: how it shows the day (the hub's memo is shared)
+        self.fields = f = dataclasses.replace(f, show_frozen=self.state.show_frozen)
         if rebuild or self.maps_object is None:
             self.maps_object = self.maps.build(f, self.stations)
             self.layout_version += 1
@@ -236,6 +243,11 @@ class Explorer(PeriodFills, param.Parameterized):
         if self.state.station or self.state.has_pixel:
             self.refresh_selection(only_marker=True)
 
+    def _frozen_toggled(self, *_):
+        """Fills under frozen ground shown or hidden: the maps in place, the series."""
+        self.load()
+        self.refresh_selection(only_marker=True)
+
     def _rebuild(self, *_):
         """A new region or checkpoint: the maps show a loading indicator first (sent to
         the browser before the rebuild starts, on the next tick), then are replaced."""
@@ -261,7 +273,19 @@ class Explorer(PeriodFills, param.Parameterized):
 
     def _selection_changed(self, *_):
         self.maps.select_station(self.state.station)
+        self._mark_selection()
         self.refresh_selection()
+
+    def _mark_selection(self) -> None:
+        """The selected station or pixel marked on every map (in place; a new region
+        clears the mark, :meth:`MapSet.build`)."""
+        s = self.state
+        lat, lon = s.pixel
+        if s.station and self.stations is not None:
+            row = self.stations[self.stations["id"].astype(str) == s.station]
+            if len(row):
+                lat, lon = float(row["lat"].iloc[0]), float(row["lon"].iloc[0])
+        self.maps.mark(lat, lon)
 
     def _validation_source(self):
         from validation.sources import DemoSource
@@ -313,7 +337,8 @@ class Explorer(PeriodFills, param.Parameterized):
                         "error")
             return
         self.series_frame = frame
-        self.series_plot = plots.series_plot(frame, s.day, note, title=title)
+        self.series_plot = plots.series_plot(frame, s.day, note, title=title,
+                                             show_frozen=s.show_frozen)
         if s.station and vframe is not None:
             try:
                 self.stats = analysis.station_stats(self._validation_source(), s.station,

@@ -14,13 +14,10 @@ Nothing here imports Panel, Bokeh or HoloViews.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextvars
-import functools
 import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +27,7 @@ import xarray as xr
 
 from app import outputs
 from app.days import DayFields, extras, read_cell, read_day, read_days
+from app.memo import LRU, outside_session
 from app.outputs import DEMO_SOURCE, describe_device, output_key, resolve_checkpoint
 from data_catalog import demo, locations, schema
 from data_catalog.errors import GapfillError
@@ -39,51 +37,6 @@ from model.cache import InferenceCache
 log = logging.getLogger(__name__)
 
 MOCK_SOURCE = "mock"
-
-
-def outside_session(fn: Callable) -> Callable:
-    """Run the method in an empty ``contextvars`` context (the data reads of the hub).
-
-    zarr does its I/O on an event loop of its own, created by the first read, and asyncio
-    hands that loop's callbacks a copy of the *caller's* context variables.  Panel keeps
-    the session's document in one, so the session that happened to read first stayed in
-    memory, with its document, panes and maps, for the life of the process.  The hub's
-    reads need nothing from the session's context.
-    """
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return contextvars.Context().run(fn, *args, **kwargs)
-    return wrapper
-
-
-class _LRU:
-    """A small thread-safe LRU memo."""
-
-    def __init__(self, maxsize: int):
-        self.maxsize = maxsize
-        self._d: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-        return None
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.maxsize:
-                self._d.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._d.clear()
-
-    def __len__(self) -> int:
-        return len(self._d)
 
 
 class DataHub:
@@ -100,8 +53,8 @@ class DataHub:
     def __init__(self, max_days: int = 192, readahead: int = 8):
         self._worlds: dict[str, xr.Dataset] = {}
         self._world_lock = threading.Lock()
-        self._days = _LRU(max_days)
-        self._filled = _LRU(max_days)
+        self._days = LRU(max_days)
+        self._filled = LRU(max_days)
         self._stations: dict[str, tuple[pd.DataFrame, dict]] = {}
         self.readahead = readahead
         # one reader for read-ahead, one inference worker: the event loop never waits
@@ -458,6 +411,9 @@ class DataHub:
                         i = int(np.abs(fields.lat - lat_c).argmin())
                         j = int(np.abs(fields.lon - lon_c).argmin())
                         frame.loc[d, "filled"] = float(hit[0][i, j])
+                        sd = hit[1].get("uncertainty")
+                        if sd is not None:
+                            frame.loc[d, "filled_sd"] = float(sd[i, j])
         return frame
 
     def close(self) -> None:

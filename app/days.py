@@ -42,6 +42,9 @@ class DayFields:
     reasons: np.ndarray | None = None
     #: the source's name for its raw field (catalog metadata); '' for the demo world
     label: str = ""
+    #: how the session shows it: fills under frozen ground drawn (True) or hidden
+    #: (the session's copy, :func:`dataclasses.replace`; the hub's memo keeps False)
+    show_frozen: bool = False
 
     @property
     def sensor_label(self) -> str:
@@ -113,8 +116,9 @@ def read_cell(ds: xr.Dataset, lat: float, lon: float, start, end
               ) -> tuple[pd.DataFrame, tuple[float, float]]:
     """Daily series at the cell nearest (lat, lon) and the cell's centre (lat, lon).
 
-    Columns ``raw``, ``gap`` (a gap on land), ``ascat``, ``truth`` (where the source has
-    it) and ``filled`` (all NaN: the hub adds the model outputs it holds).
+    Columns ``raw``, ``gap`` (a gap on land), ``frozen`` (a frozen-ground gap), ``ascat``,
+    ``truth`` (where the source has it) and ``filled`` (all NaN: the hub adds the model
+    outputs it holds, and ``filled_sd`` with them where they carry an SD).
     """
     cell = ds.sel({schema.LAT: lat, schema.LON: lon}, method="nearest")
     cell = cell.sel({schema.TIME: slice(pd.Timestamp(start), pd.Timestamp(end))})
@@ -125,6 +129,7 @@ def read_cell(ds: xr.Dataset, lat: float, lon: float, start, end
     gap = got.get(schema.GAP_MASK)
     frame["gap"] = (gap != schema.OBSERVED) & (gap != schema.NOT_LAND) if gap is not None \
         else False
+    frame["frozen"] = gap == schema.FROZEN if gap is not None else False
     frame["ascat"] = got.get(schema.ASCAT_SM, np.nan)
     if schema.TRUTH_SM in got:
         frame["truth"] = got[schema.TRUTH_SM]

@@ -20,7 +20,7 @@ from matplotlib.colors import ListedColormap
 from app import plots
 from app.days import DayFields
 from app.maps import coast_paths, legend_items
-from app.mapspecs import MAPS, MapSpec
+from app.mapspecs import MAPS, MapSpec, resolve
 from data_catalog import grid
 
 #: PNG pixels per inch
@@ -67,7 +67,7 @@ def maps_png(fields: DayFields, clim=(0.0, 0.5), dpi: int = DPI,
 
     if fields is None:
         raise ValueError("no day is shown; nothing to export")
-    maps = MAPS if maps is None else maps
+    maps = resolve(MAPS if maps is None else maps, fields)  # the shown map of a choice
     west, south, east, north = grid.bounds(fields.lat, fields.lon)
     ext = (west, east, south, north)
     coast = coast_paths((west, south, east, north))

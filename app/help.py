@@ -17,8 +17,22 @@ observation. The model is trained on AMSR2 and transfer-learned to AMSR-E
 **The maps.** *Raw*: AMSR as observed, gap categories drawn over it (toggle "Show gap
 mask"). *ConvLSTM filled*: the model's field; pale cells are filled, the rest observed;
 its title says where the fill comes from (series store, cache, period fill, auto-fill,
-just computed). *ASCAT*: the active input, % of saturation. *Filled − truth (demo)* or
-*Filled − observed*: the error of the fill.
+just computed); hover a cell for its value ± 1 SD and why it was filled (RFI, ASCAT
+used, look-ahead...). *ASCAT*: the active input, % of saturation. The fourth map is
+chosen beside the maps: *Filled − truth (demo)* (the error of the fill; on the demo
+world only), *Filled − observed* (sources without a truth), *Uncertainty (1 SD of the
+error)* of the fill (the model's error model; none for period fills), or *Filled −
+ASCAT*, ASCAT mean/SD-matched to the observed AMSR cells of the region that day (to the
+filled field when too few were observed): a check that needs no truth. The station and
+pixel series shade the fill ± 1 SD where the output carries one.
+
+**Fills under frozen ground** are hidden by default (drawn as the gap "frozen ground,
+filled value hidden"; the series drop them): no radiometer measures frozen soil moisture
+and the model's fills there correlate with the truth at only R about 0.5. "Show fills
+under frozen ground" draws them (hollow markers in the series).
+
+**No ASCAT**: before 2007 (AMSR-E years) and in sources without it the fill rests on
+AMSR and the model alone; the page, the filled map's title and the series say so.
 
 **Gap categories.** {", ".join(plots.GAP_NAMES.values())}: colours chosen apart from the
 soil-moisture scale and for colour-blind readers; hover a cell to read its category.

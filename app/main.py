@@ -17,6 +17,7 @@ from app.data import get_hub
 from app.fillview import FillPanel
 from app.help import about_card
 from app.maps import use_bokeh_backend
+from app.mapview import MapControls
 from app.memory import check_allocator
 from app.player import DatePlayer
 from app.state import URL_STATE, read_query
@@ -100,8 +101,8 @@ def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     page = pn.Row(
         pn.Column(sidebar, DatePlayer(app=app), FillPanel(app=app), about_card(), width=310,
                   css_classes=["sidebar"]),
-        pn.Column(InferencePanel(app=app), maps, DetailView(app=app), NetworkView(app=app),
-                  sizing_mode="stretch_width"),
+        pn.Column(InferencePanel(app=app), MapControls(app=app), maps, DetailView(app=app),
+                  NetworkView(app=app), sizing_mode="stretch_width"),
         sizing_mode="stretch_width",
     )
     pn.state.onload(app.flush_messages)

@@ -39,12 +39,12 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import CustomJSHover
+from bokeh.models import ColumnDataSource, CustomJSHover
 from holoviews.operation.datashader import rasterize
 
 from app import plots
 from app.days import DayFields
-from app.mapspecs import MAPS, MapSpec, layer_arrays, layers, map_titles
+from app.mapspecs import MAPS, MapSpec, layer_arrays, layers, map_titles, resolve
 from app.regrid import image_shape, plot_aspect, regrid_like, single_threaded_numba
 from data_catalog import grid
 
@@ -125,9 +125,13 @@ class MapSet(param.Parameterized):
                  maps: list[MapSpec] | None = None, sm_cmap: str = plots.SM_CMAP, **params):
         super().__init__(**params)
         self.state = state
-        #: the maps shown (:data:`app.mapspecs.MAPS` unless given) and their layers
-        self.maps = list(MAPS if maps is None else maps)
+        #: the map table (:data:`app.mapspecs.MAPS` unless given); the maps shown (its
+        #: choices resolved by the source and ``state.fourth`` at each build) and layers
+        self.specs = list(MAPS if maps is None else maps)
+        self.maps = resolve(self.specs, None, getattr(state, "fourth", ""))
         self.layers = layers(self.maps)
+        #: the hovers' detail sources (SD and reasons per cell) of the layers with one
+        self._details: dict[str, ColumnDataSource] = {}
         #: colour map of the maps that follow the session's soil-moisture limits
         self.sm_cmap = sm_cmap
         # how to run a change of Bokeh models: on a server it must hold the document lock
@@ -144,6 +148,11 @@ class MapSet(param.Parameterized):
         self._stations = None
         self._streams: list = []
         self.station_stream = hv.streams.Stream.define("Selected", selected="")()
+        #: the selected station or pixel (lon, lat) marked on every map, and the marker's
+        #: data source of each map (written in place: no stream, no HoloViews update)
+        self._mark: tuple[float, float] | None = None
+        self._mark_srcs: dict[str, object] = {}
+        self._bbox = None
 
     # ------------------------------------------------------------------ building
     def _hook(self, name: str):
@@ -169,8 +178,14 @@ class MapSet(param.Parameterized):
         dmap = hv.DynamicMap(lambda key, _n=name: self.element(_n, key), streams=[self.frame])
         # precompute=True keeps the regridding input prepared between zooms
         layer = self.layers[name]
-        # hover names a gap category, and a gap on a value layer, instead of "NaN"
-        hover = CustomJSHover(code=plots.hover_js(layer.dim, layer.names))
+        # hover names a gap category, and a gap on a value layer, instead of "NaN"; a
+        # layer with a detail adds the cell's SD and reasons (read at the mouse position)
+        if layer.detail is not None:
+            src = self._details[name] = ColumnDataSource(layer.detail(self.fields))
+            hover = CustomJSHover(code=plots.hover_js(layer.dim, detail=True),
+                                  args={"src": src})
+        else:
+            hover = CustomJSHover(code=plots.hover_js(layer.dim, layer.names))
         label = layer.dim.label if layer.names is None else "Gap / fill"
         # a fixed image (no PlotSize stream): its pixels do not follow the map's size, and
         # are never finer than the grid's cells (the canvas draws them as blocks)
@@ -209,6 +224,9 @@ class MapSet(param.Parameterized):
 
     def build(self, fields: DayFields, stations=None) -> hv.Layout:
         """All maps for the fields' region (call again when the region changes)."""
+        self.maps = resolve(self.specs, fields, getattr(self.state, "fourth", ""))
+        self.layers = layers(self.maps)
+        self._details = {}
         self._set_fields(fields)
         self._plots.clear()
         self._figs.clear()
@@ -243,6 +261,10 @@ class MapSet(param.Parameterized):
                 {0: "#ff00ff", 1: "#ffff00"}, default="#ff00ff"), size=10, line_color="black",
                 marker="triangle", tools=["hover"])
             overlays = {k: v * pts for k, v in overlays.items()}
+        if self._bbox != bbox:  # a new region: the mark goes (the selection may be outside)
+            self._mark, self._bbox = None, bbox
+        self._mark_srcs.clear()
+        overlays = {k: v * self._marker(k) for k, v in overlays.items()}
         out = []
         for spec in self.maps:
             tools = ["hover", "tap", "box_select"] if spec.box_select else ["hover", "tap"]
@@ -289,6 +311,7 @@ class MapSet(param.Parameterized):
         self.cleanup_streams()
         self._plots.clear()
         self._figs.clear()
+        self._mark_srcs.clear()
         self._elements.clear()
 
     # ------------------------------------------------------------------ events
@@ -322,6 +345,40 @@ class MapSet(param.Parameterized):
         except AttributeError:
             return None
 
+    def _marker(self, mapname: str) -> hv.Points:
+        """A static, empty point layer whose data source :meth:`mark` writes."""
+        def hook(plot, element):
+            src = image_source(plot)  # the plot's Bokeh data source (see image_source)
+            if src is None:
+                return
+            self._mark_srcs[mapname] = src
+            want = self._mark_data()
+            if list(src.data.get(plots.LON_DIM.name, [])) != want[plots.LON_DIM.name]:
+                # a re-render reset it
+                src.data.update(want)
+        return hv.Points(([], []), kdims=plots.KDIMS).opts(
+            marker="square", size=13, fill_alpha=0.0, line_color="#ff00ff", line_width=2.5,
+            hooks=[hook])
+
+    def _mark_data(self) -> dict:
+        x, y = ([self._mark[0]], [self._mark[1]]) if self._mark else ([], [])
+        return {plots.LON_DIM.name: x, plots.LAT_DIM.name: y}
+
+    def mark(self, lat: float, lon: float) -> None:
+        """Mark the selected station or pixel on every map (NaN: none), in place: the
+        marker's data sources are written under the document lock, nothing is rebuilt."""
+        self._mark = (float(lon), float(lat)) if math.isfinite(lat) and \
+            math.isfinite(lon) else None
+        data, srcs = self._mark_data(), list(self._mark_srcs.values())
+
+        def write():
+            with pn.io.hold():
+                for src in srcs:
+                    src.data.update(data)
+
+        if srcs:
+            self.dispatch(write)
+
     def select_station(self, sid: str) -> None:
         self.station_stream.event(selected=sid)
 
@@ -330,15 +387,30 @@ class MapSet(param.Parameterized):
         """Show another day of the same region; returns 'fast' or 'stream'."""
         self._set_fields(fields)
         key = self.frame.key + 1
-        if self._fast_write(fields):
+        details = self._new_details()
+        if self._fast_write(fields, details):
             self.frame.update(key=key)  # silent: the next zoom re-rasterizes this day
             self.fast_updates += 1
             return "fast"
+        if details:
+            self.dispatch(lambda: [src.data.update(d) for src, d in details])
         self.frame.event(key=key)
         self.slow_updates += 1
         return "stream"
 
-    def _fast_write(self, fields: DayFields) -> bool:
+    def _new_details(self) -> list[tuple[ColumnDataSource, dict]]:
+        """The hovers' detail data that changed with the day (numpy only, small)."""
+        out = []
+        for name, src in self._details.items():
+            new = self.layers[name].detail(self.fields)
+            old = src.data.get("code", [None])[0]
+            if isinstance(old, np.ndarray) and np.array_equal(old, new["code"][0]) and \
+                    np.array_equal(src.data["grid"][0], new["grid"][0]):
+                continue
+            out.append((src, new))
+        return out
+
+    def _fast_write(self, fields: DayFields, details=()) -> bool:
         if set(self._plots) != set(self.layers) or \
                 set(self._figs) != {m.name for m in self.maps}:
             return False
@@ -365,6 +437,8 @@ class MapSet(param.Parameterized):
             with pn.io.hold():
                 for src, arr in new.values():
                     src.data.update(image=[arr])
+                for src, data in details:
+                    src.data.update(data)
                 for mapname, fig in figs.items():
                     if fig.title is not None and fig.title.text != titles[mapname]:
                         fig.title.text = titles[mapname]
@@ -408,7 +482,8 @@ def legend_items() -> list[tuple[str, str]]:
     """(label, colour) of the gap categories drawn on the raw map."""
     return [(plots.GAP_NAMES[f.value], plots.GAP_COLOURS[f.value])
             for f in plots.GAP_CATEGORIES] + [
-        ("Filled by the model (pale)", "#dddddd")]
+        ("Filled by the model (pale)", "#dddddd"),
+        (f"{plots.FROZEN_HIDDEN} (toggle beside the maps)", plots.FROZEN_HIDDEN_COLOR)]
 
 
 __all__ = ["MapSet", "canvas_renderer", "coast_paths", "image_source", "legend_items",

@@ -41,12 +41,26 @@ MAX_FILL_DAYS = 92
 #: Smallest region side, in grid cells (the model needs some spatial context).
 MIN_SIDE_CELLS = 4
 
-#: URL parameters the app reads (the rest of a query string is ignored).
-QUERY_KEYS = ("source", "region", "date", "station", "preset", "mask", "checkpoint", "clim",
-              "pixel", "window")
+#: URL parameters the app reads and writes, with what each holds (the rest of a query
+#: string is ignored)
+URL_PARAMS = {
+    "source": "Catalog source name.",
+    "region": "W,S,E,N in degrees.",
+    "date": "YYYY-MM-DD.",
+    "station": "Station id.",
+    "preset": "Region preset name ('' for custom).",
+    "mask": "'0' when the gap mask is hidden.",
+    "checkpoint": "Checkpoint key ('' for the default).",
+    "clim": "Colour limits lo,hi in m3 m-3.",
+    "pixel": "Selected pixel lat,lon.",
+    "window": "Validation window: days either side, or 'all'.",
+    "map": "The fourth map's name ('' for the default).",
+    "frozen": "'1' when fills under frozen ground are shown.",
+}
+QUERY_KEYS = tuple(URL_PARAMS)
 #: the state parameters written to the URL (at once, on every change)
 URL_STATE = ("source", "region", "date", "station", "preset", "show_mask", "checkpoint",
-             "clim", "pixel", "window")
+             "clim", "pixel", "window", "fourth", "show_frozen")
 #: validation windows: days either side of the shown day (0: the whole record) -> label
 WINDOWS = {30: "±30 days", 60: "±60 days", 180: "±180 days", 365: "±1 year",
            0: "whole record"}
@@ -146,11 +160,19 @@ class ExplorerState(param.Parameterized):
                             doc="Validation window of the series, station statistics and "
                                 "network table: days either side of the shown day; 0: the "
                                 "whole record.")
+    fourth = param.String(default="", doc="The map shown in the fourth place (a name of "
+                                          "map_choices; '' for the source's default).")
+    show_frozen = param.Boolean(default=False,
+                                doc="Draw fills under frozen ground (hidden by default: the "
+                                    "model has little skill there, R about 0.5).")
 
     def __init__(self, grid: GridInfo, presets: dict[str, Preset] | None = None,
                  stations: Sequence[str] = (), sources: Sequence[str] = ("demo",),
-                 checkpoints: dict[str, str] | None = None, **params):
+                 checkpoints: dict[str, str] | None = None,
+                 map_choices: dict[str, str] | None = None, **params):
         self.grid = grid
+        #: the maps the fourth place can show for this source: name -> label, default first
+        self.map_choices = dict(map_choices or {})
         #: checkpoint key (what the browser may send) -> path on the server ('' = default)
         self.checkpoints = dict(checkpoints) if checkpoints is not None else {"": ""}
         self.presets = presets if presets is not None else load_presets()
@@ -310,6 +332,15 @@ class ExplorerState(param.Parameterized):
         self.window = days
         return []
 
+    def request_map(self, name) -> list[str]:
+        """Show another map in the fourth place (a name of :attr:`map_choices`)."""
+        try:
+            name = inputs.check_choice(name, list(self.map_choices), "Map")
+        except inputs.InputError as exc:
+            return [f"{exc}; kept the map shown."]
+        self.fourth = name
+        return []
+
     def month_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The shown day's month, clipped to the record (the default period to fill)."""
         first = self.day.replace(day=1)
@@ -352,6 +383,8 @@ class ExplorerState(param.Parameterized):
             "pixel": ",".join(f"{v:g}" for v in self.pixel) if self.has_pixel else "",
             "window": "" if self.window == 60 else "all" if not self.window else
             str(self.window),
+            "map": self.fourth,
+            "frozen": "1" if self.show_frozen else "",
         }
 
     def apply_query(self, query: dict) -> list[str]:
@@ -417,6 +450,15 @@ class ExplorerState(param.Parameterized):
                 msgs.append(f"URL parameter mask={inputs.shown(mask)} is not 0 or 1; ignored.")
         if clean.get("window"):
             msgs += [f"URL parameter window: {x}" for x in self.request_window(clean["window"])]
+        frozen = clean.get("frozen")
+        if frozen is not None:
+            if frozen in ("0", "1"):
+                self.show_frozen = frozen == "1"
+            else:
+                msgs.append(f"URL parameter frozen={inputs.shown(frozen)} is not 0 or 1; "
+                            "ignored.")
+        if clean.get("map"):
+            msgs += [f"URL parameter map: {x}" for x in self.request_map(clean["map"])]
         ck = clean.get("checkpoint")
         if ck:
             msgs += [f"URL parameter checkpoint: {x}" for x in self.request_checkpoint(ck)]
@@ -433,20 +475,9 @@ class ExplorerState(param.Parameterized):
         return msgs
 
 
-class UrlParams(param.Parameterized):
-    """String mirror of the shareable state for ``pn.state.location.sync``.
-
-    The URL is synced to plain strings, never to the typed state, so a malformed query can
-    not raise inside Panel; :meth:`ExplorerState.apply_query` validates them.
-    """
-
-    source = param.String(default="", doc="Catalog source name.")
-    region = param.String(default="", doc="W,S,E,N in degrees.")
-    date = param.String(default="", doc="YYYY-MM-DD.")
-    station = param.String(default="", doc="Station id.")
-    preset = param.String(default="", doc="Region preset name ('' for custom).")
-    mask = param.String(default="", doc="'0' when the gap mask is hidden.")
-    checkpoint = param.String(default="", doc="Checkpoint key ('' for the default).")
-    clim = param.String(default="", doc="Colour limits lo,hi in m3 m-3.")
-    pixel = param.String(default="", doc="Selected pixel lat,lon.")
-    window = param.String(default="", doc="Validation window: days either side, or 'all'.")
+#: String mirror of the shareable state for ``pn.state.location.sync``, one parameter per
+#: key of :data:`URL_PARAMS`.  The URL is synced to plain strings, never to the typed
+#: state, so a malformed query cannot raise inside Panel; :meth:`ExplorerState.apply_query`
+#: validates them.
+UrlParams = param.parameterized_class(
+    "UrlParams", {k: param.String(default="", doc=doc) for k, doc in URL_PARAMS.items()})

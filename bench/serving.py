@@ -48,6 +48,23 @@ def write_standin_checkpoint(folder: Path, lookback: int = 4) -> Path:
     return path
 
 
+def write_standin_errors(folder: Path, sd: float = 0.04) -> Path:
+    """A stand-in error model beside the stand-in checkpoint of ``folder``: the same SD
+    for every pixel-day (the app then shows ``filled_sm_uncertainty``: its map, the hover's
+    ± SD and the series' band)."""
+    import numpy as np
+
+    from model import errors
+    from model.wrapper import file_sha256
+
+    ms = [np.full(int(np.prod(errors.SIZES[:k + 1])), sd ** 2)
+          for k in range(len(errors.SIZES))]
+    n = [np.full(m.size, errors.MIN_N, np.int64) for m in ms]
+    meta = {"models": {"amsr2": {"checkpoint_sha256": file_sha256(folder / "amsr2.pt")}}}
+    return errors.ErrorModel({"amsr2": errors.Table(ms, n)}, meta).save(
+        errors.path_for(folder))
+
+
 def prepare_workdir(work: Path, world: dict) -> tuple[Path, Path, Path]:
     """A benchmark's working folder: the demo world ``world`` (build parameters), a
     stand-in checkpoint (kept when already there) and the cache folder.

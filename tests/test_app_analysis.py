@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -21,9 +20,7 @@ from validation.sources import DemoSource
 @pytest.fixture(scope="module")
 def mock_world():
     """A mock world, three stations on it and their validation source (no model)."""
-    with warnings.catch_warnings():  # mock_grid_dataset: a pandas 3.1 deprecation
-        warnings.simplefilter("ignore", pd.errors.Pandas4Warning)
-        ds = schema.mock_grid_dataset(ntime=90, seed=1)
+    ds = schema.mock_grid_dataset(ntime=90, seed=1)
     stations = schema.mock_stations(ds, n=3, seed=2)
     with pytest.MonkeyPatch.context() as mp:  # no series store someone built in data/
         mp.setenv("GAPFILL_SERIES", "/nonexistent/series.zarr")

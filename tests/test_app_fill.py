@@ -158,7 +158,8 @@ def test_titles_name_the_product_the_gap_year_and_a_missing_ascat(world):
     f.sensor = schema.SENSOR_NONE
     assert map_titles(f)["raw"] == "Raw: no AMSR in orbit 2015-06-01"
     f.filled, f.filled_info = f.amsr, {"origin": "period"}
-    assert map_titles(f)["filled"] == "ConvLSTM filled 2015-06-01 · from a period fill"
+    assert map_titles(f)["filled"] == ("ConvLSTM filled 2015-06-01 · from a period fill · "
+                                       "filled without ASCAT (none in this source or day)")
 
 
 # Machado, Oliveira & Fernandes (2009) full-severity simulation matrices (linear RGB)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import holoviews as hv
 import numpy as np
@@ -23,11 +22,8 @@ hv.extension("bokeh")
 
 @pytest.fixture(scope="module")
 def ds():
-    with warnings.catch_warnings():  # the mock uses dayofyear, deprecated in pandas 3
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        return schema.mock_grid_dataset(ntime=10, nlat=24, nlon=32, start="2015-06-01",
-                                        gap_fraction=0.8)
+    return schema.mock_grid_dataset(ntime=10, nlat=24, nlon=32, start="2015-06-01",
+                                    gap_fraction=0.8)
 
 
 def fields_of(ds, k: int, filled: bool = True) -> DayFields:
@@ -89,7 +85,9 @@ def test_filled_mark_marks_exactly_the_gaps(ds):
 
 def test_difference_observed_only(ds):
     f = fields_of(ds, 2)
-    d = layer_elements(dataclasses.replace(f, truth=None))["diff"]  # a real product
+    real = dataclasses.replace(f, truth=None)  # a real product: the uncertainty by default
+    assert "uncertainty" in layer_elements(real) and "diff" not in layer_elements(real)
+    d = layer_elements(real, choice="diff_observed")["diff_observed"]
     vals = d.dimension_values(2, flat=False)
     assert np.isnan(vals[f.gap != 0]).all()
     ok = f.gap == 0

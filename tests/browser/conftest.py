@@ -21,6 +21,7 @@ from bench.serving import (
     serve,
     stop,
     write_standin_checkpoint,
+    write_standin_errors,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,7 +61,7 @@ FIGURES_JS = """
 }
 """
 
-MAP_PREFIXES = ("Raw", "ConvLSTM", "ASCAT", "Filled −")
+MAP_PREFIXES = ("Raw", "ConvLSTM", "ASCAT", "Filled −", "Uncertainty")
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +89,7 @@ def server(tmp_path_factory):
     world = build_small_world(root / "world.zarr")
     ckpts = root / "checkpoints"
     write_standin_checkpoint(ckpts)
+    write_standin_errors(ckpts)  # outputs carry filled_sm_uncertainty: ± SD, band, map
     port = free_port()
     env = {"GAPFILL_DEMO": str(world), "GAPFILL_CHECKPOINTS": str(ckpts),
            "GAPFILL_CACHE": str(root / "cache"), "BOKEH_LOG_LEVEL": "info"}

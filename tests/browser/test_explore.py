@@ -93,15 +93,16 @@ def test_drawing_a_box_on_the_raw_map_sets_the_region(server, page):
 
 def test_a_url_with_every_state_parameter_restores_it(server, page):
     query = ("?date=2015-06-02&preset=southern_plains&mask=0&clim=0.05,0.45"
-             "&pixel=34.125,-95.125&window=180")
+             "&pixel=34.125,-95.125&window=180&map=uncertainty&frozen=1")
     errors = open_app(page, server["url"], query)
+    assert maps_of(figures(page))[3]["title"].startswith("Uncertainty (1 SD)")
     page.get_by_text("Pixel 34.125°N -95.125°E").first.wait_for(timeout=60_000)
     # the app rewrites the URL from its state on the next change: every parameter is kept
     page.get_by_role("button", name="next day ▶").click()
     page.wait_for_url(re.compile("date=2015-06-03"), timeout=30_000)
     url = unquote(page.url)
     for part in ("preset=southern_plains", "mask=0", "clim=0.05,0.45",
-                 "pixel=34.125,-95.125", "window=180"):
+                 "pixel=34.125,-95.125", "window=180", "map=uncertainty", "frozen=1"):
         assert part in url, (part, url)
     assert page.locator(".auto-fill").count() == 1
     assert errors == []
