@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from bench.serving import SMALL_DATE, build_small_world
 from data_catalog import schema
@@ -62,7 +63,8 @@ def test_cancel_stops_between_blocks_and_keeps_the_days_done(world):
     cancel = threading.Event()
     seen: dict = {}
 
-    def on_days(got):
+    def on_days(got, extra):
+        assert set(extra) == set(got)
         seen.update(got)
         cancel.set()  # the user pressed Cancel during the first block
 
@@ -269,3 +271,39 @@ def test_station_statistics_say_the_filled_series_is_coming():
     assert list(out["status"]) == ["OK", PENDING, PENDING]
     assert out["r"][0] == 0.5 and out["r"][1:].isna().all()
 
+
+
+def test_period_fill_carries_the_sd_of_build_series(tmp_path):
+    """A period fill with the shipped models gives each day the SD (and reason flags) the
+    series store holds for the same days and cells: positive on land, NaN off land."""
+    from app.fill import fill_period
+    from data_catalog import locations
+    from data_catalog.worlds import open_world
+    from model import errors, series
+    from tests.test_series import mock_world
+
+    if not (locations.checkpoint_dir() / "amsr2.pt").exists() or not errors.path_for().exists():
+        pytest.skip(f"no shipped checkpoints and error model in {locations.checkpoint_dir()}")
+    path = mock_world(tmp_path / "world.zarr")
+    start, end = "2011-09-25", "2011-10-14"  # AMSR-E days, then the gap year's first days
+    series.build_series(tmp_path / "s.zarr", str(path), start=start, end=end,
+                        models=series.SHIPPED_MODELS, tile=12, halo=8, time_chunk=8,
+                        stream_days=8, scheduler="synchronous", progress=False)
+    store = xr.open_zarr(tmp_path / "s.zarr", consolidated=False).load()
+    world = open_world(path)
+    region = (float(world.lon[0]), float(world.lat[0]), float(world.lon[-1]),
+              float(world.lat[-1]))
+    extra: dict = {}
+    fields = fill_period(world, region, start, end, on_days=lambda got, e: extra.update(e))
+    land = store[schema.LAND].values.astype(bool)
+    assert (~land).any() and len(extra) == store.sizes[schema.TIME] == 20
+    for k, day in enumerate(pd.DatetimeIndex(store[schema.TIME].values)):
+        sd = extra[day]["uncertainty"]
+        assert sd.shape == land.shape and sd.dtype == np.float32
+        assert np.isfinite(sd[land]).all() and (sd[land] > 0).all()
+        assert np.isnan(sd[~land]).all()
+        np.testing.assert_allclose(fields[day][land], store[schema.FILLED_SM].values[k][land],
+                                   rtol=0, atol=1e-6)
+        np.testing.assert_allclose(sd, store[errors.UNCERTAINTY].values[k], rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(extra[day]["reasons"],
+                                      store[schema.REASON_FLAG].values[k])
