@@ -134,7 +134,7 @@ def fill_period(world: xr.Dataset, region, start, end, checkpoint: str | None = 
     if progress:
         progress(0.0, "loading the model")
     ms = model_set(checkpoint, device, models)
-    sds = sd_tracker(world, win, checkpoint, stand_ins=models is not None)
+    sds = sd_tracker(world, win, ms, checkpoint, stand_ins=models is not None)
     land = np.asarray(world[schema.LAND].isel(win.kept()).values, bool)
     out: dict[pd.Timestamp, np.ndarray] = {}
     n = i1 - i0

@@ -157,8 +157,8 @@ def _stream(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=None,
     out = np.full((len(ids), stop - start), np.nan, np.float32)
     sd = np.full_like(out, np.nan)
     # the SD of each point's cell, from its own tracker (None: no SD asked or no error model)
-    sds = [sd_tracker(world, w, checkpoint, stand_ins=models is not None) if with_sd
-           else None for w in windows]
+    sds = [sd_tracker(world, w, model_set, checkpoint, stand_ins=models is not None)
+           if with_sd else None for w in windows]
     land = [np.asarray(world[schema.LAND].isel(w.kept()).values, bool) for w in windows]
     bar = None
     if progress:

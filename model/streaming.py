@@ -29,6 +29,7 @@ window's :func:`sd_tracker` (NaN without an error model beside the checkpoints).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ import pandas as pd
 import xarray as xr
 
 from data_catalog import schema
+
+log = logging.getLogger(__name__)
 
 #: World variables a model reads (those the world has).
 INPUTS = (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.LAND)
@@ -321,19 +324,39 @@ def stream_windows(world: xr.Dataset, windows: Sequence[Window], start: int, sto
 
 
 # ---------------------------------------------------------------- SD and reasons
-def sd_tracker(world: xr.Dataset, window: Window, checkpoint=None, stand_ins: bool = False):
+def sd_tracker(world: xr.Dataset, window: Window, models: ModelSet, checkpoint=None,
+               stand_ins: bool = False):
     """The :class:`model.errors.SeriesTracker` of a window's kept cells, from the error
-    model beside ``checkpoint`` (default: the shipped models' folder); None for stand-in
-    models or without an error model there (the SD is NaN)."""
+    model beside ``checkpoint`` (default: the shipped models' folder).
+
+    None (the SD is NaN, and a logged warning where something is wrong) for stand-in
+    models, without an error model there, with an unreadable one, or with one fitted on
+    other checkpoints than ``models``' (a model of one's own, not the shipped ones).
+    """
     if stand_ins:
         return None
     from pathlib import Path
 
+    from data_catalog.errors import GapfillError
     from model import errors
 
+    path = errors.path_for(Path(checkpoint).parent if checkpoint else None)
+    if not path.exists():
+        return None
+    try:
+        em = errors.ErrorModel.load(path)
+    except GapfillError as exc:
+        log.warning("no %s: %s", errors.UNCERTAINTY, exc)
+        return None
+    for m in {id(m): m for m in models.models.values()}.values():
+        sensor = getattr(m, "sensor", None)
+        sha = str(getattr(m, "metadata", {}).get("checkpoint_sha256", ""))
+        if sensor not in em.tables or em.stale(sensor, sha):
+            log.warning("error model %s was not fitted on the %s model in use: no %s", path,
+                        sensor, errors.UNCERTAINTY)
+            return None
     cells = world.isel(window.kept())
-    return errors.series_tracker(Path(checkpoint).parent if checkpoint else None,
-                                 cells[schema.LAT].values, cells[schema.LON].values)
+    return errors.SeriesTracker(em, cells[schema.LAT].values, cells[schema.LON].values)
 
 
 def block_extras(sds, world: xr.Dataset, core_world: dict, t0_world: int, block: Block,

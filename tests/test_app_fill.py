@@ -102,6 +102,15 @@ def test_hub_period_fill_stays_while_browsing(world_path, tmp_path, monkeypatch)
         d = hub.day("demo", REGION, start + pd.Timedelta(days=k))
         assert d.filled is not None and d.filled.shape == d.amsr.shape
         assert origin_label(d.filled_info) == "from a period fill"
+    # stand-in models have no error model: the SD is NaN, the maps and the hover say so
+    from app import plots
+    from app.mapspecs import layer_arrays, map_titles
+
+    assert np.isnan(d.uncertainty).all() and d.reasons.shape == d.amsr.shape
+    assert np.isnan(layer_arrays(d, choice="uncertainty")["uncertainty"]).all()
+    assert "none with this fill" in map_titles(d, choice="uncertainty")["uncertainty"]
+    codes = plots.detail_codes(d.uncertainty, d.reasons, d.amsr.shape)
+    assert ((codes & 0xFF) == plots.NO_SD).all()
     assert hub.day("demo", REGION, start + pd.Timedelta(days=14)).filled is None
     hub.close()
 
@@ -307,3 +316,51 @@ def test_period_fill_carries_the_sd_of_build_series(tmp_path):
         np.testing.assert_allclose(sd, store[errors.UNCERTAINTY].values[k], rtol=0, atol=1e-6)
         np.testing.assert_array_equal(extra[day]["reasons"],
                                       store[schema.REASON_FLAG].values[k])
+
+
+def test_without_a_fitting_error_model_the_sd_is_nan(tmp_path, caplog):
+    """Stand-in models, a checkpoint with no error model beside it, an unreadable one or
+    one fitted on other checkpoints: the fill runs, its SD is NaN (reasons are still
+    given); the shipped error model beside the same checkpoint gives an SD."""
+    import json
+    import shutil
+
+    from app.fill import fill_period
+    from data_catalog import locations
+    from data_catalog.worlds import open_world
+    from model import errors
+    from tests.test_series import mock_world
+
+    if not (locations.checkpoint_dir() / "amsre.pt").exists() or not errors.path_for().exists():
+        pytest.skip(f"no shipped checkpoints and error model in {locations.checkpoint_dir()}")
+    world = open_world(mock_world(tmp_path / "world.zarr"))
+    region = (float(world.lon[0]), float(world.lat[0]), float(world.lon[-1]),
+              float(world.lat[-1]))
+    land = world[schema.LAND].values.astype(bool)
+    ckdir = tmp_path / "ck"
+    ckdir.mkdir()
+    ckpt = shutil.copy(locations.checkpoint_dir() / "amsre.pt", ckdir)  # AMSR-E days
+
+    def sds(checkpoint=None, models=None) -> np.ndarray:
+        extra: dict = {}
+        fill_period(world, region, "2011-09-26", "2011-09-28", checkpoint, models=models,
+                    on_days=lambda got, e: extra.update(e))
+        assert all(e["reasons"].shape == land.shape for e in extra.values())
+        return np.stack([e["uncertainty"] for e in extra.values()])
+
+    m = PersistenceModel()
+    assert np.isnan(sds(models={1: m, 2: m})).all()
+    assert np.isnan(sds(str(ckpt))).all()  # no error model beside it
+    doc = json.loads(errors.path_for().read_text())
+    doc["models"]["amsre"]["checkpoint_sha256"] = "0" * 64  # fitted on another checkpoint
+    errors.path_for(ckdir).write_text(json.dumps(doc))
+    with caplog.at_level("WARNING", logger="model.streaming"):
+        assert np.isnan(sds(str(ckpt))).all()
+    assert "not fitted on the amsre model" in caplog.text
+    errors.path_for(ckdir).write_text("{not json")
+    with caplog.at_level("WARNING", logger="model.streaming"):
+        assert np.isnan(sds(str(ckpt))).all()
+    assert "unreadable error model" in caplog.text
+    shutil.copy(errors.path_for(), ckdir)  # the error model of this very checkpoint
+    sd = sds(str(ckpt))
+    assert (sd[:, land] > 0).all() and np.isnan(sd[:, ~land]).all()
