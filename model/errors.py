@@ -255,6 +255,17 @@ def path_for(checkpoint_dir: str | Path | None = None) -> Path:
     return d / FILE_NAME
 
 
+def series_tracker(checkpoint_dir: str | Path | None, lat: np.ndarray, lon: np.ndarray
+                   ) -> SeriesTracker | None:
+    """A :class:`SeriesTracker` of the cells ``lat`` x ``lon`` from the error model in
+    ``checkpoint_dir`` (default :func:`data_catalog.locations.checkpoint_dir`); None
+    without one (``filled_sm_uncertainty`` stays NaN)."""
+    path = path_for(checkpoint_dir)
+    if not path.exists():
+        return None
+    return SeriesTracker(ErrorModel.load(path), np.asarray(lat), np.asarray(lon))
+
+
 def load_for(model, checkpoint_dir: str | Path | None = None) -> ErrorModel | None:
     """The error model beside ``model``'s checkpoint (or in ``checkpoint_dir``); None (and a
     warning) when there is none or it lacks the model's sensor; a warning when stale."""
