@@ -303,8 +303,10 @@ def uncertainty_attrs() -> dict:
             "long_name": "standard deviation of the error of filled_sm",
             "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error",
             "comment": "observed: the sensor's error, filled: the model's, from a binned "
-                       "error model fitted on held-out residuals against the calibrated "
-                       "truth (model/errors.py, gapfill calibrate-errors)"}
+                       "error model (gap length, ASCAT, gap category, season) times a "
+                       "factor of the value's departure from its pixel's climatology, "
+                       "fitted on held-out residuals against the calibrated truth "
+                       "(model/errors.py, model/errors_value.py, gapfill calibrate-errors)"}
 
 
 def own_units(model, values, lat, lon):
