@@ -138,20 +138,23 @@ def cell_table(lat: float, lon: float, name: str = "cell") -> pd.DataFrame:
 
 
 def _stream_model(world, table: pd.DataFrame, days: pd.DatetimeIndex, checkpoint=None,
-                  device: str = "cpu") -> dict:
-    """The model streamed at the table's points: ``{id: filled series}`` (loads torch).
+                  device: str = "cpu") -> tuple[dict, dict]:
+    """The model streamed at the table's points: ``({id: filled}, {id: SD})`` daily series
+    (loads torch).
 
-    The app's one use of the model's point streaming (:func:`model.points.filled_at_points`,
-    the engine of ``build-series``).
+    The app's one use of the model's point streaming (:func:`model.points.filled_sd_at_points`,
+    the engine of ``build-series``, with its ``filled_sm_uncertainty``).
     """
-    from model.points import filled_at_points
+    from model.points import filled_sd_at_points
 
-    return filled_at_points(world, table, days, checkpoint, device=device)
+    return filled_sd_at_points(world, table, days, checkpoint, device=device)
 
 
 def filled_at_cell(world, lat: float, lon: float, start, end, checkpoint: str = "",
-                   device: str = "cpu") -> pd.Series:
-    """The model's filled daily series at the cell nearest (lat, lon), ``start`` .. ``end``.
+                   device: str = "cpu") -> pd.DataFrame:
+    """The model's filled daily series at the cell nearest (lat, lon), ``start`` .. ``end``:
+    columns ``filled`` and ``filled_sd`` (its 1 SD, NaN without an error model beside the
+    checkpoints), as the series pane's frame names them.
 
     Raises
     ------
@@ -161,9 +164,9 @@ def filled_at_cell(world, lat: float, lon: float, start, end, checkpoint: str = 
     from app.outputs import resolve_checkpoint
 
     days = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D")
-    out = _stream_model(world, cell_table(lat, lon), days, resolve_checkpoint(checkpoint),
-                        device=device)
-    return out["cell"]
+    filled, sd = _stream_model(world, cell_table(lat, lon), days,
+                               resolve_checkpoint(checkpoint), device=device)
+    return pd.DataFrame({"filled": filled["cell"], "filled_sd": sd["cell"]})
 
 
 def network_tables(world, stations, start, end, checkpoint: str = ""

@@ -325,9 +325,10 @@ class Explorer(PeriodFills, param.Parameterized):
                                                 start, end)
                 frame = analysis.add_station_series(frame, vframe)
             key = (s.source, s.station, lat, lon, start, end, s.checkpoint)
-            filled = self._series_filled.get(key)
+            filled = self._series_filled.get(key)  # columns filled, filled_sd
             if filled is not None:
-                frame["filled"] = filled.reindex(frame.index)
+                for col in filled:
+                    frame[col] = filled[col].reindex(frame.index)
             elif not frame["filled"].notna().all() and not only_marker:
                 self._start_series_job(key, lat, lon, start, end)
             frame, note = analysis.scale_ascat(frame)

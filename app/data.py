@@ -336,11 +336,11 @@ class DataHub:
                 device = inference.select_device("auto")
                 label = describe_device(device)
 
-            def keep(got: dict) -> None:
+            def keep(got: dict, extra: dict) -> None:
                 for day, field in got.items():
                     self.remember_filled(source, region, day, checkpoint, field,
                                          {"origin": origin, "cached": False,
-                                          "device": label})
+                                          "device": label, **extra[day]})
 
             out = fill.fill_period(world, region, start, end, ckpt, str(device),
                                    models=self.fill_models, progress=progress,

@@ -4,9 +4,11 @@
 :func:`model.streaming.stream_windows` (the engine of the series store and of the
 stations' series: the model of each day by its radiometer, warmed up on the days before),
 a few days per block so a long period reports progress and can be cancelled between
-blocks.  The days come back as ``(lat, lon)`` float32 fields of the region; the hub keeps
-them in its memory of model outputs (see :meth:`app.data.DataHub.fill_period`), marked
-with their origin.
+blocks.  The days come back as ``(lat, lon)`` float32 fields of the region, each with its
+``filled_sm_uncertainty`` and ``reason_flag`` (:func:`model.streaming.block_extras`, as
+``build-series`` writes them; the SD is NaN without an error model beside the
+checkpoints); the hub keeps them in its memory of model outputs (see
+:meth:`app.data.DataHub.fill_period`), marked with their origin.
 
 No Panel, Bokeh or HoloViews here; torch is imported by the engine only when a model runs
 (in the hub's worker thread).
@@ -23,7 +25,14 @@ import xarray as xr
 
 from data_catalog import grid, schema
 from data_catalog.errors import GapfillError, OutOfRangeError
-from model.streaming import ModelSet, Window, one_torch_thread, stream_windows
+from model.streaming import (
+    ModelSet,
+    Window,
+    block_extras,
+    one_torch_thread,
+    sd_tracker,
+    stream_windows,
+)
 
 #: cells of spatial context read around the region (the model's receptive field is small)
 CONTEXT = 8
@@ -89,7 +98,7 @@ def fill_period(world: xr.Dataset, region, start, end, checkpoint: str | None = 
                 device: str = "cpu", *, models: Mapping | None = None,
                 progress: Callable[[float, str], None] | None = None,
                 cancel: threading.Event | None = None,
-                on_days: Callable[[dict], None] | None = None,
+                on_days: Callable[[dict, dict], None] | None = None,
                 block_days: int = BLOCK_DAYS) -> dict[pd.Timestamp, np.ndarray]:
     """The filled fields of a region over ``start..end`` (both included).
 
@@ -109,8 +118,9 @@ def fill_period(world: xr.Dataset, region, start, end, checkpoint: str | None = 
         Set to stop between blocks (raises :class:`FillCancelled`; the days done so far
         have been given to ``on_days``).
     on_days : callable, optional
-        Called with ``{day: field}`` of each block as soon as it is done, so the days can
-        be shown before the whole period is.
+        Called with ``{day: field}`` and ``{day: {"uncertainty": sd, "reasons": flags}}``
+        (``(lat, lon)`` float32 and uint8) of each block as soon as it is done, so the days
+        can be shown before the whole period is.
 
     Returns
     -------
@@ -124,16 +134,20 @@ def fill_period(world: xr.Dataset, region, start, end, checkpoint: str | None = 
     if progress:
         progress(0.0, "loading the model")
     ms = model_set(checkpoint, device, models)
+    sds = sd_tracker(world, win, ms, checkpoint, stand_ins=models is not None)
+    land = np.asarray(world[schema.LAND].isel(win.kept()).values, bool)
     out: dict[pd.Timestamp, np.ndarray] = {}
     n = i1 - i0
     with one_torch_thread():
         for block in stream_windows(world, [win], i0, i1, ms, block_days=block_days,
                                     stream_days=block_days):
-            got = {pd.Timestamp(d).normalize(): np.ascontiguousarray(block.filled[0, k])
-                   for k, d in enumerate(block.times)}
+            days = [pd.Timestamp(d).normalize() for d in block.times]
+            got = {d: np.ascontiguousarray(block.filled[0, k]) for k, d in enumerate(days)}
             out.update(got)
             if on_days is not None:
-                on_days(got)
+                sd, reasons = block_extras(sds, world, win.kept(), i0, block, ms, land)
+                on_days(got, {d: {"uncertainty": sd[k], "reasons": reasons[k]}
+                              for k, d in enumerate(days)})
             if progress:
                 progress(block.stop / n, f"{block.stop} of {n} days")
             if cancel is not None and cancel.is_set() and block.stop < n:

@@ -27,7 +27,8 @@ JSON: ``{"sessions", "errors", "p50_s", "p95_s", "rss_mb_before", "rss_mb_peak",
 "rss_mb_after", ...}``.
 
 ``--quick`` runs the same steps with 2 sessions for 5 s in one round, on a 16 x 16 cell
-world with 8 pre-filled days and short warm-up and settling pauses, to check that the
+world with 8 pre-filled days, short warm-up and settling pauses and closed sessions
+discarded after 1.5 s, to check that the
 benchmark still runs (a test does); its figures say nothing about the targets.
 """
 
@@ -57,7 +58,8 @@ N_DAYS = 40
 #: --quick: a small world, few days, short pauses (the rest as given on the command line)
 QUICK = dict(world=dict(west=-100.0, south=30.0, east=-96.0, north=34.0, start="2015-05-25",
                         end="2015-06-15", n_stations=4, seed=42),
-             n_days=8, sessions=2, duration=5.0, rounds=1, warmup_s=5.0, settle_s=8.0)
+             n_days=8, sessions=2, duration=5.0, rounds=1, warmup_s=5.0, settle_s=3.0,
+             unused_ms=(500, 1500))
 
 
 def rss_mb(pid: int) -> float:
@@ -187,11 +189,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     spec, n_days, warmup_s, settle_s = WORLD, N_DAYS, WARMUP_S, SETTLE_S
+    check_ms, lifetime_ms = 2000, 5000
     if args.quick:
         spec, n_days, warmup_s, settle_s = (QUICK["world"], QUICK["n_days"],
                                             QUICK["warmup_s"], QUICK["settle_s"])
         args.sessions, args.duration, args.rounds = (QUICK["sessions"], QUICK["duration"],
                                                      QUICK["rounds"])
+        check_ms, lifetime_ms = QUICK["unused_ms"]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-load-"))
     world, ckpts, cache = prepare_workdir(work, spec)
     from bench.app import fill_cache
@@ -205,8 +209,8 @@ def main(argv=None) -> int:
     # discard closed sessions quickly so "after" measures a server without sessions
     proc = serve(env, port, work / "server.log",
                  # discard closed sessions quickly, so memory after the rounds is comparable
-                 extra_args=("--check-unused-sessions", "2000",
-                             "--unused-session-lifetime", "5000"))
+                 extra_args=("--check-unused-sessions", str(check_ms),
+                             "--unused-session-lifetime", str(lifetime_ms)))
     url = f"http://127.0.0.1:{port}/app"
     try:
         start_rss = rss_mb(proc.pid)  # the server has answered one page request, no more

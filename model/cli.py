@@ -131,8 +131,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("calibrate-errors", parents=[common],
                        help="fit the error model (filled_sm_uncertainty) of the checkpoints",
-                       description="Fit the binned error model of the checkpoints on their "
-                                   "validation years (model/errors.py) and write errors.json "
+                       description="Fit the error model (binned, times the value factor) of "
+                                   "the checkpoints on their validation years "
+                                   "(model/errors.py) and write errors.json "
                                    "beside them, with their sha256.  Run it after every "
                                    "retrain.")
     p.add_argument("--world", metavar="PATH", help=WORLD_HELP)

@@ -255,6 +255,17 @@ def path_for(checkpoint_dir: str | Path | None = None) -> Path:
     return d / FILE_NAME
 
 
+def series_tracker(checkpoint_dir: str | Path | None, lat: np.ndarray, lon: np.ndarray
+                   ) -> SeriesTracker | None:
+    """A :class:`SeriesTracker` of the cells ``lat`` x ``lon`` from the error model in
+    ``checkpoint_dir`` (default :func:`data_catalog.locations.checkpoint_dir`); None
+    without one (``filled_sm_uncertainty`` stays NaN)."""
+    path = path_for(checkpoint_dir)
+    if not path.exists():
+        return None
+    return SeriesTracker(ErrorModel.load(path), np.asarray(lat), np.asarray(lon))
+
+
 def load_for(model, checkpoint_dir: str | Path | None = None) -> ErrorModel | None:
     """The error model beside ``model``'s checkpoint (or in ``checkpoint_dir``); None (and a
     warning) when there is none or it lacks the model's sensor; a warning when stale."""
@@ -292,8 +303,10 @@ def uncertainty_attrs() -> dict:
             "long_name": "standard deviation of the error of filled_sm",
             "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error",
             "comment": "observed: the sensor's error, filled: the model's, from a binned "
-                       "error model fitted on held-out residuals against the calibrated "
-                       "truth (model/errors.py, gapfill calibrate-errors)"}
+                       "error model (gap length, ASCAT, gap category, season) times a "
+                       "factor of the value's departure from its pixel's climatology, "
+                       "fitted on held-out residuals against the calibrated truth "
+                       "(model/errors.py, model/errors_value.py, gapfill calibrate-errors)"}
 
 
 def own_units(model, values, lat, lon):

@@ -4,7 +4,9 @@
 store: every point gets a small square window of cells around its cell, the windows of
 all points are streamed together as one batch by the block engine of the series store
 (:func:`model.streaming.stream_windows`: the same model switches, warm-up and chunks), and
-the point's cell is kept.  torch and the checkpoints are loaded inside the function only,
+the point's cell is kept.  :func:`filled_sd_at_points` adds the
+``filled_sm_uncertainty`` of each day (:func:`model.streaming.block_extras`, as the series
+store holds it).  torch and the checkpoints are loaded inside the function only,
 so this module imports without torch.
 """
 
@@ -20,7 +22,14 @@ import xarray as xr
 
 from data_catalog import grid, schema
 from data_catalog.errors import OutOfRangeError
-from model.streaming import ModelSet, Window, one_torch_thread, stream_windows
+from model.streaming import (
+    ModelSet,
+    Window,
+    block_extras,
+    one_torch_thread,
+    sd_tracker,
+    stream_windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +69,28 @@ def _models(checkpoint, device: str, models: Mapping | None, gap_model: int) -> 
 
 
 def filled_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=None,
-                     device: str = "cpu", progress: bool = False, *,
-                     models: Mapping | None = None, radius: int = WINDOW_RADIUS,
-                     gap_model: int = schema.SENSOR_AMSR2, warmup_days: int = 30,
-                     stream_days: int = 64, block_days: int = 365) -> dict[str, pd.Series]:
+                     device: str = "cpu", progress: bool = False, **kw
+                     ) -> dict[str, pd.Series]:
+    """The daily gap-filled series at each point's cell (:func:`filled_sd_at_points`
+    without the SD)."""
+    return _stream(world, table, days, checkpoint, device, progress, with_sd=False, **kw)[0]
+
+
+def filled_sd_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=None,
+                        device: str = "cpu", progress: bool = False, **kw
+                        ) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+    """The daily gap-filled series at each point's cell and its ``filled_sm_uncertainty``
+    (m3 m-3; NaN off land, for stand-in models or without an error model beside the
+    checkpoints), as two dicts point id -> daily Series (:func:`_stream`)."""
+    return _stream(world, table, days, checkpoint, device, progress, with_sd=True, **kw)
+
+
+def _stream(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=None,
+            device: str = "cpu", progress: bool = False, *, with_sd: bool = False,
+            models: Mapping | None = None, radius: int = WINDOW_RADIUS,
+            gap_model: int = schema.SENSOR_AMSR2, warmup_days: int = 30,
+            stream_days: int = 64, block_days: int = 365
+            ) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
     """The daily gap-filled series at each point's cell.
 
     The series is the observation where AMSR observed (in the model's reference
@@ -94,11 +121,13 @@ def filled_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=No
         Cells of context on each side of a point's cell.
     gap_model, warmup_days, stream_days, block_days : int
         As for the series store (:class:`model.series_layout.SeriesSpec`).
+    with_sd : bool
+        Also compute ``filled_sm_uncertainty`` (else NaN).
 
     Returns
     -------
-    dict
-        Point id -> daily Series on ``days`` (m3 m-3).
+    (dict, dict)
+        Point id -> daily Series on ``days`` (m3 m-3): the filled values, their SDs.
 
     Raises
     ------
@@ -115,7 +144,8 @@ def filled_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=No
                               variable=schema.TIME)
     ids = table["id"].astype(str).tolist()
     if not len(days) or not ids:
-        return {sid: pd.Series(np.nan, index=days) for sid in ids}
+        empty = {sid: pd.Series(np.nan, index=days) for sid in ids}
+        return empty, dict(empty)
     model_set = _models(checkpoint, device, models, gap_model)
     if models is None:  # a checkpoint never runs on data it does not fit
         _require_fit(world.isel({schema.TIME: pos}), table, model_set)
@@ -125,6 +155,11 @@ def filled_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=No
                             lat.size, lon.size) for r in table.itertuples(index=False)]
     start, stop = int(pos.min()), int(pos.max()) + 1
     out = np.full((len(ids), stop - start), np.nan, np.float32)
+    sd = np.full_like(out, np.nan)
+    # the SD of each point's cell, from its own tracker (None: no SD asked or no error model)
+    sds = [sd_tracker(world, w, model_set, checkpoint, stand_ins=models is not None)
+           if with_sd else None for w in windows]
+    land = [np.asarray(world[schema.LAND].isel(w.kept()).values, bool) for w in windows]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -137,12 +172,19 @@ def filled_at_points(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=No
                                         block_days=block_days,
                                         on_block=bar.update if bar is not None else None):
                 out[:, block.start:block.stop] = block.filled[:, :, 0, 0]
+                for k, w in enumerate(windows):
+                    if sds[k] is not None:
+                        got = block_extras(sds[k], world, w.kept(), start, block, model_set,
+                                           land[k], k)[0]
+                        sd[k, block.start:block.stop] = got[:, 0, 0]
     finally:
         if bar is not None:
             bar.close()
     keep = pos - start
-    return {sid: pd.Series(out[k, keep].astype(np.float64), index=days)
-            for k, sid in enumerate(ids)}
+    return ({sid: pd.Series(out[k, keep].astype(np.float64), index=days)
+             for k, sid in enumerate(ids)},
+            {sid: pd.Series(sd[k, keep].astype(np.float64), index=days)
+             for k, sid in enumerate(ids)})
 
 
 def _require_fit(days: xr.Dataset, table: pd.DataFrame, model_set: ModelSet) -> None:

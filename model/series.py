@@ -94,7 +94,7 @@ from model.series_models import (
     model_provenance,
     persistence_models,
 )
-from model.streaming import ModelSet, Window, load, stream_windows
+from model.streaming import ModelSet, Window, block_extras, load, stream_windows
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
     land = world[schema.LAND].isel({schema.LAT: window.lat, schema.LON: window.lon})
     land_core = np.asarray(load(land).values, bool)[core]
     t0_world = int(world.indexes[schema.TIME].get_loc(pd.Timestamp(spec.start)))
-    core_world = {schema.LAT: slice(wy0, wy0 + y1 - y0), schema.LON: slice(wx0, wx0 + x1 - x0)}
+    core_world = window.kept()
     sds = _tracker(spec, world.isel(core_world))
     for block in stream_windows(world, [window], t0_world, t0_world + nt, models,
                                 warmup_days=spec.warmup_days, stream_days=spec.stream_days,
@@ -179,7 +179,7 @@ def run_tile(spec_json: str, store: str, tile: tuple[int, int]) -> dict:
                             f"without a value (first {day:%Y-%m-%d})", spec.world,
                             schema.FILLED_SM)
         dims = schema.GRID_DIMS
-        sd, reasons = _block_extras(sds, world, core_world, t0_world, block, models, land_core)
+        sd, reasons = block_extras(sds, world, core_world, t0_world, block, models, land_core)
         out = xr.Dataset({schema.FILLED_SM: (dims, filled), schema.AMSR_SM: (dims, block.raw[0]),
                           SOURCE_FLAG: (dims, flags), errors.UNCERTAINTY: (dims, sd),
                           schema.REASON_FLAG: (dims, reasons)})
@@ -197,46 +197,10 @@ def _tracker(spec: SeriesSpec, core: xr.Dataset) -> errors.SeriesTracker | None:
     """The tile's SD tracker: the error model beside the shipped-model checkpoints (None
     without one, or for other model factories: ``filled_sm_uncertainty`` stays NaN, and
     the store's provenance says so)."""
-    path = errors.path_for(spec.checkpoint_dir)
-    if spec.models != SHIPPED_MODELS or not path.exists():  # fitted for the checkpoints only
+    if spec.models != SHIPPED_MODELS:  # fitted for the checkpoints only
         return None
-    return errors.SeriesTracker(errors.ErrorModel.load(path), core[schema.LAT].values,
-                                core[schema.LON].values)
-
-
-def _block_extras(sds, world: xr.Dataset, core_world: dict, t0_world: int, block,
-                  models: ModelSet, land_core: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``filled_sm_uncertainty`` (NaN off land or without an error model) and
-    ``reason_flag`` of one block of a tile."""
-    shape = block.valid[0].shape
-    lead = models.lead_days()
-    a, b = t0_world + block.start, t0_world + block.stop
-    names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM) if v in world]
-    w = load(world[names].isel(core_world).isel(
-        {schema.TIME: slice(a, min(b + lead, world.sizes[schema.TIME]))}))
-    n = b - a
-    gm = (w[schema.GAP_MASK].values if schema.GAP_MASK in w
-          else np.zeros(w[schema.AMSR_SM].shape, np.int8))
-    sensors = w[schema.SENSOR].values
-    ahead = (np.isfinite(w[schema.AMSR_SM].values[n:]) & (gm[n:] == schema.OBSERVED)
-             & (sensors[n:] != schema.SENSOR_NONE)[:, None, None])
-    ascat = (np.isfinite(w[schema.ASCAT_SM].values[:n]) if schema.ASCAT_SM in w
-             else np.zeros(shape, bool))
-    day_models = [models[i] for i in models.ids(block.sensors)]
-    valid = block.valid[0]
-    later = np.array([int(getattr(m, "lead_days", 0)) > 0 for m in day_models])
-    rescaled = np.array([bool(getattr(m, "has_matching", False)) for m in day_models])
-    reasons = schema.reason_flags(gm[:n], land_core[None] & ~valid, ascat,
-                                  later_days=later[:, None, None],
-                                  amsre_rescaled=rescaled[:, None, None] & valid, land=land_core)
-    if sds is None:
-        return np.full(shape, np.nan, np.float32), reasons
-    sd = sds.block(a, valid, ahead, lead=lead, ascat=ascat,
-                   category=np.where(valid, 0, gm[:n]),
-                   months=pd.DatetimeIndex(block.times).month.values, models=day_models,
-                   filled=block.filled[0], doy=pd.DatetimeIndex(block.times).day_of_year.values)
-    sd[:, ~land_core] = np.nan
-    return sd, reasons
+    return errors.series_tracker(spec.checkpoint_dir, core[schema.LAT].values,
+                                 core[schema.LON].values)
 
 
 # ---------------------------------------------------------------- build

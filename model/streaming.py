@@ -1,7 +1,8 @@
 """The block engine: windows of a world streamed through time, each day by its model.
 
 One set of rules for everything that runs the ConvLSTM over a period (the series store's
-tiles in :mod:`model.series`, the stations of :mod:`model.points`):
+tiles in :mod:`model.series`, the stations of :mod:`model.points`, the app's period
+fills):
 
 * The model of a day follows its radiometer (:func:`model_for_day`): AMSR-E days the
   transferred model, AMSR2 days the base model, days without a radiometer (the
@@ -19,19 +20,27 @@ tiles in :mod:`model.series`, the stations of :mod:`model.points`):
 
 Several windows of equal shape (the stations' squares) are streamed as one batch with one
 state.  torch is imported only to join such a batch.
+
+:func:`block_extras` gives a block's ``filled_sm_uncertainty`` and ``reason_flag`` (one
+code for the series store, the app's period fills and the points' series), the SD from a
+window's :func:`sd_tracker` (NaN without an error model beside the checkpoints).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from data_catalog import schema
+
+log = logging.getLogger(__name__)
 
 #: World variables a model reads (those the world has).
 INPUTS = (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.LAND)
@@ -171,6 +180,13 @@ class Window:
     lon: slice
     core: tuple[slice, slice]
 
+    def kept(self) -> dict[str, slice]:
+        """World index slices (``isel``) of the kept cells."""
+        return {schema.LAT: slice(self.lat.start + self.core[0].start,
+                                  self.lat.start + self.core[0].stop),
+                schema.LON: slice(self.lon.start + self.core[1].start,
+                                  self.lon.start + self.core[1].stop)}
+
 
 @dataclass
 class Block:
@@ -305,3 +321,81 @@ def stream_windows(world: xr.Dataset, windows: Sequence[Window], start: int, sto
                     times, gm)
         if on_block is not None:
             on_block(n)
+
+
+# ---------------------------------------------------------------- SD and reasons
+def sd_tracker(world: xr.Dataset, window: Window, models: ModelSet, checkpoint=None,
+               stand_ins: bool = False):
+    """The :class:`model.errors.SeriesTracker` of a window's kept cells, from the error
+    model beside ``checkpoint`` (default: the shipped models' folder).
+
+    None (the SD is NaN, and a logged warning where something is wrong) for stand-in
+    models, without an error model there, with an unreadable one, or with one fitted on
+    other checkpoints than ``models``' (a model of one's own, not the shipped ones).
+    """
+    if stand_ins:
+        return None
+    from pathlib import Path
+
+    from data_catalog.errors import GapfillError
+    from model import errors
+
+    path = errors.path_for(Path(checkpoint).parent if checkpoint else None)
+    if not path.exists():
+        return None
+    try:
+        em = errors.ErrorModel.load(path)
+    except GapfillError as exc:
+        log.warning("no %s: %s", errors.UNCERTAINTY, exc)
+        return None
+    for m in {id(m): m for m in models.models.values()}.values():
+        sensor = getattr(m, "sensor", None)
+        sha = str(getattr(m, "metadata", {}).get("checkpoint_sha256", ""))
+        if sensor not in em.tables or em.stale(sensor, sha):
+            log.warning("error model %s was not fitted on the %s model in use: no %s", path,
+                        sensor, errors.UNCERTAINTY)
+            return None
+    cells = world.isel(window.kept())
+    return errors.SeriesTracker(em, cells[schema.LAT].values, cells[schema.LON].values)
+
+
+def block_extras(sds, world: xr.Dataset, core_world: dict, t0_world: int, block: Block,
+                 models: ModelSet, land_core: np.ndarray, k: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``filled_sm_uncertainty`` and ``reason_flag`` ``(days, h, w)`` of window ``k`` of a
+    block (the series store's tiles, the app's period fills, the points' series).
+
+    ``sds`` is the window's :class:`model.errors.SeriesTracker` (None without an error
+    model: the SD is NaN), fed the blocks in order; ``core_world`` the world index slices
+    of the window's kept cells, ``t0_world`` the world index of the first streamed day;
+    the SD is NaN off ``land_core``.
+    """
+    shape = block.valid[k].shape
+    lead = models.lead_days()
+    a, b = t0_world + block.start, t0_world + block.stop
+    names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM) if v in world]
+    w = load(world[names].isel(core_world).isel(
+        {schema.TIME: slice(a, min(b + lead, world.sizes[schema.TIME]))}))
+    n = b - a
+    gm = (w[schema.GAP_MASK].values if schema.GAP_MASK in w
+          else np.zeros(w[schema.AMSR_SM].shape, np.int8))
+    sensors = w[schema.SENSOR].values
+    ahead = (np.isfinite(w[schema.AMSR_SM].values[n:]) & (gm[n:] == schema.OBSERVED)
+             & (sensors[n:] != schema.SENSOR_NONE)[:, None, None])
+    ascat = (np.isfinite(w[schema.ASCAT_SM].values[:n]) if schema.ASCAT_SM in w
+             else np.zeros(shape, bool))
+    day_models = [models[i] for i in models.ids(block.sensors)]
+    valid = block.valid[k]
+    later = np.array([int(getattr(m, "lead_days", 0)) > 0 for m in day_models])
+    rescaled = np.array([bool(getattr(m, "has_matching", False)) for m in day_models])
+    reasons = schema.reason_flags(gm[:n], land_core[None] & ~valid, ascat,
+                              later_days=later[:, None, None],
+                              amsre_rescaled=rescaled[:, None, None] & valid, land=land_core)
+    if sds is None:
+        return np.full(shape, np.nan, np.float32), reasons
+    times = pd.DatetimeIndex(block.times)
+    sd = sds.block(a, valid, ahead, lead=lead, ascat=ascat,
+                   category=np.where(valid, 0, gm[:n]), months=times.month.values,
+                   models=day_models, filled=block.filled[k], doy=times.day_of_year.values)
+    sd[:, ~land_core] = np.nan
+    return sd, reasons

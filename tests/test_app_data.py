@@ -170,6 +170,9 @@ def test_pixel_selection_streams_the_filled_series_in_the_worker(env, tmp_path, 
     filled = app.series_frame["filled"]
     assert filled.notna().sum() == len(filled)  # every day of the window
     assert 0.0 < filled.mean() < 0.6
+    # no error model beside the stand-in checkpoint: the SD is NaN, the plot has no band
+    assert app.series_frame["filled_sd"].isna().all()
+    assert "Filled ± 1 SD" not in [el.label for el in app.series_plot]
 
 
 def test_a_model_output_gives_the_day_its_uncertainty_and_reasons(env, monkeypatch):
@@ -195,6 +198,40 @@ def test_a_model_output_gives_the_day_its_uncertainty_and_reasons(env, monkeypat
     for code, bit in schema.GAP_REASON.items():
         sel = land & (f.gap == code)
         assert (f.reasons[sel] & bit).all()
+    hub.close()
+
+
+def test_period_fills_and_the_cell_series_carry_the_sd(env, monkeypatch):
+    """With the shipped models and error model, a period-filled day holds its SD (NaN off
+    land) and the series at a clicked cell is drawn with its 1-SD band on every day."""
+    import time
+    from pathlib import Path
+
+    from app.controller import Explorer
+    from app.data import DataHub
+    from model import errors
+
+    shipped = Path(errors.__file__).parent / "checkpoints"
+    if not errors.path_for(shipped).exists():
+        pytest.skip("no shipped error model")
+    monkeypatch.setenv("GAPFILL_CHECKPOINTS", str(shipped))
+    hub = DataHub(readahead=0)
+    day = pd.Timestamp(SMALL_DATE)
+    hub.fill_period("demo", REGION, day - pd.Timedelta(days=2), day).result(timeout=300)
+    f = hub.day("demo", REGION, day)
+    assert f.filled_info["origin"] == "period" and f.uncertainty.shape == f.filled.shape
+    assert np.isfinite(f.uncertainty[f.land]).all() and (f.uncertainty[f.land] > 0).all()
+    assert np.isnan(f.uncertainty[~f.land]).all() and f.reasons is not None
+    app = Explorer(hub, query={"date": SMALL_DATE})
+    assert app.state.request_pixel(33.1, -95.9) == []
+    t0 = time.time()
+    while (app._series_jobs or app.series_status or not app.series_frame["filled"].notna().all()
+           ) and time.time() - t0 < 300:
+        time.sleep(0.2)
+    assert app.series_status == ""
+    sd = app.series_frame["filled_sd"]
+    assert sd.notna().all() and (sd > 0).all()
+    assert "Filled ± 1 SD" in [el.label for el in app.series_plot]
     hub.close()
 
 

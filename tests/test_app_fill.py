@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from bench.serving import SMALL_DATE, build_small_world
 from data_catalog import schema
@@ -62,7 +63,8 @@ def test_cancel_stops_between_blocks_and_keeps_the_days_done(world):
     cancel = threading.Event()
     seen: dict = {}
 
-    def on_days(got):
+    def on_days(got, extra):
+        assert set(extra) == set(got)
         seen.update(got)
         cancel.set()  # the user pressed Cancel during the first block
 
@@ -100,6 +102,15 @@ def test_hub_period_fill_stays_while_browsing(world_path, tmp_path, monkeypatch)
         d = hub.day("demo", REGION, start + pd.Timedelta(days=k))
         assert d.filled is not None and d.filled.shape == d.amsr.shape
         assert origin_label(d.filled_info) == "from a period fill"
+    # stand-in models have no error model: the SD is NaN, the maps and the hover say so
+    from app import plots
+    from app.mapspecs import layer_arrays, map_titles
+
+    assert np.isnan(d.uncertainty).all() and d.reasons.shape == d.amsr.shape
+    assert np.isnan(layer_arrays(d, choice="uncertainty")["uncertainty"]).all()
+    assert "none with this fill" in map_titles(d, choice="uncertainty")["uncertainty"]
+    codes = plots.detail_codes(d.uncertainty, d.reasons, d.amsr.shape)
+    assert ((codes & 0xFF) == plots.NO_SD).all()
     assert hub.day("demo", REGION, start + pd.Timedelta(days=14)).filled is None
     hub.close()
 
@@ -269,3 +280,87 @@ def test_station_statistics_say_the_filled_series_is_coming():
     assert list(out["status"]) == ["OK", PENDING, PENDING]
     assert out["r"][0] == 0.5 and out["r"][1:].isna().all()
 
+
+
+def test_period_fill_carries_the_sd_of_build_series(tmp_path):
+    """A period fill with the shipped models gives each day the SD (and reason flags) the
+    series store holds for the same days and cells: positive on land, NaN off land."""
+    from app.fill import fill_period
+    from data_catalog import locations
+    from data_catalog.worlds import open_world
+    from model import errors, series
+    from tests.test_series import mock_world
+
+    if not (locations.checkpoint_dir() / "amsr2.pt").exists() or not errors.path_for().exists():
+        pytest.skip(f"no shipped checkpoints and error model in {locations.checkpoint_dir()}")
+    path = mock_world(tmp_path / "world.zarr")
+    start, end = "2011-09-25", "2011-10-14"  # AMSR-E days, then the gap year's first days
+    series.build_series(tmp_path / "s.zarr", str(path), start=start, end=end,
+                        models=series.SHIPPED_MODELS, tile=12, halo=8, time_chunk=8,
+                        stream_days=8, scheduler="synchronous", progress=False)
+    store = xr.open_zarr(tmp_path / "s.zarr", consolidated=False).load()
+    world = open_world(path)
+    region = (float(world.lon[0]), float(world.lat[0]), float(world.lon[-1]),
+              float(world.lat[-1]))
+    extra: dict = {}
+    fields = fill_period(world, region, start, end, on_days=lambda got, e: extra.update(e))
+    land = store[schema.LAND].values.astype(bool)
+    assert (~land).any() and len(extra) == store.sizes[schema.TIME] == 20
+    for k, day in enumerate(pd.DatetimeIndex(store[schema.TIME].values)):
+        sd = extra[day]["uncertainty"]
+        assert sd.shape == land.shape and sd.dtype == np.float32
+        assert np.isfinite(sd[land]).all() and (sd[land] > 0).all()
+        assert np.isnan(sd[~land]).all()
+        np.testing.assert_allclose(fields[day][land], store[schema.FILLED_SM].values[k][land],
+                                   rtol=0, atol=1e-6)
+        np.testing.assert_allclose(sd, store[errors.UNCERTAINTY].values[k], rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(extra[day]["reasons"],
+                                      store[schema.REASON_FLAG].values[k])
+
+
+def test_without_a_fitting_error_model_the_sd_is_nan(tmp_path, caplog):
+    """Stand-in models, a checkpoint with no error model beside it, an unreadable one or
+    one fitted on other checkpoints: the fill runs, its SD is NaN (reasons are still
+    given); the shipped error model beside the same checkpoint gives an SD."""
+    import json
+    import shutil
+
+    from app.fill import fill_period
+    from data_catalog import locations
+    from data_catalog.worlds import open_world
+    from model import errors
+    from tests.test_series import mock_world
+
+    if not (locations.checkpoint_dir() / "amsre.pt").exists() or not errors.path_for().exists():
+        pytest.skip(f"no shipped checkpoints and error model in {locations.checkpoint_dir()}")
+    world = open_world(mock_world(tmp_path / "world.zarr"))
+    region = (float(world.lon[0]), float(world.lat[0]), float(world.lon[-1]),
+              float(world.lat[-1]))
+    land = world[schema.LAND].values.astype(bool)
+    ckdir = tmp_path / "ck"
+    ckdir.mkdir()
+    ckpt = shutil.copy(locations.checkpoint_dir() / "amsre.pt", ckdir)  # AMSR-E days
+
+    def sds(checkpoint=None, models=None) -> np.ndarray:
+        extra: dict = {}
+        fill_period(world, region, "2011-09-26", "2011-09-28", checkpoint, models=models,
+                    on_days=lambda got, e: extra.update(e))
+        assert all(e["reasons"].shape == land.shape for e in extra.values())
+        return np.stack([e["uncertainty"] for e in extra.values()])
+
+    m = PersistenceModel()
+    assert np.isnan(sds(models={1: m, 2: m})).all()
+    assert np.isnan(sds(str(ckpt))).all()  # no error model beside it
+    doc = json.loads(errors.path_for().read_text())
+    doc["models"]["amsre"]["checkpoint_sha256"] = "0" * 64  # fitted on another checkpoint
+    errors.path_for(ckdir).write_text(json.dumps(doc))
+    with caplog.at_level("WARNING", logger="model.streaming"):
+        assert np.isnan(sds(str(ckpt))).all()
+    assert "not fitted on the amsre model" in caplog.text
+    errors.path_for(ckdir).write_text("{not json")
+    with caplog.at_level("WARNING", logger="model.streaming"):
+        assert np.isnan(sds(str(ckpt))).all()
+    assert "unreadable error model" in caplog.text
+    shutil.copy(errors.path_for(), ckdir)  # the error model of this very checkpoint
+    sd = sds(str(ckpt))
+    assert (sd[:, land] > 0).all() and np.isnan(sd[:, ~land]).all()
