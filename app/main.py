@@ -99,7 +99,8 @@ def build_app(loc: guard.Location | None = None) -> pn.viewable.Viewable:
     sidebar = Sidebar(app=app)
     maps = MapsView(app=app)
     page = pn.Row(
-        pn.Column(sidebar, DatePlayer(app=app), FillPanel(app=app), about_card(), width=310),
+        pn.Column(sidebar, DatePlayer(app=app), FillPanel(app=app), about_card(), width=310,
+                  css_classes=["sidebar"]),
         pn.Column(InferencePanel(app=app), MapControls(app=app), maps, DetailView(app=app),
                   NetworkView(app=app), sizing_mode="stretch_width"),
         sizing_mode="stretch_width",

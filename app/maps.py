@@ -21,6 +21,10 @@ headless browsers and costs ~0.1 s per map per repaint):
   numpy, other views with Datashader on one thread (:mod:`app.regrid`).  All images and
   titles go out in **one** document patch, so the browser colour-maps and repaints each
   map once per date change.
+* The maps grow with the window (responsive, two a row, each keeping the region's lon/lat
+  aspect), but their images do not: each is rasterized to a fixed pixel budget
+  (:meth:`MapSet.image_shape`, never finer than the grid's cells) and the canvas scales it,
+  so a wider window never makes the date step slower.
 * A region, source or checkpoint change rebuilds the maps (rare, and it re-frames the axes).
 """
 
@@ -41,7 +45,7 @@ from holoviews.operation.datashader import rasterize
 from app import plots
 from app.days import DayFields
 from app.mapspecs import MAPS, MapSpec, layer_arrays, layers, map_titles, resolve
-from app.regrid import regrid_like, single_threaded_numba
+from app.regrid import image_shape, plot_aspect, regrid_like, single_threaded_numba
 from data_catalog import grid
 
 log = logging.getLogger(__name__)
@@ -108,8 +112,11 @@ class MapSet(param.Parameterized):
         Colour map of the soil-moisture maps (the source's, from the catalog metadata).
     """
 
-    width = param.Integer(default=430, bounds=(200, 1200), doc="Width of one map, px.")
-    height = param.Integer(default=330, bounds=(150, 1000), doc="Height of one map, px.")
+    width = param.Integer(default=430, bounds=(200, 1200), doc="""
+        Nominal width of one map, px: with ``height``, its image's pixel budget
+        (:meth:`image_shape`); on the page a map grows with the window.""")
+    height = param.Integer(default=330, bounds=(150, 1000), doc="Nominal height of one map, px.")
+    min_width = param.Integer(default=340, bounds=(200, 1200), doc="Narrowest map, px.")
     fast_updates = param.Integer(default=0, doc="Date changes served by the fast path.")
     slow_updates = param.Integer(default=0, doc="Date changes that went through HoloViews.")
 
@@ -161,7 +168,12 @@ class MapSet(param.Parameterized):
                 plot.state.title.text = title
         return hook
 
-    def _raster(self, name: str) -> hv.DynamicMap:
+    def image_shape(self, bbox) -> tuple[int, int]:
+        """(width, height) of a map's image for a region (:func:`app.regrid.image_shape`)."""
+        return image_shape(bbox, self.width, self.height)
+
+    def _raster(self, name: str, shape: tuple[int, int], sampling: tuple[float, float]
+                ) -> hv.DynamicMap:
         agg = self.layers[name].agg
         dmap = hv.DynamicMap(lambda key, _n=name: self.element(_n, key), streams=[self.frame])
         # precompute=True keeps the regridding input prepared between zooms
@@ -175,18 +187,21 @@ class MapSet(param.Parameterized):
         else:
             hover = CustomJSHover(code=plots.hover_js(layer.dim, layer.names))
         label = layer.dim.label if layer.names is None else "Gap / fill"
-        return rasterize(dmap, aggregator=agg, interpolation="nearest",
-                         precompute=True).opts(
+        # a fixed image (no PlotSize stream): its pixels do not follow the map's size, and
+        # are never finer than the grid's cells (the canvas draws them as blocks)
+        return rasterize(dmap, aggregator=agg, interpolation="nearest", precompute=True,
+                         streams=[hv.streams.RangeXY], width=shape[0], height=shape[1],
+                         x_sampling=sampling[0], y_sampling=sampling[1]).opts(
             hooks=[self._hook(name)],
             hover_tooltips=[(label, "@image{custom}")],
             hover_formatters={"@image": hover})
 
-    def _styled(self, spec: MapSpec, common: dict) -> hv.DynamicMap:
+    def _styled(self, spec: MapSpec, common: dict, shape, sampling) -> hv.DynamicMap:
         """The base layer of a map with its colours and colour bar.
 
         Limits that follow the session are applied after rasterizing with a parameter
         reference, so a style change never re-aggregates."""
-        base = self._raster(spec.base.name)
+        base = self._raster(spec.base.name, shape, sampling)
         bar = dict(colorbar=bool(spec.colorbar))
         if spec.colorbar:
             bar["colorbar_opts"] = {"title": spec.colorbar}
@@ -195,12 +210,12 @@ class MapSet(param.Parameterized):
                                    clim=self.state.param.clim).opts(**bar, **common)
         return base.opts(cmap=spec.cmap, clim=spec.clim, **bar, **common)
 
-    def _overlay(self, layer) -> hv.DynamicMap:
+    def _overlay(self, layer, shape, sampling) -> hv.DynamicMap:
         """An overlay layer: its own colours, transparent below its limits; a mask layer
         shows only while the mask toggle is on."""
         clear = {"min": "transparent", "NaN": "transparent"}
-        out = self._raster(layer.name).opts(cmap=layer.cmap, clim=layer.clim,
-                                            clipping_colors=clear, colorbar=False)
+        out = self._raster(layer.name, shape, sampling).opts(
+            cmap=layer.cmap, clim=layer.clim, clipping_colors=clear, colorbar=False)
         if layer.mask_alpha is not None:
             alpha = param.bind(lambda show, a=layer.mask_alpha: a if show else 0.0,
                                self.state.param.show_mask)
@@ -217,7 +232,14 @@ class MapSet(param.Parameterized):
         self._figs.clear()
         bbox = grid.bounds(fields.lat, fields.lon)
         coast = plots.coastlines(coast_paths(bbox))
-        common = dict(width=self.width, height=self.height, tools=["hover", "tap"],
+        shape = self.image_shape(bbox)
+        # a hair under a cell, so that a view of n cells gives n pixels, not n - 1
+        sampling = (grid.resolution(fields.lon) * (1 - 1e-6),
+                    grid.resolution(fields.lat) * (1 - 1e-6))
+        # responsive: the maps share the main area's width, two a row, with the plot's
+        # aspect set so that the frame keeps the region's lon/lat aspect
+        common = dict(responsive=True, aspect=plot_aspect(bbox), min_width=self.min_width,
+                      tools=["hover", "tap"],
                       active_tools=["wheel_zoom"], xlim=(bbox[0], bbox[2]),
                       ylim=(bbox[1], bbox[3]), data_aspect=None)
         bases, overlays = {}, {}
@@ -227,9 +249,9 @@ class MapSet(param.Parameterized):
             opts = dict(common, tools=["hover", "tap", "box_select"],
                         active_tools=["wheel_zoom", "box_select"]) if spec.box_select \
                 else common
-            bases[spec.name] = ov = self._styled(spec, opts)
+            bases[spec.name] = ov = self._styled(spec, opts, shape, sampling)
             for layer in spec.layers[1:]:
-                ov = ov * self._overlay(layer)
+                ov = ov * self._overlay(layer, shape, sampling)
             overlays[spec.name] = ov
         if stations is not None and len(stations):
             self._stations = stations

@@ -4,13 +4,15 @@
 its extent and shape (what the plot's Bokeh data source holds).  The zoomed-out view (the
 whole region on fewer pixels) is regridded with Datashader's own mean weights in numpy,
 other views with Datashader on one thread (:func:`single_threaded_numba`: its parallel
-kernels stall when the cores are busy).  Numpy, numba and Datashader only: no HoloViews,
-no Panel, no torch.
+kernels stall when the cores are busy).  :func:`image_shape` is the fixed pixel budget of
+a map's image (the maps grow with the window; their images do not).  Numpy, numba and
+Datashader only: no HoloViews, no Panel, no torch.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import datashader as dsh
 import numba
@@ -108,3 +110,31 @@ def regrid_like(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, x0: float,
     if ys.size > 1 and ys[0] > ys[-1]:
         arr = arr[::-1]
     return np.ascontiguousarray(arr)
+
+
+#: the room a map's axes, title and colour bar take beside its frame (width, height), px
+CHROME = (120, 60)
+#: a typical map on the page (px wide), at which the frame's aspect is exact
+TYPICAL_WIDTH = 560
+
+
+def map_aspect(bbox) -> float:
+    """Width over height of a region in degrees (plate carrée), kept within 1:2 .. 3:1."""
+    w, s, e, n = bbox
+    return min(max((e - w) / max(n - s, 1e-9), 0.5), 3.0)
+
+
+def image_shape(bbox, width: int, height: int) -> tuple[int, int]:
+    """(width, height) in pixels of a map's image for a region: the frame of a nominal map
+    (``width`` x ``height`` less its axes and colour bar, :data:`CHROME`) with the region's
+    lon/lat aspect (:func:`map_aspect`), whatever the size of the map on the page."""
+    budget = max(width - CHROME[0], 50) * max(height - CHROME[1], 50)
+    w = max(int(round(math.sqrt(budget * map_aspect(bbox)))), 16)
+    return w, max(int(round(budget / w)), 16)
+
+
+def plot_aspect(bbox) -> float:
+    """The aspect of a whole map (axes and colour bar included) whose frame has the
+    region's aspect at :data:`TYPICAL_WIDTH`; within a few per cent at other widths."""
+    frame_w = TYPICAL_WIDTH - CHROME[0]
+    return TYPICAL_WIDTH / (frame_w / map_aspect(bbox) + CHROME[1])

@@ -73,6 +73,10 @@ class Sidebar(pn.viewable.Viewer):
         for w in (self.source, self.preset, *self.bbox, self.date_picker, self.date_slider,
                   self.typed_date, self.checkpoint, self.clim, self.mask):
             w.refused = self.app.notify
+        # the sidebar's width, not Panel's fixed 300 px (with its margins, past the column)
+        for w in (self.source, self.preset, self.apply_region, self.date_picker,
+                  self.typed_date, self.date_slider, self.checkpoint, self.clim, self.mask):
+            w.param.update(width=None, sizing_mode="stretch_width")
         self.source.param.watch(self._source, "value")
         self.preset.param.watch(self._preset, "value")
         self.apply_region.on_click(self._region)
@@ -233,7 +237,8 @@ class MapsView(pn.viewable.Viewer):
         super().__init__(**params)
         a = self.app
         self.pane = pn.pane.HoloViews(a.maps_object, renderer=mapsmod.canvas_renderer(),
-                                      css_classes=["maps"], linked_axes=False)
+                                      css_classes=["maps"], linked_axes=False,
+                                      sizing_mode="stretch_width")
         self.status = pn.pane.Markdown(as_markdown(a.status), css_classes=["map-status"])
         a.param.watch(lambda e: a.dispatch(self._show_status), "status")
         a.param.watch(self._new_layout, "last_update_s")
@@ -302,7 +307,7 @@ class MapsView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column(pn.Row(self.status, self.export, self.export_nc), self.legend(),
-                         self.pane)
+                         self.pane, sizing_mode="stretch_width")
 
 
 class DetailView(pn.viewable.Viewer):

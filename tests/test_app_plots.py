@@ -285,3 +285,21 @@ def test_a_new_map_is_one_entry(ds):
     red = (png[..., 0] > 0.35) & (png[..., 1] < 0.05) & (png[..., 2] < 0.1)
     assert red[four.shape[0]:].sum() > 10_000  # the extra map, solid "Reds" maximum
     assert red[:four.shape[0]].sum() < 100
+
+
+@pytest.mark.parametrize("bbox", [(-100.0, 30.0, -84.0, 46.0), (-125.0, 5.0, -37.5, 67.5),
+                                  (-100.0, 30.0, -60.0, 35.0)])
+def test_a_maps_image_has_a_fixed_pixel_budget_and_the_regions_aspect(bbox):
+    """The image a map is rasterized to: about the nominal frame's pixels whatever the
+    region (the window's width plays no part), with the region's lon/lat aspect; the plot's
+    aspect leaves its frame that aspect at the typical width."""
+    from app.regrid import CHROME, TYPICAL_WIDTH, map_aspect, plot_aspect
+
+    maps = MapSet(None)  # the state is read only when the maps are built
+    w, h = maps.image_shape(bbox)
+    budget = (maps.width - CHROME[0]) * (maps.height - CHROME[1])
+    assert abs(w * h / budget - 1) < 0.02
+    assert abs((w / h) / map_aspect(bbox) - 1) < 0.02
+    frame_w = TYPICAL_WIDTH - CHROME[0]
+    frame_h = TYPICAL_WIDTH / plot_aspect(bbox) - CHROME[1]
+    assert abs((frame_w / frame_h) / map_aspect(bbox) - 1) < 1e-9
