@@ -39,7 +39,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, CustomJSHover
+from bokeh.models import BoxSelectTool, ColumnDataSource, CustomJSHover
 from holoviews.operation.datashader import rasterize
 
 from app import plots
@@ -166,6 +166,9 @@ class MapSet(param.Parameterized):
             title = self.titles.get(mapname)
             if title is not None and plot.state.title is not None:
                 plot.state.title.text = title
+            for tool in plot.state.tools:  # a drawn box stays visible while the maps reload
+                if isinstance(tool, BoxSelectTool):
+                    tool.persistent = True
         return hook
 
     def image_shape(self, bbox) -> tuple[int, int]:

@@ -251,6 +251,26 @@ def test_fast_path_writes_what_holoviews_would_draw(ds):
     assert not np.allclose(fast["raw_sm"], first, equal_nan=True)
 
 
+def test_a_drawn_box_stays_on_the_raw_map_while_the_maps_reload(ds):
+    """The raw map's drag tool is a box select whose box stays drawn (``persistent``) once
+    the mouse is up, until the maps of the new region replace it; no other map has one."""
+    import bokeh.document
+    import panel as pn
+    from bokeh.models import BoxSelectTool
+
+    from app.maps import canvas_renderer
+
+    maps = MapSet(ExplorerState(GridInfo.from_dataset(ds)), width=300, height=240)
+    pane = pn.pane.HoloViews(maps.build(fields_of(ds, 0)), renderer=canvas_renderer(),
+                             linked_axes=False)
+    pane.get_root(bokeh.document.Document())
+    boxes = {name: [t for t in fig.tools if isinstance(t, BoxSelectTool)]
+             for name, fig in maps._figs.items()}
+    assert [t.persistent for t in boxes.pop("raw")] == [True]
+    assert maps._figs["raw"].toolbar.active_drag in maps._figs["raw"].tools
+    assert not any(boxes.values()), boxes
+
+
 def test_a_new_map_is_one_entry(ds):
     """A fifth map given as one spec is built, updated on the fast path and exported."""
     import io
