@@ -25,14 +25,7 @@ import xarray as xr
 
 from data_catalog import grid, schema
 from data_catalog.errors import GapfillError, OutOfRangeError
-from model.streaming import (
-    ModelSet,
-    Window,
-    block_extras,
-    one_torch_thread,
-    sd_tracker,
-    stream_windows,
-)
+from model import streaming
 
 #: cells of spatial context read around the region (the model's receptive field is small)
 CONTEXT = 8
@@ -46,7 +39,7 @@ class FillCancelled(GapfillError):
     """The user cancelled a period fill."""
 
 
-def region_window(world: xr.Dataset, region, context: int = CONTEXT) -> Window:
+def region_window(world: xr.Dataset, region, context: int = CONTEXT) -> streaming.Window:
     """The window streamed for a region: its cells and ``context`` cells around them.
 
     Raises
@@ -61,7 +54,7 @@ def region_window(world: xr.Dataset, region, context: int = CONTEXT) -> Window:
     c_lon = slice(max(0, lon_sl.start - context), min(nlon, lon_sl.stop + context))
     core = (slice(lat_sl.start - c_lat.start, lat_sl.stop - c_lat.start),
             slice(lon_sl.start - c_lon.start, lon_sl.stop - c_lon.start))
-    return Window(c_lat, c_lon, core)
+    return streaming.Window(c_lat, c_lon, core)
 
 
 def period_days(world: xr.Dataset, start, end) -> pd.DatetimeIndex:
@@ -81,17 +74,17 @@ def period_days(world: xr.Dataset, start, end) -> pd.DatetimeIndex:
 
 
 def model_set(checkpoint: str | None, device: str = "cpu",
-              models: Mapping | None = None) -> ModelSet:
+              models: Mapping | None = None) -> streaming.ModelSet:
     """The models of a fill: a stand-in mapping, one checkpoint for every day, or the
     models of :func:`data_catalog.locations.checkpoint_dir` by radiometer."""
     if models is not None:
-        return ModelSet(dict(models))
+        return streaming.ModelSet(dict(models))
     from model import inference as inf  # torch: in the worker only
 
     dev = inf.select_device(device)
     if checkpoint:
-        return ModelSet.one(inf.load_model(checkpoint, dev))
-    return ModelSet(inf.load_models(None, dev))
+        return streaming.ModelSet.one(inf.load_model(checkpoint, dev))
+    return streaming.ModelSet(inf.load_models(None, dev))
 
 
 def fill_period(world: xr.Dataset, region, start, end, checkpoint: str | None = None,
@@ -134,18 +127,18 @@ def fill_period(world: xr.Dataset, region, start, end, checkpoint: str | None = 
     if progress:
         progress(0.0, "loading the model")
     ms = model_set(checkpoint, device, models)
-    sds = sd_tracker(world, win, ms, checkpoint, stand_ins=models is not None)
+    sds = streaming.sd_tracker(world, win, ms, checkpoint, stand_ins=models is not None)
     land = np.asarray(world[schema.LAND].isel(win.kept()).values, bool)
     out: dict[pd.Timestamp, np.ndarray] = {}
     n = i1 - i0
-    with one_torch_thread():
-        for block in stream_windows(world, [win], i0, i1, ms, block_days=block_days,
+    with streaming.one_torch_thread():
+        for block in streaming.stream_windows(world, [win], i0, i1, ms, block_days=block_days,
                                     stream_days=block_days):
             days = [pd.Timestamp(d).normalize() for d in block.times]
             got = {d: np.ascontiguousarray(block.filled[0, k]) for k, d in enumerate(days)}
             out.update(got)
             if on_days is not None:
-                sd, reasons = block_extras(sds, world, win.kept(), i0, block, ms, land)
+                sd, reasons = streaming.block_extras(sds, world, win.kept(), i0, block, ms, land)
                 on_days(got, {d: {"uncertainty": sd[k], "reasons": reasons[k]}
                               for k, d in enumerate(days)})
             if progress:
