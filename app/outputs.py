@@ -143,12 +143,12 @@ def series_filled(source: str, region, date, checkpoint: str = "",
     if lat[0] - tol > s or lat[-1] + tol < n or lon[0] - tol > w or lon[-1] + tol < e:
         return None
     day = sub.sel({schema.TIME: date})
-    names = [v for v in (schema.FILLED_SM, "filled_sm_uncertainty", schema.REASON_FLAG)
+    names = [v for v in (schema.FILLED_SM, schema.UNCERTAINTY, schema.REASON_FLAG)
              if v in day]
     day = day[names].load()
     info = {"origin": "series", "cached": True, "device": "", "store": str(store),
-            "uncertainty": np.asarray(day["filled_sm_uncertainty"].values, np.float32)
-            if "filled_sm_uncertainty" in day else None,
+            "uncertainty": np.asarray(day[schema.UNCERTAINTY].values, np.float32)
+            if schema.UNCERTAINTY in day else None,
             "reasons": np.asarray(day[schema.REASON_FLAG].values, np.uint8)
             if schema.REASON_FLAG in day else None}
     return np.asarray(day[schema.FILLED_SM].values, np.float32), info

@@ -40,6 +40,8 @@ TRUTH_SM = "truth_sm"
 LAND = "land"
 SENSOR = "sensor"
 FILLED_SM = "filled_sm"
+#: the standard deviation of the error of ``filled_sm`` (its CF ancillary variable)
+UNCERTAINTY = "filled_sm_uncertainty"
 COMBINED_SM = "combined_sm"
 
 UNITS = {

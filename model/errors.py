@@ -60,7 +60,7 @@ SIZES = (len(GAP_EDGES), 2, 2, 6, 4)
 MIN_N = 200
 FIT_SEED = 7  # not gapfill evaluate's default seed (0): other hidden pixels
 WARMUP_DAYS = 60
-UNCERTAINTY = "filled_sm_uncertainty"
+UNCERTAINTY = schema.UNCERTAINTY
 
 
 def visible_gap_days(obs: np.ndarray, lead: int) -> np.ndarray:

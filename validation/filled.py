@@ -26,7 +26,7 @@ from validation import collocation as co
 
 log = logging.getLogger(__name__)
 
-UNCERTAINTY = "filled_sm_uncertainty"  # model.errors.UNCERTAINTY (validation reads stores only)
+UNCERTAINTY = schema.UNCERTAINTY
 
 #: ``fill(world, table, days) -> {station id: daily Series}``: the filled series at the
 #: stations' cells (:func:`model.points.filled_at_points` is one).
