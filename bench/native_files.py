@@ -143,9 +143,12 @@ def cci_name(day, product: str = "ACTIVE") -> str:
 
 
 def write_cci_image(path: str | Path, lat: np.ndarray, lon: np.ndarray, day, sm: np.ndarray,
-                    flag: np.ndarray, sensor: np.ndarray, product: str = "ACTIVE") -> Path:
+                    flag: np.ndarray, sensor: np.ndarray, product: str = "ACTIVE",
+                    uncertainty: np.ndarray | None = None) -> Path:
     """One CCI/C3S day: ``sm`` (% saturation for ACTIVE, m3 m-3 for PASSIVE, NaN missing),
-    ``flag`` (int8 codes, 127 no data) and ``sensor`` (bits, 0 none) as ``(lat, lon)``."""
+    ``flag`` (int8 codes, 127 no data) and ``sensor`` (bits, 0 none) as ``(lat, lon)``;
+    ``uncertainty``: ``sm_uncertainty`` in the units of ``sm``, as the real files have it
+    (left out when None)."""
     path = Path(path)
     ny, nx = len(lat), len(lon)
     t = (pd.Timestamp(day) - pd.Timestamp("1970-01-01")).days
@@ -182,6 +185,10 @@ def write_cci_image(path: str | Path, lat: np.ndarray, lon: np.ndarray, day, sm:
             np.where(np.isfinite(sm), sm, -9999.0).astype(np.float32),
             long_name="Volumetric Soil Moisture" if product != "ACTIVE"
             else "Percent of Saturation Soil Moisture", units=units)
+        if uncertainty is not None:
+            var(ds, "sm_uncertainty", "f4", np.float32(-9999.0),
+                np.where(np.isfinite(uncertainty), uncertainty, -9999.0).astype(np.float32),
+                long_name="Volumetric Soil Moisture Uncertainty", units=units)
         values, meanings = _CCI_FLAGS[product]
         var(ds, "flag", "i1", np.int8(127), flag.astype(np.int8), long_name="Flag",
             flag_values=np.array(values, np.int8), flag_meanings=meanings)
@@ -375,7 +382,11 @@ def _lprm_fields(amsr, gap, lon, day, rng) -> dict:
     mask = np.zeros((ny, nx), np.int16)
     mask[frozen & ~np.isfinite(ts)] = 256
     mask[gap == schema.NOT_LAND] = 512
-    err = np.where(np.isfinite(c1), 3.0, np.nan)
+    # the real files' packing (data_catalog.readers.lprm.band_error): unpacked values are
+    # m3 m-3 (packed integers volumetric percent) whatever the "percent" label: 0.02 m3 m-3
+    # in sparse vegetation, growing with the optical depth as in the 2015-04-01 file
+    err = np.where(np.isfinite(c1), np.round(0.02 + 0.2 * np.clip(vod - 0.3, 0, None), 2),
+                   np.nan)
     return {"soil_moisture_c1": c1, "soil_moisture_c2": c1, "soil_moisture_x": c1,
             "opt_depth_c1": vod, "opt_depth_c2": vod, "opt_depth_x": vod, "ts": ts,
             "mask": mask, "frequency_map": freq, "soil_moisture_c1_error": err,

@@ -8,6 +8,9 @@ with latitude ascending, longitude in [-180, 180), daily time stamps at 00:00 UT
 Variables of a canonical gridded dataset (all optional except what a reader produces):
 
 ``amsr_sm``     AMSR-E/AMSR2 surface soil moisture, m3 m-3, NaN where not observed
+``amsr_sm_error`` the product's own error (SD) of ``amsr_sm``, m3 m-3, where the product
+                has one (LPRM ``soil_moisture_*_error``, CCI/C3S ``sm_uncertainty``); NaN
+                where ``amsr_sm`` is; absent from the demo world
 ``gap_mask``    int8 gap category of ``amsr_sm`` (CF flags, :data:`GAP_FLAGS`)
 ``ascat_sm``    ASCAT surface soil moisture, percent of saturation, NaN where missing
 ``truth_sm``    demo world only: the true soil moisture, m3 m-3
@@ -34,6 +37,8 @@ GRID_DIMS = (TIME, LAT, LON)
 
 # ---------------------------------------------------------------- variables
 AMSR_SM = "amsr_sm"
+#: the product's own error (standard deviation) of ``amsr_sm`` (:func:`amsr_error_attrs`)
+AMSR_SM_ERROR = "amsr_sm_error"
 GAP_MASK = "gap_mask"
 ASCAT_SM = "ascat_sm"
 TRUTH_SM = "truth_sm"
@@ -46,6 +51,7 @@ COMBINED_SM = "combined_sm"
 
 UNITS = {
     AMSR_SM: "m3 m-3",
+    AMSR_SM_ERROR: "m3 m-3",
     ASCAT_SM: "percent of saturation",
     TRUTH_SM: "m3 m-3",
     FILLED_SM: "m3 m-3",
@@ -53,6 +59,7 @@ UNITS = {
 }
 LONG_NAMES = {
     AMSR_SM: "AMSR-E/AMSR2 surface soil moisture",
+    AMSR_SM_ERROR: "the product's own error (standard deviation) of amsr_sm",
     ASCAT_SM: "ASCAT surface soil moisture (degree of saturation)",
     TRUTH_SM: "true surface soil moisture (demo world)",
     FILLED_SM: "gap-filled surface soil moisture (ConvLSTM)",
@@ -215,6 +222,16 @@ def flag_attrs(flags: tuple[Flag, ...], long_name: str) -> dict:
     }
 
 
+def amsr_error_attrs(source_variable: str | None = None) -> dict:
+    """CF attributes of ``amsr_sm_error``: ``source_variable`` names the product's own
+    variable it was read from (``soil_moisture_c1_error``, ``sm_uncertainty``)."""
+    attrs = {"units": UNITS[AMSR_SM_ERROR], "long_name": LONG_NAMES[AMSR_SM_ERROR],
+             "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error"}
+    if source_variable:
+        attrs["source_variable"] = source_variable
+    return attrs
+
+
 def gap_mask_attrs() -> dict:
     return flag_attrs(GAP_FLAGS, LONG_NAMES[GAP_MASK])
 
@@ -270,7 +287,8 @@ def check_canonical(ds: xr.Dataset) -> None:
                 raise ValueError(f"{name}: dims {var.dims}, expected order {dims}")
         if name in UNITS and var.attrs.get("units") != UNITS[name]:
             raise ValueError(f"{name}: units {var.attrs.get('units')!r}, expected {UNITS[name]!r}")
-        if name in (AMSR_SM, ASCAT_SM, TRUTH_SM, FILLED_SM) and var.dtype != np.float32:
+        if name in (AMSR_SM, AMSR_SM_ERROR, ASCAT_SM, TRUTH_SM, FILLED_SM) \
+                and var.dtype != np.float32:
             raise ValueError(f"{name}: dtype {var.dtype}, expected float32")
     if LAT in ds.coords and ds.sizes[LAT] > 1 and not bool((ds[LAT].diff(LAT) > 0).all()):
         raise ValueError("latitude is not ascending")
@@ -293,11 +311,15 @@ def mock_grid_dataset(
     seed: int = 0,
     gap_fraction: float = 0.3,
     with_truth: bool = True,
+    with_error: bool = False,
 ) -> xr.Dataset:
     """A small canonical dataset with plausible structure, for tests.
 
     The truth is a smooth seasonal field plus noise; AMSR is the truth plus noise with
     block-shaped gaps of every category; ASCAT is a noisy % saturation version of it.
+    ``with_error`` adds a known ``amsr_sm_error`` (0.01 + 0.03 x the latitude fraction + 0.01
+    x the longitude fraction, m3 m-3, where AMSR observed), as a product that carries its
+    own error would.
     """
     rng = np.random.default_rng(seed)
     time = pd.date_range(start, periods=ntime, freq="D")
@@ -335,6 +357,10 @@ def mock_grid_dataset(
         },
         coords={TIME: time, LAT: lat, LON: lon, SENSOR: (TIME, sensors, sensor_attrs())},
     )
+    if with_error:
+        err = np.broadcast_to(0.01 + 0.03 * yy + 0.01 * xx, amsr.shape).astype(np.float32)
+        ds[AMSR_SM_ERROR] = (GRID_DIMS, np.where(np.isfinite(amsr), err, np.float32(np.nan)),
+                             amsr_error_attrs())
     if with_truth:
         ds[TRUTH_SM] = (GRID_DIMS, truth, {"units": UNITS[TRUTH_SM],
                                            "long_name": LONG_NAMES[TRUTH_SM]})

@@ -297,8 +297,19 @@ def reference_gain(model, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(one, np.float64) - zero)
 
 
-def uncertainty_attrs() -> dict:
-    """CF attributes of ``filled_sm_uncertainty`` (an ancillary variable of filled_sm)."""
+#: ``source`` attribute of ``filled_sm_uncertainty``: where each SD comes from
+SOURCE_ERROR_MODEL = ("observed and filled: the error model errors.json beside the "
+                      "checkpoints (fitted on the demo world's held-out years)")
+SOURCE_PRODUCT_ERROR = (f"observed: the product's own error variable {schema.AMSR_SM_ERROR} "
+                        "(times the AMSR-E matching gain; the error model where it is "
+                        "missing); filled: the error model errors.json beside the "
+                        "checkpoints (fitted on the demo world's held-out years)")
+
+
+def uncertainty_attrs(product_error: bool = False) -> dict:
+    """CF attributes of ``filled_sm_uncertainty`` (an ancillary variable of filled_sm);
+    ``product_error``: the world carries ``amsr_sm_error`` (:func:`with_product_error`),
+    said in ``source``."""
     return {"units": schema.UNITS[schema.FILLED_SM],
             "long_name": "standard deviation of the error of filled_sm",
             "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error",
@@ -306,7 +317,26 @@ def uncertainty_attrs() -> dict:
                        "error model (gap length, ASCAT, gap category, season) times a "
                        "factor of the value's departure from its pixel's climatology, "
                        "fitted on held-out residuals against the calibrated truth "
-                       "(model/errors.py, model/errors_value.py, gapfill calibrate-errors)"}
+                       "(model/errors.py, model/errors_value.py, gapfill calibrate-errors)"
+                       + ("; where the product gives its own error of an observation "
+                          f"({schema.AMSR_SM_ERROR}), that error instead"
+                          if product_error else ""),
+            "source": SOURCE_PRODUCT_ERROR if product_error else SOURCE_ERROR_MODEL}
+
+
+def with_product_error(sd: np.ndarray, observed: np.ndarray, product_error, gain
+                       ) -> np.ndarray:
+    """The one rule for the SD of an observed pixel-day where the world carries the
+    product's own error (``amsr_sm_error``, the sensor's units): that error times ``gain``
+    (:func:`reference_gain`: ``filled_sm`` is the observation in the reference climatology)
+    instead of the error model's observed bin.  Filled pixel-days, and observed ones whose
+    product error is missing or not positive (LPRM packs errors below 0.005 m3 m-3 as 0:
+    no usable SD), keep the error model's ``sd``.  ``product_error`` None: ``sd``."""
+    if product_error is None:
+        return sd
+    pe = np.asarray(product_error, np.float64) * gain
+    use = np.asarray(observed, bool) & np.isfinite(pe) & (pe > 0)
+    return np.where(use, pe, sd).astype(np.float32)
 
 
 def own_units(model, values, lat, lon):
@@ -317,13 +347,15 @@ def own_units(model, values, lat, lon):
 
 
 def uncertainty(em: ErrorModel, model, *, gap_days, regime, ascat, category, months,
-                lat, lon, filled=None, doy=None) -> np.ndarray:
+                lat, lon, filled=None, doy=None, product_error=None) -> np.ndarray:
     """SD (m3 m-3, reference climatology) of pixel-days ``(..., H, W)``; ``filled`` (the
-    values, reference climatology) and ``doy`` add the value factor."""
+    values, reference climatology) and ``doy`` add the value factor; ``product_error``
+    (``amsr_sm_error``, sensor units) is the SD of observed ones (:func:`with_product_error`)."""
     feats = features(gap_days, regime, ascat, category, months)
     est = own_units(model, filled, lat, lon)
-    sd = em.sd(model.sensor, feats, lat, lon, est, doy) * reference_gain(model, lat, lon)
-    return sd.astype(np.float32)
+    gain = reference_gain(model, lat, lon)
+    sd = (em.sd(model.sensor, feats, lat, lon, est, doy) * gain).astype(np.float32)
+    return with_product_error(sd, np.asarray(gap_days) == 0, product_error, gain)
 
 
 def day_uncertainty(em: ErrorModel, model, sub, day_index: int, ri: slice, rj: slice,
@@ -348,9 +380,12 @@ def day_uncertainty(em: ErrorModel, model, sub, day_index: int, ri: slice, rj: s
         regime, today = 0, np.zeros(gd.shape, bool)
     cat = gm[day_index] if gm is not None else np.where(valid[day_index], 0, 5)
     day = pd.Timestamp(crop[schema.TIME].values[day_index])
+    perr = (np.asarray(crop[schema.AMSR_SM_ERROR].values[day_index])
+            if schema.AMSR_SM_ERROR in crop else None)
     return uncertainty(em, model, gap_days=gd, regime=regime, ascat=today, category=cat,
                        months=day.month, lat=crop[schema.LAT].values,
-                       lon=crop[schema.LON].values, filled=filled, doy=day.day_of_year)
+                       lon=crop[schema.LON].values, filled=filled, doy=day.day_of_year,
+                       product_error=perr)
 
 
 class SeriesTracker:
@@ -363,13 +398,16 @@ class SeriesTracker:
     def block(self, start: int, valid: np.ndarray, ahead: np.ndarray, *, lead: int,
               ascat: np.ndarray, category: np.ndarray, months: np.ndarray,
               models: list, filled: np.ndarray | None = None,
-              doy: np.ndarray | None = None) -> np.ndarray:
+              doy: np.ndarray | None = None,
+              product_error: np.ndarray | None = None) -> np.ndarray:
         """``(T, h, w)`` SDs of the block starting at absolute day ``start``.
 
         ``valid`` (T, h, w) observed; ``ahead`` (L, h, w) observed on the days after the
         block (look-ahead); ``ascat`` (T, h, w) ASCAT present; ``models`` the model of each
         day (``sensor``: which table; ``to_reference``: the reference gain); ``filled``
-        (T, h, w, reference climatology) and ``doy`` (T,): the value factor.
+        (T, h, w, reference climatology) and ``doy`` (T,): the value factor;
+        ``product_error`` (T, h, w): the world's ``amsr_sm_error``, the SD of observed
+        pixel-days (:func:`with_product_error`).
         """
         n = valid.shape[0]
         big = 1 << 24
@@ -398,7 +436,9 @@ class SeriesTracker:
             gain = (reference_gain(m, self.lat, self.lon) if hasattr(m, "to_reference")
                     else 1.0)
             est = None if filled is None else own_units(m, filled[k:e], self.lat, self.lon)
-            out[k:e] = self.em.sd(table, feats, self.lat, self.lon, est,
-                                  None if doy is None else np.asarray(doy)[k:e]) * gain
+            sd = self.em.sd(table, feats, self.lat, self.lon, est,
+                            None if doy is None else np.asarray(doy)[k:e]) * gain
+            out[k:e] = with_product_error(
+                sd, valid[k:e], None if product_error is None else product_error[k:e], gain)
             k = e
         return out

@@ -272,7 +272,7 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
     t_end = min(ti + 1 + model.lead_days, len(times))
     sub = world.isel({schema.TIME: slice(t0, t_end), schema.LAT: c_lat, schema.LON: c_lon})
     names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.TRUTH_SM,
-                         schema.LAND) if v in sub]
+                         schema.LAND, schema.AMSR_SM_ERROR) if v in sub]
     sub = sub[names].load()
     if sensor == schema.SENSOR_NONE:  # the gap year: no radiometer, whatever the file holds
         sub[schema.AMSR_SM] = sub[schema.AMSR_SM].where(False)
@@ -324,7 +324,8 @@ def predict(world: xr.Dataset, region, date, checkpoint: str | Path | GapFiller 
     if em is not None:
         sd = errors.day_uncertainty(em, model, sub, steps - 1, ri, rj, filled)
         sd[~land] = np.nan
-        out[errors.UNCERTAINTY] = ((schema.LAT, schema.LON), sd, errors.uncertainty_attrs())
+        out[errors.UNCERTAINTY] = ((schema.LAT, schema.LON), sd,
+                                   errors.uncertainty_attrs(schema.AMSR_SM_ERROR in sub))
     out[schema.FILLED_SM].attrs["ancillary_variables"] = " ".join(
         v for v in (errors.UNCERTAINTY, schema.REASON_FLAG) if v in out)
     ck = model.metadata.get("checkpoint_path", "")

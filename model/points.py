@@ -26,9 +26,10 @@ from model.streaming import (
     ModelSet,
     Window,
     block_extras,
+    error_model_for,
     one_torch_thread,
-    sd_tracker,
     stream_windows,
+    window_tracker,
 )
 
 log = logging.getLogger(__name__)
@@ -156,9 +157,11 @@ def _stream(world: xr.Dataset, table: pd.DataFrame, days, checkpoint=None,
     start, stop = int(pos.min()), int(pos.max()) + 1
     out = np.full((len(ids), stop - start), np.nan, np.float32)
     sd = np.full_like(out, np.nan)
-    # the SD of each point's cell, from its own tracker (None: no SD asked or no error model)
-    sds = [sd_tracker(world, w, model_set, checkpoint, stand_ins=models is not None)
-           if with_sd else None for w in windows]
+    # the SD of each point's cell, from its own tracker (None: no SD asked or no error
+    # model); errors.json is read once for all the points
+    em = (error_model_for(model_set, checkpoint, stand_ins=models is not None)
+          if with_sd else None)
+    sds = [window_tracker(em, world, w) for w in windows]
     land = [np.asarray(world[schema.LAND].isel(w.kept()).values, bool) for w in windows]
     bar = None
     if progress:

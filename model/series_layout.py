@@ -199,7 +199,9 @@ def series_attrs(spec: SeriesSpec) -> dict:
     }
 
 
-def variable_attrs() -> dict[str, dict]:
+def variable_attrs(product_error: bool = False) -> dict[str, dict]:
+    """CF attributes of the store's variables; ``product_error``: the world carries
+    ``amsr_sm_error`` (the SD of observations comes from it)."""
     return {
         schema.FILLED_SM: {"units": schema.UNITS[schema.FILLED_SM],
                            "long_name": "gap-filled surface soil moisture (AMSR-E/AMSR2 "
@@ -207,7 +209,7 @@ def variable_attrs() -> dict[str, dict]:
                            "standard_name": "volume_fraction_of_condensed_water_in_soil",
                            "ancillary_variables": f"{SOURCE_FLAG} {UNCERTAINTY} "
                                                   f"{schema.REASON_FLAG}"},
-        UNCERTAINTY: uncertainty_attrs(),
+        UNCERTAINTY: uncertainty_attrs(product_error),
         schema.REASON_FLAG: schema.reason_attrs(),
         schema.AMSR_SM: {"units": schema.UNITS[schema.AMSR_SM],
                          "long_name": schema.LONG_NAMES[schema.AMSR_SM] + " (as observed)",
@@ -245,7 +247,7 @@ def create_store(out: Path, spec: SeriesSpec, world: xr.Dataset) -> None:
     # chunks are the tiles (never larger than the grid): a chunk has exactly one writer
     chunks = (min(spec.time_chunk, nt), min(spec.tile, ny), min(spec.tile, nx))
     dims = schema.GRID_DIMS
-    attrs = variable_attrs()
+    attrs = variable_attrs(schema.AMSR_SM_ERROR in world)
 
     def empty(dtype, fill):
         return da.full((nt, ny, nx), fill, dtype=dtype, chunks=chunks)

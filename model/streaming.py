@@ -23,7 +23,8 @@ state.  torch is imported only to join such a batch.
 
 :func:`block_extras` gives a block's ``filled_sm_uncertainty`` and ``reason_flag`` (one
 code for the series store, the app's period fills and the points' series), the SD from a
-window's :func:`sd_tracker` (NaN without an error model beside the checkpoints).
+window's :func:`sd_tracker` (NaN without an error model beside the checkpoints; several
+windows share one :func:`error_model_for`).
 """
 
 from __future__ import annotations
@@ -324,10 +325,9 @@ def stream_windows(world: xr.Dataset, windows: Sequence[Window], start: int, sto
 
 
 # ---------------------------------------------------------------- SD and reasons
-def sd_tracker(world: xr.Dataset, window: Window, models: ModelSet, checkpoint=None,
-               stand_ins: bool = False):
-    """The :class:`model.errors.SeriesTracker` of a window's kept cells, from the error
-    model beside ``checkpoint`` (default: the shipped models' folder).
+def error_model_for(models: ModelSet, checkpoint=None, stand_ins: bool = False):
+    """The :class:`model.errors.ErrorModel` beside ``checkpoint`` (default: the shipped
+    models' folder) for ``models``, loaded once for any number of windows.
 
     None (the SD is NaN, and a logged warning where something is wrong) for stand-in
     models, without an error model there, with an unreadable one, or with one fitted on
@@ -355,8 +355,25 @@ def sd_tracker(world: xr.Dataset, window: Window, models: ModelSet, checkpoint=N
             log.warning("error model %s was not fitted on the %s model in use: no %s", path,
                         sensor, errors.UNCERTAINTY)
             return None
+    return em
+
+
+def window_tracker(em, world: xr.Dataset, window: Window):
+    """The :class:`model.errors.SeriesTracker` of a window's kept cells from the error
+    model ``em`` (:func:`error_model_for`; None: None, the SD is NaN)."""
+    if em is None:
+        return None
+    from model import errors
+
     cells = world.isel(window.kept())
     return errors.SeriesTracker(em, cells[schema.LAT].values, cells[schema.LON].values)
+
+
+def sd_tracker(world: xr.Dataset, window: Window, models: ModelSet, checkpoint=None,
+               stand_ins: bool = False):
+    """The :class:`model.errors.SeriesTracker` of one window's kept cells, from the error
+    model beside ``checkpoint`` (:func:`error_model_for`; None: the SD is NaN)."""
+    return window_tracker(error_model_for(models, checkpoint, stand_ins), world, window)
 
 
 def block_extras(sds, world: xr.Dataset, core_world: dict, t0_world: int, block: Block,
@@ -364,6 +381,8 @@ def block_extras(sds, world: xr.Dataset, core_world: dict, t0_world: int, block:
                  ) -> tuple[np.ndarray, np.ndarray]:
     """``filled_sm_uncertainty`` and ``reason_flag`` ``(days, h, w)`` of window ``k`` of a
     block (the series store's tiles, the app's period fills, the points' series).
+    Where the world carries ``amsr_sm_error``, observed pixel-days take it as their SD
+    (:func:`model.errors.with_product_error`).
 
     ``sds`` is the window's :class:`model.errors.SeriesTracker` (None without an error
     model: the SD is NaN), fed the blocks in order; ``core_world`` the world index slices
@@ -373,7 +392,8 @@ def block_extras(sds, world: xr.Dataset, core_world: dict, t0_world: int, block:
     shape = block.valid[k].shape
     lead = models.lead_days()
     a, b = t0_world + block.start, t0_world + block.stop
-    names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM) if v in world]
+    names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM,
+                         schema.AMSR_SM_ERROR) if v in world]
     w = load(world[names].isel(core_world).isel(
         {schema.TIME: slice(a, min(b + lead, world.sizes[schema.TIME]))}))
     n = b - a
@@ -394,8 +414,10 @@ def block_extras(sds, world: xr.Dataset, core_world: dict, t0_world: int, block:
     if sds is None:
         return np.full(shape, np.nan, np.float32), reasons
     times = pd.DatetimeIndex(block.times)
+    perr = (w[schema.AMSR_SM_ERROR].values[:n] if schema.AMSR_SM_ERROR in w else None)
     sd = sds.block(a, valid, ahead, lead=lead, ascat=ascat,
                    category=np.where(valid, 0, gm[:n]), months=times.month.values,
-                   models=day_models, filled=block.filled[k], doy=times.day_of_year.values)
+                   models=day_models, filled=block.filled[k], doy=times.day_of_year.values,
+                   product_error=perr)
     sd[:, ~land_core] = np.nan
     return sd, reasons

@@ -139,3 +139,27 @@ def test_hawaii_h119_cell_assembles_around_the_stations(kits, tmp_path):
                                    atol=1e-4)
         compared += int(np.isfinite(want.values).sum())
     assert compared > 20, compared
+
+
+def test_lprm_world_carries_the_files_own_error(kits, tmp_path):
+    """``amsr_sm_error`` of the assembled LPRM day is the file's ``soil_moisture_c1_error``
+    (packed volumetric percent / 100) on observed cells, NaN elsewhere."""
+    out = tmp_path / "lprm.zarr"
+    summary = assemble(["lprm_amsr2"], "c3s_active_images", (-104, 30, -88, 46),
+                       "2015-04-01", "2015-04-01", out, progress=False)
+    assert summary["amsr_sm_error"] and 0.5 < summary["error_fraction"] <= 1.0
+    got = open_assembled(out).isel(time=0).load()
+    with netCDF4.Dataset(kits / LPRM) as ds:
+        v = ds["soil_moisture_c1_error"]
+        v.set_auto_maskandscale(False)
+        packed = np.ma.masked_equal(v[:].T, v._FillValue)
+        lat, lon = ds["Latitude"][:].data, ds["Longitude"][:].data
+    n = 0
+    for la, lo, i, j in sampled_cells(got, lat, lon, 2):
+        err = float(got.amsr_sm_error.sel(lat=la, lon=lo))
+        if np.isnan(float(got.amsr_sm.sel(lat=la, lon=lo))):
+            assert np.isnan(err)
+        elif not np.ma.is_masked(packed[i, j]):
+            assert err == np.float32(float(packed[i, j]) / 100.0)
+            n += 1
+    assert n > 50, n

@@ -52,6 +52,21 @@ def test_gap_categories_and_amsr_values_come_back(from_active, winter):  # noqa:
     np.testing.assert_array_equal(got[schema.SENSOR].values, want[schema.SENSOR].values)
 
 
+def test_the_lprm_error_comes_back_on_observed_pixels(from_active):
+    """``soil_moisture_c1_error`` (bench.native_files: 0.02 m3 m-3 plus 0.2 per unit of
+    optical depth above 0.3, packed in whole volumetric percent) as ``amsr_sm_error``."""
+    summary, got = from_active
+    err, amsr = got[schema.AMSR_SM_ERROR].values, got[schema.AMSR_SM].values
+    np.testing.assert_array_equal(np.isfinite(err), np.isfinite(amsr))
+    assert err.dtype == np.float32
+    assert got[schema.AMSR_SM_ERROR].attrs == schema.amsr_error_attrs()
+    have = err[np.isfinite(err)]
+    assert have.min() >= 0.02 - 1e-6 and have.max() <= 0.10 + 1e-6
+    np.testing.assert_allclose(have * 100, np.round(have * 100), atol=1e-4)  # whole %
+    assert len(np.unique(np.round(have, 2))) > 3
+    assert summary["days"] == 45
+
+
 def test_active_images_give_ascat_exactly(from_active, winter):  # noqa: F811
     _, got = from_active
     a, b = got[schema.ASCAT_SM].values, winter["world"][schema.ASCAT_SM].values
@@ -71,8 +86,9 @@ def test_layout_and_attributes_are_the_demo_worlds(from_active):
     from data_catalog.demo import open_demo_world
 
     demo = open_demo_world(locations.demo_world())
+    # the demo world's variables, and the LPRM files' own error of the soil moisture
     assert set(got.data_vars) == {schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM,
-                                  schema.LAND}
+                                  schema.LAND, schema.AMSR_SM_ERROR}
     assert set(got.coords) == {schema.TIME, schema.LAT, schema.LON, schema.SENSOR}
     for name in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.LAND,
                  schema.SENSOR, schema.TIME, schema.LAT, schema.LON):
@@ -135,3 +151,46 @@ def test_command_line_json_and_a_second_run_reuses_the_world(winter, tmp_path, c
     assert not (tmp_path / ".cli.zarr.assembling").exists()  # the work folder is gone
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["reused"] is True
+
+
+@pytest.mark.parametrize("with_error", [True, False])
+def test_passive_images_carry_their_uncertainty_only_where_they_have_one(
+        winter, tmp_path, with_error):  # noqa: F811
+    """CCI/C3S PASSIVE images with ``sm_uncertainty`` give ``amsr_sm_error``; images
+    without it give a world without the variable (the demo world's variables)."""
+    import yaml
+
+    from bench.native_files import cci_name, write_cci_image
+
+    world = demo_part("2012-12-01", "2012-12-03")
+    lat, lon = world[schema.LAT].values, world[schema.LON].values
+    folder = tmp_path / "passive"
+    folder.mkdir()
+    for k, day in enumerate(world.indexes[schema.TIME]):
+        sm = world[schema.AMSR_SM].values[k]
+        ok = np.isfinite(sm)
+        err = np.where(ok, np.float32(0.03) + np.float32(0.01) * (lat[:, None] > 34), np.nan)
+        write_cci_image(folder / cci_name(day, "PASSIVE"), lat, lon, day, sm,
+                        np.where(ok, 0, 127).astype(np.int8),
+                        np.where(ok, 32, 0).astype(np.int16), product="PASSIVE",
+                        uncertainty=err if with_error else None)
+    cat = yaml.safe_load(winter["catalog"].read_text())
+    cat["sources"]["rt_passive"] = {"driver": "cci_images", "description": "PASSIVE",
+                                    "args": {"paths": str(folder / "*.nc")}}
+    (tmp_path / "catalog.yml").write_text(yaml.safe_dump(cat))
+    out = tmp_path / "passive.zarr"
+    summary = assemble(["rt_passive"], "rt_active", REGION, "2012-12-01", "2012-12-03", out,
+                       catalog=tmp_path / "catalog.yml", progress=False)
+    got = open_assembled(out).load()
+    assert summary["amsr_sm_error"] is with_error
+    np.testing.assert_array_equal(np.isfinite(got[schema.AMSR_SM].values),
+                                  np.isfinite(world[schema.AMSR_SM].values))
+    if not with_error:
+        assert schema.AMSR_SM_ERROR not in got and summary["error_fraction"] == 0
+        return
+    err = got[schema.AMSR_SM_ERROR].values
+    observed = np.isfinite(got[schema.AMSR_SM].values)
+    np.testing.assert_array_equal(np.isfinite(err), observed)
+    want = np.broadcast_to(np.where(lat[:, None] > 34, 0.04, 0.03), err.shape)
+    np.testing.assert_allclose(err[observed], want[observed], rtol=1e-6)
+    assert summary["error_fraction"] == 1.0

@@ -210,3 +210,39 @@ def test_real_c3s_days_match_raw(shared_data):
     assert list(pd.DatetimeIndex(comb.time.values).year) == [2014, 2017]
     assert (np.bitwise_and(comb.sensor_bits.values[np.isfinite(comb.combined_sm.values)],
                            8 | 32) != 0).all()
+
+
+def test_fixture_passive_uncertainty_becomes_amsr_sm_error(tmp_path):
+    path = write_image(tmp_path / name("2017-07-01"))
+    assert schema.AMSR_SM_ERROR not in read_cci_image(path)
+    with netCDF4.Dataset(path, "a") as ds:
+        u = ds.createVariable("sm_uncertainty", "f4", ("time", "lat", "lon"),
+                              fill_value=-9999.0)
+        u.units = "m3 m-3"
+        u[:] = np.full((1, 4, 6), 0.04, np.float32)
+    ds = read_cci_image(path, sensors=("AMSRE", "AMSR2"))
+    schema.check_canonical(ds)
+    err = ds[schema.AMSR_SM_ERROR].values[0]
+    observed = np.isfinite(ds.amsr_sm.values[0])
+    assert observed.sum() == 2  # the AMSR2 and the AMSR-E pixels
+    np.testing.assert_allclose(err[observed], 0.04)
+    assert np.isnan(err[~observed]).all()  # flagged, WindSat-only and empty pixels: none
+    assert ds[schema.AMSR_SM_ERROR].attrs["source_variable"] == "sm_uncertainty"
+
+
+@pytest.mark.realdata
+def test_real_c3s_passive_uncertainty_is_the_files(shared_data):
+    path = next((shared_data / "images/c3s_20170701").glob("*PASSIVE*.nc"))
+    ds = read_cci_image(path, region=(-125, 25, -65, 50), sensors=("AMSRE", "AMSR2"))
+    err, sm = ds[schema.AMSR_SM_ERROR].values[0], ds.amsr_sm.values[0]
+    have = np.isfinite(err)
+    assert np.isnan(err[~np.isfinite(sm)]).all() and have.sum() > 0.99 * np.isfinite(sm).sum()
+    assert 0.0 < err[have].min() and err[have].max() <= 1.0  # the file's valid_range
+    assert 0.02 <= float(np.median(err[have])) <= 0.1
+    with netCDF4.Dataset(path) as raw:
+        raw.set_auto_mask(False)
+        lat, lon, u = raw["lat"][:], raw["lon"][:], raw["sm_uncertainty"][0]
+    for i, j in np.argwhere(have)[::101]:
+        la, lo = float(ds.lat[i]), float(ds.lon[j])
+        r, c = int(np.argmin(abs(lat - la))), int(np.argmin(abs(lon - lo)))
+        assert float(err[i, j]) == u[r, c]

@@ -228,3 +228,55 @@ def test_real_file_matches_raw_netcdf(shared_data):
     # the land mask turns the open ocean into not_land; a mid-Pacific cell is water
     assert int(ds.gap_mask.sel(lat=0.125, lon=-150.125).item()) == schema.NOT_LAND
     assert bool(ds.land.sel(lat=42.125, lon=-93.125))
+
+
+def test_fixture_band_error_is_read_in_the_soil_moistures_units(tmp_path):
+    """``soil_moisture_c1_error`` packed as the real files pack it (int16, scale_factor
+    0.01, units "percent", packed integers in volumetric percent) becomes
+    ``amsr_sm_error`` in m3 m-3 on observed pixels only; a file without it gives none."""
+    path = write_lprm(tmp_path / "LPRM-AMSR2_L3_D_SOILM3_V001_20150401013507.nc4")
+    assert schema.AMSR_SM_ERROR not in read_lprm(path)
+    with netCDF4.Dataset(path, "a") as ds:
+        v = ds.createVariable("soil_moisture_c1_error", "i2", ("Longitude", "Latitude"),
+                              fill_value=-32767)
+        v.units, v.scale_factor, v.add_offset = "percent", 0.01, 0.0
+        v.set_auto_maskandscale(False)
+        packed = np.full((6, 4), 7, np.int16)   # 7 % volumetric = 0.07 m3 m-3
+        packed[5, 3] = 12                        # the south-east observation: 0.12
+        packed[0, 0] = -32767                    # the north-west observation: no error
+        v[:] = packed
+    ds = read_lprm(path)
+    schema.check_canonical(ds)
+    err = ds[schema.AMSR_SM_ERROR].isel(time=0)
+    assert err.dtype == np.float32 and err.attrs["units"] == "m3 m-3"
+    assert err.attrs["source_variable"] == "soil_moisture_c1_error"
+    assert err.attrs["standard_name"].endswith("standard_error")
+    assert float(err.sel(lat=0.125, lon=-0.125)) == pytest.approx(0.12)
+    assert np.isnan(float(err.sel(lat=0.875, lon=-1.375)))  # fill value
+    # never where amsr_sm is not observed, although the file packs 0.07 everywhere
+    assert int(np.isfinite(err).sum()) == 1
+    assert np.isnan(err.values[~np.isfinite(ds.amsr_sm.values[0])]).all()
+
+
+@pytest.mark.realdata
+def test_real_file_band_error_is_plausible_and_equals_the_packed_percent(shared_data):
+    path = shared_data / REAL
+    ds = read_lprm(path, region=(-125, 25, -65, 50))
+    err, sm = ds[schema.AMSR_SM_ERROR].values[0], ds.amsr_sm.values[0]
+    assert np.isnan(err[~np.isfinite(sm)]).all()
+    have = np.isfinite(err)
+    # most observations carry their error (LPRM leaves it out where it retrieved 0)
+    assert have.sum() > 0.6 * np.isfinite(sm).sum() > 1000
+    # plausible retrieval errors in m3 m-3 (Parinussa et al. 2011): a few hundredths
+    assert 0.0 <= err[have].min() and err[have].max() <= 0.5
+    assert 0.02 <= float(np.median(err[have])) <= 0.15
+    with netCDF4.Dataset(path) as raw:
+        v = raw["soil_moisture_c1_error"]
+        assert v.units == "percent" and float(v.scale_factor) == pytest.approx(0.01)
+        v.set_auto_maskandscale(False)
+        lat, lon = raw["Latitude"][:], raw["Longitude"][:]
+        packed = v[:]
+    for la, lo in [(float(ds.lat[i]), float(ds.lon[j])) for i, j in np.argwhere(have)[::97]]:
+        i, j = int(np.argmin(abs(lat - la))), int(np.argmin(abs(lon - lo)))
+        got = float(ds[schema.AMSR_SM_ERROR].sel(lat=la, lon=lo).item())
+        assert got == pytest.approx(float(packed[j, i]) / 100.0)  # packed %, like the sm

@@ -27,13 +27,17 @@ START, END = "2011-09-20", "2012-07-20"
 
 
 def mock_world(path: Path, nlat: int = 12, nlon: int = 12, start: str = START,
-               ntime: int = 310) -> Path:
-    """A canonical world store across the AMSR-E/AMSR2 seam, AMSR blank in the gap year."""
+               ntime: int = 310, with_error: bool = False) -> Path:
+    """A canonical world store across the AMSR-E/AMSR2 seam, AMSR blank in the gap year;
+    ``with_error``: with the mock's known ``amsr_sm_error`` (a product's own error)."""
     with warnings.catch_warnings():  # schema's mock uses DatetimeIndex.dayofyear (pandas 3)
         warnings.simplefilter("ignore", getattr(pd.errors, "Pandas4Warning", FutureWarning))
-        ds = schema.mock_grid_dataset(ntime=ntime, nlat=nlat, nlon=nlon, start=start)
+        ds = schema.mock_grid_dataset(ntime=ntime, nlat=nlat, nlon=nlon, start=start,
+                                      with_error=with_error)
     gap = xr.DataArray(ds[schema.SENSOR].values == schema.SENSOR_NONE, dims=schema.TIME)
     ds[schema.AMSR_SM] = ds[schema.AMSR_SM].where(~gap)
+    if with_error:
+        ds[schema.AMSR_SM_ERROR] = ds[schema.AMSR_SM_ERROR].where(~gap)
     ds[schema.GAP_MASK] = ds[schema.GAP_MASK].where(
         ~gap | (ds[schema.GAP_MASK] == schema.NOT_LAND), schema.NO_OVERPASS)
     ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False)

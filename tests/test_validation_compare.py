@@ -225,6 +225,31 @@ def test_filled_at_points_matches_the_series_store(mock_world, tmp_path, monkeyp
         mx.NO_MODEL
 
 
+def test_streamed_model_gives_sd_mean_as_a_store_does(mock_world, tmp_path, monkeypatch):
+    """Without a series store, ``validate`` streams the model at the stations with its
+    ``filled_sm_uncertainty`` (:func:`model.points.filled_sd_at_points`): ``sd_mean``."""
+    from data_catalog import locations
+    from model import errors
+
+    if not (locations.checkpoint_dir() / "amsr2.pt").exists() or \
+            not errors.path_for().exists():
+        pytest.skip(f"no shipped checkpoints and error model in {locations.checkpoint_dir()}")
+    from model.points import filled_sd_at_points
+
+    ds, table, series = mock_world
+    monkeypatch.setenv("GAPFILL_SERIES", str(tmp_path / "none.zarr"))  # no store
+    sid = table["id"].iloc[0]
+    src = DemoSource(world=ds, stations=(table, series))
+    frame = cmp.station_timeseries(src, sid)
+    assert "shipped checkpoints" in src.filled_origin
+    days = pd.DatetimeIndex(ds["time"].values)
+    _, sd = filled_sd_at_points(ds, table.iloc[[0]], days)
+    assert sd[sid].notna().all() and (sd[sid] > 0).all()
+    np.testing.assert_allclose(frame["filled_sd"].to_numpy(), sd[sid].to_numpy(), rtol=1e-6)
+    rows = cmp.station_stats(src, sid, frame=frame).set_index("series")
+    assert np.isfinite(rows.loc["filled", "sd_mean"]) and rows.loc["filled", "sd_mean"] > 0
+
+
 # ---------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def hawaii_source(shared_data, tmp_path_factory):

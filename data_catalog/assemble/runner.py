@@ -87,13 +87,16 @@ def run_block(plan: Plan, k: int, work: str, fingerprint: str) -> dict:
     amsr = np.full((n, ny, nx), np.nan, np.float32)
     gap = np.full((n, ny, nx), schema.NO_OVERPASS, np.int8)
     ascat = np.full((n, ny, nx), np.nan, np.float32)
+    err = np.full((n, ny, nx), np.nan, np.float32) if plan.amsr_error else None
     sensor = plan.default_sensor(a, b)
     for i, d in enumerate(plan.days[a:b]):
         day = str(d)
         for p in plan.amsr:
             if day in p.days:
-                amsr[i], gap[i], sensor[i] = day_readers.read_amsr_day(p, p.days[day], day,
-                                                                       plan)
+                amsr[i], gap[i], sensor[i], e = day_readers.read_amsr_day(p, p.days[day], day,
+                                                                          plan)
+                if err is not None and e is not None:
+                    err[i] = e
         if day in plan.ascat.days:
             ascat[i] = day_readers.read_ascat_day(plan.ascat, plan.ascat.days[day], day, plan)
     if plan.cells:
@@ -102,13 +105,16 @@ def run_block(plan: Plan, k: int, work: str, fingerprint: str) -> dict:
     gap[:, ~land] = schema.NOT_LAND
     amsr[gap != schema.OBSERVED] = np.nan
     ascat[:, ~land] = np.nan
+    if err is not None:
+        err[~np.isfinite(amsr)] = np.nan
     t1 = time.perf_counter()
-    store.write_block(Path(work) / "world.zarr", a, b, amsr, gap, ascat)
+    store.write_block(Path(work) / "world.zarr", a, b, amsr, gap, ascat, err)
     info = {"block": k, "days": n, "fingerprint": fingerprint,
             "read_s": round(t1 - t0, 3), "write_s": round(time.perf_counter() - t1, 3),
             "sensor": sensor.astype(int).tolist(),
             "observed": int((gap == schema.OBSERVED).sum()),
             "ascat_values": int(np.isfinite(ascat).sum()),
+            "error_values": 0 if err is None else int(np.isfinite(err).sum()),
             "land_pixel_days": int(land.sum()) * n,
             "bytes_read": int(me.io_counters().read_chars - io0),
             "cpu_s": round(sum(me.cpu_times()[:2]) - cpu0, 3),
@@ -346,7 +352,7 @@ def _counts(plan: Plan, info: dict[int, dict] | None) -> dict:
     out = {"days": len(plan.days), "lat": len(plan.lat), "lon": len(plan.lon),
            "blocks": len(plan.blocks()), "files": len(plan.files),
            "bytes_in_files": int(sum(f["size"] for f in plan.files)),
-           "ascat_cells": len(plan.cells)}
+           "ascat_cells": len(plan.cells), "amsr_sm_error": plan.amsr_error}
     if info is None:
         return out
     land = sum(m["land_pixel_days"] for m in info.values()) or 1
@@ -355,6 +361,9 @@ def _counts(plan: Plan, info: dict[int, dict] | None) -> dict:
         "blocks_reused": len(info) - len(ran),
         "observed_fraction": round(sum(m["observed"] for m in info.values()) / land, 4),
         "ascat_fraction": round(sum(m["ascat_values"] for m in info.values()) / land, 4),
+        # observed pixel-days that carry the product's own error
+        "error_fraction": round(sum(m.get("error_values", 0) for m in info.values())
+                                / max(sum(m["observed"] for m in info.values()), 1), 4),
         "bytes_read": int(sum(m["bytes_read"] for m in ran)),
         "block_cpu_s": round(sum(m["cpu_s"] for m in ran), 2),
         "worker_pids": sorted({m["pid"] for m in ran}),

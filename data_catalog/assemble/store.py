@@ -3,7 +3,8 @@
 The layout is the demo world's (``data_catalog.demo``): zarr v3, dims ``(time, lat,
 lon)``, ``amsr_sm``/``ascat_sm`` float32 and ``gap_mask`` int8 chunked by
 :func:`data_catalog.worlds.world_chunks`, lz4 + bitshuffle (floats) or shuffle (the
-mask), ``land`` bool,
+mask), ``amsr_sm_error`` float32 like ``amsr_sm`` where an AMSR product carries its own
+error (:attr:`~data_catalog.assemble.plan.Plan.amsr_error`), ``land`` bool,
 the ``sensor(time)`` coordinate with CF flag attributes, time as int32 days since
 1970-01-01, CF attributes, ``complete`` false until the last block is written.  Values are
 not bit-rounded: a world holds what the files hold.
@@ -62,8 +63,11 @@ def create(path: str | Path, plan, attrs: dict) -> None:
         },
         attrs=attrs,
     )
-    enc = {v: {"chunks": (tt, ty, tx), "compressors": _compressors(True)}
-           for v in (schema.AMSR_SM, schema.ASCAT_SM)}
+    floats = [schema.AMSR_SM, schema.ASCAT_SM]
+    if plan.amsr_error:
+        template[schema.AMSR_SM_ERROR] = (dims, lazy_f, schema.amsr_error_attrs())
+        floats.append(schema.AMSR_SM_ERROR)
+    enc = {v: {"chunks": (tt, ty, tx), "compressors": _compressors(True)} for v in floats}
     enc[schema.GAP_MASK] = {"chunks": (tt, ty, tx), "compressors": _compressors(False)}
     enc[schema.TIME] = {"units": "days since 1970-01-01", "dtype": "int32"}
     template.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False,
@@ -71,14 +75,17 @@ def create(path: str | Path, plan, attrs: dict) -> None:
 
 
 def write_block(path: str | Path, a: int, b: int, amsr: np.ndarray, gap: np.ndarray,
-                ascat: np.ndarray) -> None:
-    """Days ``a:b`` of the three gridded variables (``a:b`` is one time chunk)."""
+                ascat: np.ndarray, error: np.ndarray | None = None) -> None:
+    """Days ``a:b`` of the gridded variables (``a:b`` is one time chunk); ``error``:
+    ``amsr_sm_error`` where the store has it."""
     import zarr
 
     group = zarr.open_group(str(path), mode="r+", zarr_format=3)
     group[schema.AMSR_SM][a:b] = amsr
     group[schema.GAP_MASK][a:b] = gap
     group[schema.ASCAT_SM][a:b] = ascat
+    if error is not None:
+        group[schema.AMSR_SM_ERROR][a:b] = error
 
 
 def finish(path: str | Path, sensor: np.ndarray, attrs: dict) -> None:

@@ -10,6 +10,8 @@
   in the file (frozen/snow -> frozen_ground, dense vegetation, RFI, no observation ->
   no_overpass, anything else -> invalid_retrieval; water -> not_land with ``land_grid``);
   a value that carries a gap bit is that gap (and NaN), never an observation;
+* a PASSIVE file's ``sm_uncertainty`` (m3 m-3, "the estimated standard deviation of the
+  observation") becomes ``amsr_sm_error`` where ``amsr_sm`` is observed;
 * ``sensor`` bits (8 AMSR-E, 32 AMSR2, 256 ASCAT-A, 512 ASCAT-B, ...) are kept per pixel
   as ``sensor_bits`` and give the ``sensor`` coordinate of each day; ``sensors=("AMSRE",
   "AMSR2")`` keeps only pixels that an AMSR instrument contributed to.
@@ -37,6 +39,8 @@ PRODUCT_VARIABLE = {"PASSIVE": schema.AMSR_SM, "ACTIVE": schema.ASCAT_SM,
                     "COMBINED": "combined_sm"}
 PRODUCT_UNITS = {"PASSIVE": "m3 m-3", "ACTIVE": "percent of saturation",
                  "COMBINED": "m3 m-3"}
+#: the product's own error of ``sm`` (PASSIVE: becomes ``amsr_sm_error``)
+UNCERTAINTY_VARIABLE = "sm_uncertainty"
 SENSOR_BITS = "sensor_bits"
 AMSR_SENSORS = ("AMSRE", "AMSR2")
 
@@ -82,6 +86,7 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
     -------
     xarray.Dataset
         One of ``amsr_sm`` / ``ascat_sm`` / ``combined_sm`` (float32), ``gap_mask``,
+        ``amsr_sm_error`` (PASSIVE files with ``sm_uncertainty``),
         ``sensor_bits`` (int32, the raw CCI sensor mask); coordinates ``time`` (1 day),
         ``lat`` ascending, ``lon``, ``sensor(time)``.
     """
@@ -116,6 +121,13 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
             return a[:, rows - r0][:, :, cols - c0]
 
         sm = take(nc.read_float(smv, win)) * factor
+        err = None
+        if product == "PASSIVE" and UNCERTAINTY_VARIABLE in ds.variables:
+            ev = ds.variables[UNCERTAINTY_VARIABLE]
+            err = take(nc.read_float(ev, win)) * nc.canonical_units(
+                getattr(ev, "units", None), schema.UNITS[schema.AMSR_SM_ERROR], path,
+                UNCERTAINTY_VARIABLE)
+            err[~(err >= 0)] = np.nan
         fvar = nc.require_variable(ds, "flag", path)
         flag_raw = take(nc.read_raw(fvar, win)).astype(np.int64)
         flag_fill = nc.fill_values(fvar)
@@ -184,6 +196,10 @@ def read_cci_image(path: str | Path, *, region: Iterable[float] | None = None,
                 schema.SENSOR: (schema.TIME, day_sensor, schema.sensor_attrs())},
         attrs={"source": str(path), "product": product, "title": title},
     )
+    if err is not None:  # the error of an observation only, like amsr_sm
+        err[~np.isfinite(sm)] = np.nan
+        out[schema.AMSR_SM_ERROR] = (schema.GRID_DIMS, err.astype(np.float32),
+                                     schema.amsr_error_attrs(UNCERTAINTY_VARIABLE))
     if land_grid is not None:
         out[schema.LAND] = ((schema.LAT, schema.LON), land,
                             {"long_name": schema.LONG_NAMES[schema.LAND]})

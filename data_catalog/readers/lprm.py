@@ -4,7 +4,9 @@ The native files (``LPRM-AMSR2_L3_D_SOILM3_V001_YYYYMMDDhhmmss.nc4``,
 ``LPRM-AMSR_E_L3_D_SOILM3_V002_...``) store ``soil_moisture_c1/c2/x`` in volumetric
 percent as ``(Longitude, Latitude)`` with latitude running north to south. This reader
 returns the canonical gridded form: ``amsr_sm`` in m3 m-3 as ``(time, lat, lon)``,
-latitude ascending, a ``gap_mask`` and the ``sensor`` coordinate.
+latitude ascending, a ``gap_mask`` and the ``sensor`` coordinate, and the product's own
+error of the band (``soil_moisture_c1_error`` ...) as ``amsr_sm_error`` where the file has
+it (:func:`band_error`: mind its packing).
 
 Gap categories are derived from what the file itself records, so that a value the
 product itself marks as doubtful is never returned as observed (``amsr_sm`` is NaN
@@ -70,6 +72,30 @@ FREEZING_K = 273.15
 FROZEN_BIT = 256
 VEGETATION_BITS = 16 | 32 | 64
 SCANTIME_EPOCH = pd.Timestamp("1993-01-01")
+
+
+def band_error(packed: np.ndarray, var, path: Path, name: str) -> np.ndarray:
+    """The product's own error of a band (``soil_moisture_c1_error`` ...) in m3 m-3.
+
+    The GES DISC files pack it as int16 with ``scale_factor`` 0.01 and ``units``
+    "percent", but the packed integers are volumetric percent, the units of the band's
+    soil moisture (itself packed with ``scale_factor`` 1): the unpacked numbers are already
+    m3 m-3 and the "percent" label describes the packed ones.  Read off the 2015-04-01
+    AMSR2 file: unpacked C1 errors 0.00 to 0.49, median 0.02 where the optical depth is
+    below 0.2, 0.07 at 0.4-0.6, 0.16 at 0.6-0.8 and 0.35 above 0.8 (where the soil moisture
+    itself reads 0.99): LPRM's error propagation (Parinussa et al. 2011, IEEE GRSL 8,
+    779-783) in m3 m-3; as percent they would be a hundred times below any published
+    retrieval error.  So the packed numbers (``packed``: as stored, no scale factor
+    applied) are converted by ``units`` (percent: times 0.01), as the soil moisture is;
+    fill values and negatives are NaN.
+    """
+    factor = nc.canonical_units(getattr(var, "units", None), schema.UNITS[schema.AMSR_SM_ERROR],
+                                path, name)
+    err = np.asarray(packed, np.float64)  # add_offset is 0 in every LPRM file
+    err[np.isin(packed, sorted(nc.fill_values(var)))] = np.nan
+    err *= factor
+    err[~(err >= 0)] = np.nan
+    return err
 
 
 def sensor_from_name(path: Path, attrs: dict | None = None) -> int:
@@ -165,7 +191,8 @@ def read_lprm(path: str | Path, *, band: str = "c1",
     Returns
     -------
     xarray.Dataset
-        ``amsr_sm`` (m3 m-3, float32), ``gap_mask`` (int8 CF flags), optional ``land``;
+        ``amsr_sm`` (m3 m-3, float32), ``gap_mask`` (int8 CF flags), ``amsr_sm_error``
+        (m3 m-3, float32, where the file has the band's error), optional ``land``;
         coordinates ``time`` (one day), ``lat`` ascending, ``lon`` in [-180, 180),
         ``sensor(time)``.
 
@@ -208,6 +235,9 @@ def read_lprm(path: str | Path, *, band: str = "c1",
         mask = grid("mask", raw=True).astype(np.int64) if "mask" in ds.variables \
             else np.zeros(sm.shape, np.int64)
         scan = grid("scantime") if "scantime" in ds.variables else np.ones(sm.shape)
+        ename = f"{var}_error"
+        err = (band_error(grid(ename, raw=True), ds.variables[ename], path, ename)
+               if ename in ds.variables else None)
         vname = next((n for n in OPT_DEPTH[key] if n in ds.variables), None)
         extra = {"ts": grid("ts") if "ts" in ds.variables else None,
                  "vod": grid(vname) if vname else None,
@@ -221,6 +251,7 @@ def read_lprm(path: str | Path, *, band: str = "c1",
     rows, cols = np.ix_(ilat[ii], ilon[jj])
     lat, lon = lat[ii], lon[jj]
     sm, mask, scan = (a[rows, cols] for a in (sm, mask, scan))
+    err = None if err is None else err[rows, cols]
     extra = {k: None if a is None else a[rows, cols] for k, a in extra.items()}
 
     land = None
@@ -257,6 +288,10 @@ def read_lprm(path: str | Path, *, band: str = "c1",
                                 schema.sensor_attrs())},
         attrs={"source": str(path), "product": "LPRM L3 daily", "band": key},
     )
+    if err is not None:  # the error of an observation only, like amsr_sm
+        err[~observed] = np.nan
+        out[schema.AMSR_SM_ERROR] = (schema.GRID_DIMS, err[None].astype(np.float32),
+                                     schema.amsr_error_attrs(ename))
     if land is not None:
         out[schema.LAND] = ((schema.LAT, schema.LON), land,
                             {"long_name": schema.LONG_NAMES[schema.LAND]})

@@ -87,7 +87,7 @@ def predict_key(world: xr.Dataset, region: Any, date: Any, checkpoint: Any = Non
         schema.LON: slice(max(0, lon_sl.start - ctx), min(nlon, lon_sl.stop + ctx)),
     })
     names = [v for v in (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM, schema.TRUTH_SM,
-                         schema.LAND) if v in window]
+                         schema.LAND, schema.AMSR_SM_ERROR) if v in window]
     window = window[names].load()
     snapped = {"lat": [lat_sl.start, lat_sl.stop], "lon": [lon_sl.start, lon_sl.stop],
                **{k: v for k, v in snap_region(world, (-180, -90, 180, 90)).items()
