@@ -22,8 +22,6 @@ from data_catalog import schema
 from data_catalog.errors import FormatError, MissingFileError
 from data_catalog.worlds import open_world
 
-VARIABLES = (schema.AMSR_SM, schema.GAP_MASK, schema.ASCAT_SM)
-
 
 def _compressors(float_bits: bool):
     from zarr.codecs import BloscCodec
