@@ -61,7 +61,7 @@ def filled_dataset(days: list[DayFields], source: str, checkpoint: str = "") -> 
         {schema.FILLED_SM: (dims, stack(lambda d: d.filled),
                             {"units": schema.UNITS[schema.FILLED_SM],
                              "long_name": schema.LONG_NAMES[schema.FILLED_SM],
-                             "standard_name": "volume_fraction_of_condensed_water_in_soil"}),
+                             "standard_name": schema.SM_STANDARD_NAME}),
          schema.AMSR_SM: (dims, stack(lambda d: d.amsr),
                           {"units": schema.UNITS[schema.AMSR_SM],
                            "long_name": schema.LONG_NAMES[schema.AMSR_SM]}),

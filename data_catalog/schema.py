@@ -39,6 +39,8 @@ GRID_DIMS = (TIME, LAT, LON)
 AMSR_SM = "amsr_sm"
 #: the product's own error (standard deviation) of ``amsr_sm`` (:func:`amsr_error_attrs`)
 AMSR_SM_ERROR = "amsr_sm_error"
+#: CF standard name of soil moisture (m3 m-3); its SD is this plus " standard_error"
+SM_STANDARD_NAME = "volume_fraction_of_condensed_water_in_soil"
 GAP_MASK = "gap_mask"
 ASCAT_SM = "ascat_sm"
 TRUTH_SM = "truth_sm"
@@ -226,7 +228,7 @@ def amsr_error_attrs(source_variable: str | None = None) -> dict:
     """CF attributes of ``amsr_sm_error``: ``source_variable`` names the product's own
     variable it was read from (``soil_moisture_c1_error``, ``sm_uncertainty``)."""
     attrs = {"units": UNITS[AMSR_SM_ERROR], "long_name": LONG_NAMES[AMSR_SM_ERROR],
-             "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error"}
+             "standard_name": f"{SM_STANDARD_NAME} standard_error"}
     if source_variable:
         attrs["source_variable"] = source_variable
     return attrs

@@ -312,7 +312,7 @@ def uncertainty_attrs(product_error: bool = False) -> dict:
     said in ``source``."""
     return {"units": schema.UNITS[schema.FILLED_SM],
             "long_name": "standard deviation of the error of filled_sm",
-            "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error",
+            "standard_name": f"{schema.SM_STANDARD_NAME} standard_error",
             "comment": "observed: the sensor's error, filled: the model's, from a binned "
                        "error model (gap length, ASCAT, gap category, season) times a "
                        "factor of the value's departure from its pixel's climatology, "

@@ -206,14 +206,14 @@ def variable_attrs(product_error: bool = False) -> dict[str, dict]:
         schema.FILLED_SM: {"units": schema.UNITS[schema.FILLED_SM],
                            "long_name": "gap-filled surface soil moisture (AMSR-E/AMSR2 "
                                         "observation where available, ConvLSTM elsewhere)",
-                           "standard_name": "volume_fraction_of_condensed_water_in_soil",
+                           "standard_name": schema.SM_STANDARD_NAME,
                            "ancillary_variables": f"{SOURCE_FLAG} {UNCERTAINTY} "
                                                   f"{schema.REASON_FLAG}"},
         UNCERTAINTY: uncertainty_attrs(product_error),
         schema.REASON_FLAG: schema.reason_attrs(),
         schema.AMSR_SM: {"units": schema.UNITS[schema.AMSR_SM],
                          "long_name": schema.LONG_NAMES[schema.AMSR_SM] + " (as observed)",
-                         "standard_name": "volume_fraction_of_condensed_water_in_soil"},
+                         "standard_name": schema.SM_STANDARD_NAME},
         SOURCE_FLAG: {**schema.source_flag_attrs(),
                       "valid_range": np.array([0, len(SOURCE_FLAGS) - 1], np.int8)},
     }
